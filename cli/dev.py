@@ -1,0 +1,300 @@
+"""`firstreply dev`: the whole system on one machine, no AWS account, no network.
+
+An embedded moto server stands in for AWS (unless AWS_ENDPOINT_URL points at one), the Chalice
+routes are served by Chalice's local server, the queue worker and the schedules run in threads of
+this process and call the same handlers Lambda would.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+import secrets
+import signal
+import socket
+import threading
+import time
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+log = logging.getLogger("firstreply.dev")
+
+
+class DevError(SystemExit):
+    """A one-line error for the person running the command."""
+
+    def __init__(self, message: str):
+        super().__init__(f"firstreply dev: {message}")
+
+
+# -- the AWS stand-in -----------------------------------------------------------------------------
+def start_moto() -> Any:
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{port}"
+    return server
+
+
+def local_aws_environment() -> None:
+    """Credentials and region for a stand-in; real ones in the environment are left alone."""
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+
+def prepare_resources(settings, seeded_by: str) -> None:
+    from integrations import aws, dynamodb, sqs
+
+    aws.reset_clients()
+    dynamodb.ensure_table()
+    sqs.ensure_queues()
+    dynamodb.DynamoStore().save_settings(settings, by=seeded_by, now=datetime.now(timezone.utc))
+
+
+# -- the queue worker, as Lambda's SQS event source mapping would run it ----------------------------
+def sqs_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
+    return {
+        "messageId": message["MessageId"], "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"], "attributes": message.get("Attributes", {}),
+        "messageAttributes": {}, "md5OfBody": message.get("MD5OfBody", ""),
+        "eventSource": "aws:sqs", "eventSourceARN": queue_arn, "awsRegion": "us-east-1",
+    }
+
+
+class QueuePump:
+    """Receives from the work queue and invokes the Chalice `worker` handler with a Lambda-shaped
+    event; deletes on success, otherwise leaves the message to become visible again (with a short
+    backoff) so SQS's redrive policy dead-letters it after the last receive."""
+
+    def __init__(self, app, function_name: str = "worker"):
+        from integrations import aws, sqs
+
+        self.handler = app.handler_map[function_name]
+        self.sqs = aws.client("sqs")
+        self.url = sqs.queue_url()
+        self.arn = self.sqs.get_queue_attributes(
+            QueueUrl=self.url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+    def pump_once(self, wait_seconds: int = 0) -> int:
+        """Handle what is visible now; returns how many messages were handled successfully."""
+        answer = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10,
+                                          WaitTimeSeconds=wait_seconds, AttributeNames=["All"])
+        handled = 0
+        for message in answer.get("Messages", []):
+            try:
+                self.handler({"Records": [sqs_record(message, self.arn)]}, None)
+            except Exception as exc:   # what Lambda would report; SQS retries the message
+                receives = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
+                log.warning("worker failed (receive %d): %s", receives, exc)
+                if not _deferred(exc):
+                    self.sqs.change_message_visibility(QueueUrl=self.url,
+                                                       ReceiptHandle=message["ReceiptHandle"],
+                                                       VisibilityTimeout=min(2 ** receives, 60))
+                continue
+            self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
+            handled += 1
+        return handled
+
+    def drain(self, rounds: int = 50) -> int:
+        """Pump until the queue has nothing visible (tests and the benchmark)."""
+        total = 0
+        for _ in range(rounds):
+            answer = self.sqs.get_queue_attributes(QueueUrl=self.url,
+                                                   AttributeNames=["ApproximateNumberOfMessages"])
+            if answer["Attributes"]["ApproximateNumberOfMessages"] == "0":
+                break
+            total += self.pump_once()
+        return total
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                self.pump_once(wait_seconds=1)
+            except Exception:   # the stand-in restarting, say: keep the dev server alive
+                log.exception("queue worker error")
+                stop.wait(1)
+
+
+def _deferred(exc: Exception) -> bool:
+    from functions.pipeline import DeferDelivery
+
+    return isinstance(exc, DeferDelivery)
+
+
+# -- schedules -------------------------------------------------------------------------------------
+_RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
+
+
+def schedule_seconds(expression: Any) -> int | None:
+    """Seconds between runs for `rate(...)` expressions; cron expressions run every minute locally
+    (the job itself decides whether anything is due)."""
+    text = expression if isinstance(expression, str) else expression.to_string()
+    m = _RATE.match(text.strip())
+    if not m:
+        return 60
+    value, unit = int(m.group(1)), m.group(2).rstrip("s")
+    return value * {"minute": 60, "hour": 3600, "day": 86400}[unit]
+
+
+def scheduled_jobs(app) -> list[tuple[str, int, Callable]]:
+    from chalice.app import ScheduledEventConfig
+
+    return [(src.name, schedule_seconds(src.schedule_expression), app.handler_map[src.name])
+            for src in app.event_sources if isinstance(src, ScheduledEventConfig)]
+
+
+def run_schedules(app, stop: threading.Event) -> None:
+    jobs = scheduled_jobs(app)
+    due = {name: 0.0 for name, _, _ in jobs}
+    while not stop.is_set():
+        for name, every, handler in jobs:
+            if time.monotonic() >= due[name]:
+                due[name] = time.monotonic() + every
+                try:
+                    handler({"time": datetime.now(timezone.utc).isoformat(), "detail-type":
+                             "Scheduled Event", "source": "firstreply.dev"}, None)
+                except Exception:
+                    log.exception("job %s failed", name)
+        stop.wait(1)
+
+
+# -- dev-only routes ---------------------------------------------------------------------------------
+def register_dev_routes(app) -> None:
+    from chalice.app import Response
+
+    from integrations import outbox
+
+    @app.route("/dev/outbox", methods=["GET"])
+    def dev_outbox():
+        items = outbox.messages()
+        accept = app.current_request.headers.get("accept", "")
+        if "text/html" not in accept:
+            return {"messages": items}
+        return Response(body=outbox_page(items), status_code=200,
+                        headers={"Content-Type": "text/html; charset=utf-8"})
+
+
+def outbox_page(items: list[dict[str, Any]]) -> str:
+    import html
+
+    rows = "".join(
+        f'<article><header><b>{html.escape(m["channel"])}</b> → chat {html.escape(m["chat_id"])} '
+        f'· {html.escape(m["language"])} · <time>{html.escape(m["sent_at"])}</time></header>'
+        f'<div class="msg" dir="auto">{_telegram_html(m["text"]) if m.get("parse_mode") == "HTML" else html.escape(m["text"])}</div></article>'
+        for m in items) or "<p>Nothing sent yet. Post a Telegram update to /webhooks/telegram (see README).</p>"
+    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="refresh" content="5"><title>firstreply · local outbox</title>
+<style>body{{font:15px system-ui,sans-serif;max-width:44rem;margin:2rem auto;padding:0 1rem}}
+article{{border:1px solid #ccd;border-radius:8px;margin:1rem 0;padding:.75rem 1rem}}
+header{{color:#555;font-size:13px;margin-bottom:.5rem}}.msg{{white-space:pre-wrap}}</style></head>
+<body><h1>Local outbox</h1><p>What customers would have received (newest first; refreshes every
+5 seconds). JSON: <code>curl http://127.0.0.1:PORT/dev/outbox</code>.</p>{rows}</body></html>"""
+
+
+def _telegram_html(text: str) -> str:
+    """Telegram's HTML subset is already safe markup (we autoescape what customers wrote); allow
+    only its tags through and escape anything else."""
+    import html
+
+    allowed = re.compile(r"</?(b|i|u|s|code|pre|a)(\s+href=\"[^\"<>]*\")?>")
+    out, last = [], 0
+    for m in allowed.finditer(text):
+        out.append(html.escape(html.unescape(text[last:m.start()])))
+        out.append(m.group(0))
+        last = m.end()
+    out.append(html.escape(html.unescape(text[last:])))
+    return "".join(out)
+
+
+# -- the command -------------------------------------------------------------------------------------
+def configure_text_logging() -> None:
+    os.environ["FIRSTREPLY_LOG_FORMAT"] = "text"
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S", force=True)
+    for noisy in ("botocore", "urllib3", "werkzeug", "httpx", "telegram"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def bind_server(app, port: int, host: str = "127.0.0.1"):
+    from chalice.config import Config
+    from chalice.local import create_local_server
+
+    try:
+        return create_local_server(app, Config.create(chalice_stage="dev", app_name="firstreply"),
+                                   host, port)
+    except OSError as exc:
+        raise DevError(f"cannot listen on {host}:{port}: {exc.strerror} "
+                       f"(is another server running? try --port)") from None
+
+
+def run(port: int, config_path: str) -> None:
+    configure_text_logging()
+    from functions.settings import SettingsError, load_settings_file
+
+    try:
+        settings = load_settings_file(config_path)
+    except SettingsError as exc:
+        raise DevError(f"bad settings file: {exc}") from None
+
+    if not os.environ.get("TELEGRAM_WEBHOOK_SECRET"):
+        os.environ["TELEGRAM_WEBHOOK_SECRET"] = "dev-secret"
+    if not os.environ.get("TELEGRAM_BOT_TOKEN"):
+        os.environ["FIRSTREPLY_OUTBOX"] = "1"
+    local_aws_environment()
+
+    # The app module reads its environment at import, so it comes after the settings above.
+    import app as app_module
+
+    app = app_module.app
+    register_dev_routes(app)
+    server = bind_server(app, port)          # fail on a busy port before starting anything else
+
+    moto = None
+    if not os.environ.get("AWS_ENDPOINT_URL"):
+        moto = start_moto()
+    try:
+        prepare_resources(settings, seeded_by=f"firstreply dev ({config_path})")
+    except Exception as exc:
+        if moto:
+            moto.stop()
+        raise DevError(f"cannot prepare the AWS stand-in at {os.environ['AWS_ENDPOINT_URL']}: {exc}") from None
+
+    stop = threading.Event()
+    threads = [threading.Thread(target=QueuePump(app).run, args=(stop,), name="worker", daemon=True),
+               threading.Thread(target=run_schedules, args=(app, stop), name="schedules", daemon=True),
+               threading.Thread(target=server.serve_forever, name="http", daemon=True)]
+    for thread in threads:
+        thread.start()
+
+    secret = os.environ["TELEGRAM_WEBHOOK_SECRET"]
+    where = ("the local outbox (http://127.0.0.1:%d/dev/outbox)" % port
+             if os.environ.get("FIRSTREPLY_OUTBOX") else os.environ.get("TELEGRAM_API_URL", "Telegram"))
+    print(f"firstreply dev: http://127.0.0.1:{port}\n"
+          f"  AWS stand-in:   {os.environ['AWS_ENDPOINT_URL']}{' (embedded moto)' if moto else ''}\n"
+          f"  settings:       {config_path} ({settings.business_name}, {settings.timezone})\n"
+          f"  Telegram:       POST /webhooks/telegram with header "
+          f"X-Telegram-Bot-Api-Secret-Token: {secret}\n"
+          f"  replies go to:  {where}\n"
+          f"Ctrl-C stops.", flush=True)
+
+    def _terminate(*_):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        while True:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        print("\nfirstreply dev: stopping", flush=True)
+    finally:
+        stop.set()
+        server.shutdown()
+        server.server.server_close()
+        if moto:
+            moto.stop()
+    print("firstreply dev: stopped", flush=True)

@@ -1,0 +1,41 @@
+"""POST /webhooks/telegram: verify, parse, store once, enqueue, answer. The reply is the worker's."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from datetime import datetime, timezone
+
+from functions.handlers.http import answer, too_large
+from integrations import dynamodb, sqs, telegram
+
+log = logging.getLogger(__name__)
+
+
+def handle(request) -> object:
+    if not telegram.verify_secret(request.headers, os.environ.get("TELEGRAM_WEBHOOK_SECRET")):
+        return answer(401, error="bad or missing secret token")
+    raw = request.raw_body
+    if too_large(raw, request.headers):
+        return answer(413, error="body too large")
+    try:
+        update = json.loads(raw or b"")
+    except (ValueError, UnicodeDecodeError):
+        return answer(400, error="body is not JSON")
+    try:
+        inbound = telegram.to_inbound(update)
+    except telegram.MalformedUpdate as exc:
+        return answer(400, error=str(exc))
+    except telegram.Ignored as exc:
+        log.info("telegram update ignored: %s", exc.reason,
+                 extra={"update_id": update.get("update_id")})
+        return answer(200, ok=True, ignored=exc.reason)
+
+    state = dynamodb.store_event(inbound, datetime.now(timezone.utc))
+    if state == "done":
+        log.info("duplicate telegram update", extra={"update_id": inbound.event_id})
+        return answer(200, ok=True, duplicate=True)
+    # "pending": stored before but maybe never enqueued (a failure after the put); the queue's
+    # deduplication and the worker's idempotence make a second enqueue harmless.
+    sqs.enqueue(inbound.channel, inbound.event_id, group=f"{inbound.channel}-{inbound.chat_id}")
+    return answer(200, ok=True)

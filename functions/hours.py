@@ -1,0 +1,104 @@
+"""Business hours: is support open at an instant, and when does it open next.
+
+Hours are wall-clock intervals in the business's time zone. Each interval belongs to the weekday it
+starts on; one that ends before it starts ("22:00-02:00") runs into the next morning. A holiday
+closes its whole calendar day, including the part of an overnight interval that spills into it.
+All comparisons are made in UTC: two aware datetimes with the same tzinfo compare by wall time in
+Python, which is wrong across a DST change.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta, timezone
+from functools import lru_cache
+from typing import Iterator
+
+from functions.settings import WEEKDAYS, Settings
+
+UTC = timezone.utc
+LOOKAHEAD_DAYS = 400   # a year of holidays and then some; beyond that there is no opening
+
+
+class BusinessHours:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.zone = settings.zone
+
+    # -- holidays ---------------------------------------------------------------------------
+    def is_holiday(self, day: date) -> bool:
+        if day in self.settings.holiday_dates:
+            return True
+        if self.settings.holiday_country:
+            return day in _country_calendar(self.settings.holiday_country,
+                                            self.settings.holiday_subdivision, day.year)
+        return False
+
+    # -- intervals --------------------------------------------------------------------------
+    def _local(self, day: date, at: time | None) -> datetime:
+        """Wall time on `day` as an aware UTC instant; None is 24:00. Times that a DST jump
+        skips are taken as the first instant after the gap, as a clock on the wall shows it."""
+        if at is None:
+            return self._local(day + timedelta(days=1), time(0, 0))
+        wall = datetime.combine(day, at).replace(tzinfo=self.zone)
+        before, after = wall.astimezone(UTC), wall.replace(fold=1).astimezone(UTC)
+        if after >= before:
+            return before   # an ordinary wall time, or an ambiguous one (take the first)
+        # In a spring-forward gap the wall time never happens: support opens at the jump, the
+        # first instant whose offset is the new one (transitions fall on whole minutes).
+        low, high = after, before
+        while high - low > timedelta(minutes=1):
+            mid = low + (high - low) / 2
+            if mid.astimezone(self.zone).utcoffset() == high.astimezone(self.zone).utcoffset():
+                high = mid
+            else:
+                low = mid
+        return high.replace(second=0, microsecond=0)
+
+    def _segments_of(self, day: date) -> Iterator[tuple[datetime, datetime]]:
+        """Open (start, end) UTC instants of the intervals that start on `day`, holidays cut out."""
+        if self.is_holiday(day):
+            return
+        for interval in self.settings.hours.get(WEEKDAYS[day.weekday()], ()):
+            start = self._local(day, interval.start)
+            if interval.overnight:
+                next_day = day + timedelta(days=1)
+                # a holiday closes all of its day, the small hours of an overnight shift too
+                end = self._local(next_day, time(0, 0) if self.is_holiday(next_day) else interval.end)
+            else:
+                end = self._local(day, interval.end)
+            if end > start:
+                yield start, end
+
+    def segments(self, start_day: date, days: int) -> Iterator[tuple[datetime, datetime]]:
+        for offset in range(-1, days):   # the day before may run overnight into start_day
+            yield from self._segments_of(start_day + timedelta(days=offset))
+
+    # -- questions the acknowledgement asks -------------------------------------------------
+    def is_open(self, now: datetime) -> bool:
+        today = now.astimezone(self.zone).date()
+        return any(s <= now < e for s, e in self.segments(today, 1))
+
+    def next_opening(self, now: datetime) -> datetime | None:
+        """The next instant support opens after `now` (aware, business zone); None when open now
+        or when no opening falls within a year (no hours configured)."""
+        if self.is_open(now):
+            return None
+        today = now.astimezone(self.zone).date()
+        for offset in range(LOOKAHEAD_DAYS):
+            day = today + timedelta(days=offset)
+            starts = [s for s, e in self._segments_of(day) if s > now]
+            if starts:
+                return min(starts).astimezone(self.zone)
+        return None
+
+    def hours_on(self, day: date) -> list[str]:
+        """The day's intervals as written in the settings ("09:00-13:00"); [] on a holiday."""
+        if self.is_holiday(day):
+            return []
+        return [str(i) for i in self.settings.hours.get(WEEKDAYS[day.weekday()], ())]
+
+
+@lru_cache(maxsize=32)
+def _country_calendar(country: str, subdivision: str, year: int):
+    import holidays  # only when a country calendar is configured: it is a large package
+
+    return holidays.country_holidays(country, subdiv=subdivision or None, years=[year])

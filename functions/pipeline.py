@@ -1,0 +1,120 @@
+"""The worker's core: one stored inbound message in, at most one acknowledgement out.
+
+Every step can be repeated safely. The decision is stored on the event in the same transaction that
+writes the message and moves the conversation, so a redelivered queue message replays the stored
+decision instead of deciding again; the acknowledgement is marked sent once the channel took it, so
+a retry after that sends nothing.
+"""
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+
+from functions.acknowledge import acknowledgement
+from functions.decide import decide
+from functions.models import Acknowledgement, Decision, InboundMessage, SentMessage
+from functions.ports import Clock, Sender, SendError, Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 4              # tries per worker invocation before the queue takes over
+    base_delay: float = 0.5        # seconds, doubled each time, with jitter
+    max_inline_wait: float = 20.0  # a longer Retry-After is waited out by the queue, not in here
+
+
+class DeferDelivery(Exception):
+    """The channel asked us to wait longer than a worker should sleep: retry after `seconds`."""
+
+    def __init__(self, seconds: float):
+        super().__init__(f"channel asked to retry after {seconds:.0f}s")
+        self.seconds = seconds
+
+
+class DeliveryFailed(Exception):
+    """Transient failures outlasted the retries: let the queue retry, then dead-letter."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str            # duplicate | ignored-unknown | acknowledged | no-ack | undeliverable
+    decision: Decision | None = None
+    sent: SentMessage | None = None
+
+
+def deliver(sender: Sender, ack: Acknowledgement, clock: Clock, policy: RetryPolicy) -> SentMessage:
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return sender.send(ack)
+        except SendError as exc:
+            if exc.retry_after:
+                if exc.retry_after > policy.max_inline_wait:
+                    raise DeferDelivery(exc.retry_after) from exc
+                log.warning("rate limited, waiting %.1fs", exc.retry_after)
+                clock.sleep(exc.retry_after)
+                if attempt >= policy.attempts * 2:   # a channel that keeps asking: let the queue wait
+                    raise DeferDelivery(exc.retry_after) from exc
+                continue
+            if not exc.retryable:
+                raise
+            if attempt >= policy.attempts:
+                raise DeliveryFailed(str(exc)) from exc
+            delay = policy.base_delay * 2 ** (attempt - 1)
+            log.warning("send failed (%s), attempt %d, retrying in %.2fs", exc, attempt, delay)
+            clock.sleep(delay * random.uniform(0.8, 1.2))
+
+
+def process(channel: str, event_id: str, store: Store, sender: Sender, clock: Clock,
+            policy: RetryPolicy = RetryPolicy()) -> Outcome:
+    event = store.get_event(channel, event_id)
+    if event is None:
+        # The webhook stores before it enqueues, so this is a message from a different table or a
+        # hand-made queue entry: nothing to answer.
+        log.error("queued event %s/%s is not stored", channel, event_id)
+        return Outcome("ignored-unknown")
+    if event.get("status") == "done":
+        return Outcome("duplicate")
+    inbound = InboundMessage.from_dict(event["inbound"])
+    settings = store.load_settings()
+
+    decision = Decision.from_dict(event["decision"]) if event.get("decision") else None
+    contact = None
+    for _ in range(3):
+        if decision is not None:
+            break
+        contact, chat = store.load_context(inbound)
+        candidate = decide(inbound, contact, chat, settings, clock.now())
+        if store.commit_decision(inbound, candidate, chat, clock.now(), settings):
+            decision = candidate
+        else:   # someone moved the chat or decided this event first: read again
+            event = store.get_event(channel, event_id) or event
+            if event.get("decision"):
+                decision = Decision.from_dict(event["decision"])
+    if decision is None:
+        raise RuntimeError(f"could not commit a decision for {channel}/{event_id}")
+    log.info("decided", extra={"conversation_id": decision.conversation_id,
+                                "acknowledge": decision.acknowledge, "reason": decision.reason})
+
+    if not decision.acknowledge or event.get("ack_sent_at"):
+        store.mark_done(inbound)
+        return Outcome("no-ack", decision)
+
+    if contact is None:   # a replayed decision: the profile may know what this message did not say
+        contact, _ = store.load_context(inbound)
+    ack = acknowledgement(inbound, contact, decision, settings, clock.now())
+    try:
+        sent = deliver(sender, ack, clock, policy)
+    except SendError as exc:   # permanent: blocked bot, chat gone; retrying cannot help
+        log.warning("acknowledgement undeliverable: %s", exc,
+                    extra={"conversation_id": decision.conversation_id})
+        store.record_ack_failed(inbound, decision, str(exc))
+        return Outcome("undeliverable", decision)
+    store.record_ack_sent(inbound, decision, sent, ack.language, settings)
+    log.info("acknowledged", extra={"conversation_id": decision.conversation_id,
+                                     "language": ack.language})
+    return Outcome("acknowledged", decision, sent)

@@ -1,0 +1,51 @@
+"""What the core needs from the outside world, as protocols: tests pass fakes, handlers pass the
+DynamoDB store and the channel senders. The core never imports boto3 or a channel SDK."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Protocol
+
+from functions.models import Acknowledgement, ChatState, Contact, Decision, InboundMessage, SentMessage
+from functions.settings import Settings
+
+
+class SendError(Exception):
+    """A channel refused or failed to take a message.
+
+    `retryable`: a later attempt may work (5xx, network). `retry_after`: the channel asked us to wait
+    this many seconds (rate limit). Neither: the message can never be delivered (blocked bot, chat
+    gone), so retrying would only delay the dead-letter queue.
+    """
+
+    def __init__(self, message: str, *, retryable: bool, retry_after: float = 0.0):
+        super().__init__(message)
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+class Sender(Protocol):
+    def send(self, ack: Acknowledgement) -> SentMessage: ...
+
+
+class Store(Protocol):
+    def get_event(self, channel: str, event_id: str) -> dict[str, Any] | None: ...
+
+    def load_context(self, inbound: InboundMessage) -> tuple[Contact | None, ChatState | None]: ...
+
+    def commit_decision(self, inbound: InboundMessage, decision: Decision, previous: ChatState | None,
+                        now: datetime, settings: Settings) -> bool: ...
+
+    def record_ack_sent(self, inbound: InboundMessage, decision: Decision, sent: SentMessage,
+                        language: str, settings: Settings) -> None: ...
+
+    def record_ack_failed(self, inbound: InboundMessage, decision: Decision, reason: str) -> None: ...
+
+    def mark_done(self, inbound: InboundMessage) -> None: ...
+
+    def load_settings(self) -> Settings: ...
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+    def sleep(self, seconds: float) -> None: ...

@@ -1,0 +1,251 @@
+"""Business settings: parsed from the settings file (YAML) or the stored copy, validated field by field.
+
+Validation errors name the field (`hours.mon[1]`), so both the CLI and the admin API can say exactly
+what is wrong; nothing half-valid is ever used.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, time
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+CHANNELS = ("telegram", "slack", "x", "email")
+_INTERVAL = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
+_LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+DEFAULT_TIMEOUTS = {"telegram": 30, "slack": 30, "x": 30, "email": 3 * 24 * 60}
+
+
+class SettingsError(ValueError):
+    """A settings value that cannot be used; `field` is the dotted path to it."""
+
+    def __init__(self, field_path: str, message: str):
+        super().__init__(f"{field_path}: {message}")
+        self.field = field_path
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Interval:
+    start: time
+    end: time | None          # None means 24:00 (end of day)
+    overnight: bool           # end is on the next day ("22:00-02:00")
+
+    def __str__(self) -> str:
+        end = "24:00" if self.end is None else self.end.strftime("%H:%M")
+        return f"{self.start.strftime('%H:%M')}-{end}"
+
+
+@dataclass(frozen=True)
+class FaqEntry:
+    title: str
+    url: str
+    keywords: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Settings:
+    business_name: str
+    timezone: str
+    default_language: str = "en"
+    hours: dict[str, tuple[Interval, ...]] = field(default_factory=dict)
+    holiday_dates: frozenset[date] = frozenset()
+    holiday_country: str = ""
+    holiday_subdivision: str = ""
+    expected_response: dict[str, str] = field(default_factory=dict)   # language -> text; "" key = any
+    faq: tuple[FaqEntry, ...] = ()
+    faq_links: int = 3                 # how many links when none matches
+    contact_gap_minutes: int = 60      # no contact gets two acks closer than this
+    timeouts_minutes: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_TIMEOUTS))
+    retention_days: int = 400
+    source: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def expected_response_for(self, language: str) -> str:
+        return (self.expected_response.get(language)
+                or self.expected_response.get(language.split("-")[0])
+                or self.expected_response.get(self.default_language)
+                or self.expected_response.get("")
+                or next(iter(self.expected_response.values()), ""))
+
+
+def parse_interval(text: Any, where: str) -> Interval:
+    if not isinstance(text, str):
+        raise SettingsError(where, 'expected "HH:MM-HH:MM"')
+    m = _INTERVAL.match(text)
+    if not m:
+        raise SettingsError(where, f'expected "HH:MM-HH:MM", got {text!r}')
+    h1, m1, h2, m2 = (int(g) for g in m.groups())
+    if h1 > 23 or m1 > 59 or m2 > 59 or h2 > 24 or (h2 == 24 and m2 != 0):
+        raise SettingsError(where, f"not a time of day: {text!r}")
+    start = time(h1, m1)
+    if h2 == 24:
+        return Interval(start, None, False)
+    end = time(h2, m2)
+    if end == start:
+        raise SettingsError(where, f"empty interval {text!r} (use 00:00-24:00 for all day)")
+    return Interval(start, end, overnight=end < start)
+
+
+def _mapping(data: Any, where: str) -> dict:
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise SettingsError(where, "expected a mapping")
+    return data
+
+
+def _positive_int(value: Any, where: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise SettingsError(where, f"expected a whole number from {low} to {high}")
+    return value
+
+
+def _text(value: Any, where: str, required: bool = True, limit: int = 500) -> str:
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str) or (required and not value.strip()) or len(value) > limit:
+        raise SettingsError(where, f"expected text of 1 to {limit} characters")
+    return value.strip()
+
+
+def _url(value: Any, where: str) -> str:
+    url = _text(value, where, limit=2000)
+    if not re.match(r"^https?://[^\s/$.?#][^\s]*$", url):
+        raise SettingsError(where, f"expected an http(s) URL, got {url!r}")
+    return url
+
+
+def parse_settings(data: Any) -> Settings:
+    """Validate a settings document (as loaded from YAML or JSON) into `Settings`."""
+    data = _mapping(data, "settings")
+    business = _mapping(data.get("business"), "business")
+    name = _text(business.get("name"), "business.name", limit=200)
+    tz_name = _text(business.get("timezone", "UTC"), "business.timezone", limit=100)
+    try:
+        ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError("business.timezone", f"unknown time zone {tz_name!r}") from None
+    language = _text(business.get("default_language", "en"), "business.default_language", limit=20)
+    if not _LANGUAGE.match(language):
+        raise SettingsError("business.default_language", f"not a language code: {language!r}")
+
+    hours_data = _mapping(data.get("hours"), "hours")
+    unknown = set(hours_data) - set(WEEKDAYS)
+    if unknown:
+        raise SettingsError(f"hours.{sorted(unknown)[0]}", f"not a weekday; use {', '.join(WEEKDAYS)}")
+    hours: dict[str, tuple[Interval, ...]] = {}
+    for day in WEEKDAYS:
+        raw = hours_data.get(day) or []
+        if isinstance(raw, str):
+            raw = [raw]
+        if not isinstance(raw, list):
+            raise SettingsError(f"hours.{day}", "expected a list of intervals")
+        hours[day] = tuple(parse_interval(v, f"hours.{day}[{i}]") for i, v in enumerate(raw))
+
+    holidays_data = _mapping(data.get("holidays"), "holidays")
+    dates = set()
+    for i, raw in enumerate(holidays_data.get("dates") or []):
+        where = f"holidays.dates[{i}]"
+        if isinstance(raw, date):
+            dates.add(raw)
+            continue
+        try:
+            dates.add(date.fromisoformat(str(raw)))
+        except ValueError:
+            raise SettingsError(where, f"expected a date YYYY-MM-DD, got {raw!r}") from None
+    country = _text(holidays_data.get("country"), "holidays.country", required=False, limit=3).upper()
+    subdivision = _text(holidays_data.get("subdivision"), "holidays.subdivision", required=False, limit=10)
+    if country:
+        _check_country(country, subdivision)
+
+    expected = data.get("expected_response", "")
+    if isinstance(expected, str):
+        expected_map = {"": _text(expected, "expected_response", required=False)}
+    else:
+        expected_map = {str(k): _text(v, f"expected_response.{k}") for k, v in
+                        _mapping(expected, "expected_response").items()}
+
+    faq = []
+    raw_faq = data.get("faq") or []
+    if not isinstance(raw_faq, list):
+        raise SettingsError("faq", "expected a list")
+    for i, entry in enumerate(raw_faq):
+        entry = _mapping(entry, f"faq[{i}]")
+        keywords = entry.get("keywords") or []
+        if not isinstance(keywords, list):
+            raise SettingsError(f"faq[{i}].keywords", "expected a list of words")
+        faq.append(FaqEntry(
+            title=_text(entry.get("title"), f"faq[{i}].title", limit=200),
+            url=_url(entry.get("url"), f"faq[{i}].url"),
+            keywords=tuple(_text(k, f"faq[{i}].keywords[{j}]", limit=100) for j, k in enumerate(keywords)),
+        ))
+
+    ack = _mapping(data.get("acknowledgement"), "acknowledgement")
+    timeouts = dict(DEFAULT_TIMEOUTS)
+    for channel, minutes in _mapping(data.get("conversation_timeout_minutes"),
+                                     "conversation_timeout_minutes").items():
+        if channel not in CHANNELS:
+            raise SettingsError(f"conversation_timeout_minutes.{channel}", "not a channel")
+        timeouts[channel] = _positive_int(minutes, f"conversation_timeout_minutes.{channel}", 1, 60 * 24 * 60)
+
+    return Settings(
+        business_name=name,
+        timezone=tz_name,
+        default_language=language,
+        hours=hours,
+        holiday_dates=frozenset(dates),
+        holiday_country=country,
+        holiday_subdivision=subdivision,
+        expected_response=expected_map,
+        faq=tuple(faq),
+        faq_links=_positive_int(ack.get("faq_links", 3), "acknowledgement.faq_links", 0, 10),
+        contact_gap_minutes=_positive_int(ack.get("contact_gap_minutes", 60),
+                                          "acknowledgement.contact_gap_minutes", 0, 60 * 24 * 30),
+        timeouts_minutes=timeouts,
+        retention_days=_positive_int(data.get("retention_days", 400), "retention_days", 1, 3650),
+        source=data,
+    )
+
+
+def _check_country(country: str, subdivision: str) -> None:
+    import holidays  # only when a country calendar is configured: it is a large package
+
+    try:
+        holidays.country_holidays(country, subdiv=subdivision or None, years=[2026])
+    except NotImplementedError:
+        raise SettingsError("holidays.country", f"no holiday calendar for {country!r}") from None
+    except Exception as exc:  # the package raises several kinds for a bad subdivision
+        raise SettingsError("holidays.subdivision", str(exc)) from None
+
+
+def load_settings_file(path: str) -> Settings:
+    """Read and validate a YAML settings file; errors are `SettingsError` with a one-line message."""
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh)
+    except OSError as exc:
+        raise SettingsError(path, f"cannot read settings file: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise SettingsError(path, f"not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    return parse_settings(_plain(data))
+
+
+def _plain(value: Any) -> Any:
+    """YAML gives `date` objects for unquoted dates; keep the stored document JSON-able."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, date):
+        return value.isoformat()
+    return value

@@ -1,0 +1,380 @@
+"""The one DynamoDB table (single-table design) and the store the core uses.
+
+Key design. `pk`/`sk` are strings; `gsi1pk`/`gsi1sk` form a sparse index that only due work carries.
+
+| item          | pk                              | sk                         | access pattern                                   |
+|---------------|---------------------------------|----------------------------|--------------------------------------------------|
+| event         | EVENT#{channel}#{event_id}      | EVENT                      | webhook: conditional put = dedupe + store inbound; worker: get by key |
+| chat          | CHAT#{channel}#{chat_id}        | CHAT                       | worker: the chat's current conversation (get)    |
+| contact       | CONTACT#{channel}#{sender_id}   | PROFILE                    | worker: name, language, last ack (get)           |
+| conversation  | CONV#{conversation_id}          | META                       | get by id; gsi1pk=OPEN#{channel}, gsi1sk=last activity while open: the close-idle job queries what went idle |
+| message       | CONV#{conversation_id}          | MSG#{time}#{in/out}#{id}   | transcript: query pk, sk begins_with MSG#, in order |
+| settings      | SETTINGS                        | CURRENT                    | worker: get (cached for a minute)                 |
+
+Rules: no Scan anywhere; writes that must happen once are conditional (the event put, the decision
+transaction); every item a customer caused carries `expires_at` (TTL) from the retention setting.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time as _time
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from functions.models import ChatState, Contact, Decision, InboundMessage, SentMessage
+from functions.settings import Settings, load_settings_file, parse_settings
+from integrations.aws import client
+
+log = logging.getLogger(__name__)
+
+TABLE_NAME = os.environ.get("FIRSTREPLY_TABLE", "firstreply")
+EVENT_TTL_DAYS = 30          # dedupe window and the raw inbound; the message copy follows retention
+SETTINGS_TTL_SECONDS = 60    # settings changes reach running functions within a minute
+
+TABLE_SPEC: dict[str, Any] = {
+    "AttributeDefinitions": [
+        {"AttributeName": "pk", "AttributeType": "S"},
+        {"AttributeName": "sk", "AttributeType": "S"},
+        {"AttributeName": "gsi1pk", "AttributeType": "S"},
+        {"AttributeName": "gsi1sk", "AttributeType": "S"},
+    ],
+    "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+    "GlobalSecondaryIndexes": [{
+        "IndexName": "gsi1",
+        "KeySchema": [{"AttributeName": "gsi1pk", "KeyType": "HASH"},
+                      {"AttributeName": "gsi1sk", "KeyType": "RANGE"}],
+        "Projection": {"ProjectionType": "ALL"},
+    }],
+    "BillingMode": "PAY_PER_REQUEST",
+}
+TTL_ATTRIBUTE = "expires_at"
+
+
+# -- (de)serialisation of plain values; the table only holds strings, numbers, maps, lists, bools --
+def _av(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {"NULL": True}
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, (int, float)):
+        return {"N": str(value)}
+    if isinstance(value, str):
+        return {"S": value}
+    if isinstance(value, dict):
+        return {"M": {str(k): _av(v) for k, v in value.items()}}
+    if isinstance(value, (list, tuple)):
+        return {"L": [_av(v) for v in value]}
+    raise TypeError(f"cannot store {type(value).__name__}")
+
+
+def _py(av: dict[str, Any]) -> Any:
+    (kind, value), = av.items()
+    if kind == "S":
+        return value
+    if kind == "N":
+        return int(value) if value.lstrip("-").isdigit() else float(value)
+    if kind == "BOOL":
+        return value
+    if kind == "NULL":
+        return None
+    if kind == "M":
+        return {k: _py(v) for k, v in value.items()}
+    if kind == "L":
+        return [_py(v) for v in value]
+    raise TypeError(f"unexpected attribute type {kind}")
+
+
+def to_item(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: _av(v) for k, v in data.items() if v is not None}
+
+
+def from_item(item: dict[str, Any] | None) -> dict[str, Any] | None:
+    return None if item is None else {k: _py(v) for k, v in item.items()}
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def expiry(moment: datetime, days: int) -> int:
+    return int((moment + timedelta(days=days)).timestamp())
+
+
+def event_key(channel: str, event_id: str) -> dict[str, Any]:
+    return to_item({"pk": f"EVENT#{channel}#{event_id}", "sk": "EVENT"})
+
+
+def chat_key(channel: str, chat_id: str) -> dict[str, Any]:
+    return to_item({"pk": f"CHAT#{channel}#{chat_id}", "sk": "CHAT"})
+
+
+def contact_key(channel: str, sender_id: str) -> dict[str, Any]:
+    return to_item({"pk": f"CONTACT#{channel}#{sender_id}", "sk": "PROFILE"})
+
+
+def conversation_key(conversation_id: str) -> dict[str, Any]:
+    return to_item({"pk": f"CONV#{conversation_id}", "sk": "META"})
+
+
+SETTINGS_KEY = to_item({"pk": "SETTINGS", "sk": "CURRENT"})
+
+
+# -- the webhook side: one conditional put, no reads ---------------------------------------------
+def store_event(inbound: InboundMessage, now: datetime) -> str:
+    """Store what arrived, once. Returns "new", "pending" (seen before, not yet handled: enqueue
+    again, the earlier enqueue may have failed) or "done" (a true duplicate)."""
+    ddb = client("dynamodb")
+    item = to_item({
+        "pk": f"EVENT#{inbound.channel}#{inbound.event_id}", "sk": "EVENT",
+        "inbound": inbound.to_dict(), "status": "received", "received_at": iso(now),
+        TTL_ATTRIBUTE: expiry(now, EVENT_TTL_DAYS),
+    })
+    try:
+        ddb.put_item(TableName=TABLE_NAME, Item=item, ConditionExpression="attribute_not_exists(pk)",
+                     ReturnValuesOnConditionCheckFailure="ALL_OLD")
+        return "new"
+    except ddb.exceptions.ConditionalCheckFailedException as exc:
+        old = from_item(exc.response.get("Item")) or from_item(
+            ddb.get_item(TableName=TABLE_NAME, Key=event_key(inbound.channel, inbound.event_id),
+                         ConsistentRead=True).get("Item")) or {}
+        return "done" if old.get("status") == "done" else "pending"
+
+
+# -- the worker side ------------------------------------------------------------------------------
+class DynamoStore:
+    """The `functions.ports.Store` the worker uses."""
+
+    def __init__(self, table: str = TABLE_NAME, config_path: str | None = None):
+        self.table = table
+        self.config_path = config_path or os.environ.get("FIRSTREPLY_CONFIG", "firstreply.yaml")
+        self._settings: tuple[float, Settings] | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def ddb(self):
+        return client("dynamodb")
+
+    def get_event(self, channel: str, event_id: str) -> dict[str, Any] | None:
+        return from_item(self.ddb.get_item(TableName=self.table, Key=event_key(channel, event_id),
+                                           ConsistentRead=True).get("Item"))
+
+    def load_context(self, inbound: InboundMessage) -> tuple[Contact | None, ChatState | None]:
+        keys = [contact_key(inbound.channel, inbound.sender_id), chat_key(inbound.channel, inbound.chat_id)]
+        request = {self.table: {"Keys": keys, "ConsistentRead": True}}
+        found: list[dict[str, Any]] = []
+        for _ in range(5):   # BatchGetItem may hand back unprocessed keys under load
+            answer = self.ddb.batch_get_item(RequestItems=request)
+            found += [from_item(i) for i in answer.get("Responses", {}).get(self.table, [])]
+            request = answer.get("UnprocessedKeys") or {}
+            if not request:
+                break
+            _time.sleep(0.05)
+        contact = chat = None
+        for item in found:
+            if item["pk"].startswith("CONTACT#"):
+                contact = Contact(channel=inbound.channel, sender_id=inbound.sender_id,
+                                  first_name=item.get("first_name", ""), name=item.get("name", ""),
+                                  language_code=item.get("language_code", ""),
+                                  last_ack_at=item.get("last_ack_at", ""))
+            else:
+                chat = ChatState(conversation_id=item["conversation_id"], status=item["status"],
+                                 opened_at=item["opened_at"], last_activity_at=item["last_activity_at"],
+                                 reference=item["reference"])
+        return contact, chat
+
+    def commit_decision(self, inbound: InboundMessage, decision: Decision, previous: ChatState | None,
+                        now: datetime, settings: Settings) -> bool:
+        """One transaction: the decision on the event, the message in its conversation, the chat
+        and conversation moved, the contact's profile (and last ack) updated. It fails, and the
+        caller reads again, when the event was decided or the chat moved in the meantime."""
+        at = iso(now)
+        keep = expiry(now, settings.retention_days)
+        event_expiry = expiry(now, min(EVENT_TTL_DAYS, settings.retention_days))
+        cid = decision.conversation_id
+        items: list[dict[str, Any]] = [{"Update": {
+            "TableName": self.table, "Key": event_key(inbound.channel, inbound.event_id),
+            "UpdateExpression": "SET decision = :d, decided_at = :t, #ttl = :e",
+            "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(decision)",
+            "ExpressionAttributeNames": {"#ttl": TTL_ATTRIBUTE},
+            "ExpressionAttributeValues": to_item({":d": decision.to_dict(), ":t": at, ":e": event_expiry}),
+        }}]
+        chat_condition = ("attribute_not_exists(pk)" if previous is None
+                          else "conversation_id = :old AND last_activity_at = :seen")
+        chat_values = {} if previous is None else {":old": previous.conversation_id,
+                                                   ":seen": previous.last_activity_at}
+        if decision.new_conversation:
+            items.append({"Put": {
+                "TableName": self.table,
+                "Item": to_item({
+                    **_from_key(chat_key(inbound.channel, inbound.chat_id)),
+                    "conversation_id": cid, "status": "open", "opened_at": at, "last_activity_at": at,
+                    "reference": decision.reference, TTL_ATTRIBUTE: keep}),
+                "ConditionExpression": chat_condition,
+                **({"ExpressionAttributeValues": to_item(chat_values)} if chat_values else {}),
+            }})
+            items.append({"Put": {
+                "TableName": self.table,
+                "Item": to_item({
+                    **_from_key(conversation_key(cid)),
+                    "conversation_id": cid, "channel": inbound.channel, "chat_id": inbound.chat_id,
+                    "contact": f"{inbound.channel}#{inbound.sender_id}", "status": "open",
+                    "opened_at": at, "last_activity_at": at, "reference": decision.reference,
+                    "messages": 1, "ack": "pending" if decision.acknowledge else decision.reason,
+                    "gsi1pk": f"OPEN#{inbound.channel}", "gsi1sk": at, TTL_ATTRIBUTE: keep}),
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }})
+        else:
+            items.append({"Update": {
+                "TableName": self.table, "Key": chat_key(inbound.channel, inbound.chat_id),
+                "UpdateExpression": "SET last_activity_at = :t, #ttl = :e",
+                "ConditionExpression": chat_condition,
+                "ExpressionAttributeNames": {"#ttl": TTL_ATTRIBUTE},
+                "ExpressionAttributeValues": to_item({":t": at, ":e": keep, **chat_values}),
+            }})
+            items.append({"Update": {
+                "TableName": self.table, "Key": conversation_key(cid),
+                "UpdateExpression": "SET last_activity_at = :t, gsi1sk = :t, #ttl = :e ADD messages :one",
+                "ConditionExpression": "attribute_exists(pk)",
+                "ExpressionAttributeNames": {"#ttl": TTL_ATTRIBUTE},
+                "ExpressionAttributeValues": to_item({":t": at, ":e": keep, ":one": 1}),
+            }})
+        items.append({"Put": {
+            "TableName": self.table,
+            "Item": to_item({
+                "pk": f"CONV#{cid}", "sk": f"MSG#{inbound.received_at}#in#{inbound.event_id}",
+                "direction": "in", "channel": inbound.channel, "message_id": inbound.message_id,
+                "sender_id": inbound.sender_id, "text": inbound.text, "media": inbound.media,
+                "sent_at": inbound.received_at, TTL_ATTRIBUTE: keep}),
+        }})
+        profile = {":f": inbound.first_name, ":n": inbound.name, ":l": inbound.language_code,
+                   ":t": at, ":e": keep}
+        update = "SET first_name = :f, #name = :n, language_code = :l, last_seen_at = :t, #ttl = :e"
+        condition = None
+        if decision.acknowledge:
+            # the gap holds even if two chats of one contact race: only one can move last_ack_at
+            update += ", last_ack_at = :t"
+            condition = "attribute_not_exists(last_ack_at) OR last_ack_at < :gap"
+            profile[":gap"] = iso(now - timedelta(minutes=settings.contact_gap_minutes))
+        items.append({"Update": {
+            "TableName": self.table, "Key": contact_key(inbound.channel, inbound.sender_id),
+            "UpdateExpression": update,
+            **({"ConditionExpression": condition} if condition else {}),
+            "ExpressionAttributeNames": {"#name": "name", "#ttl": TTL_ATTRIBUTE},
+            "ExpressionAttributeValues": to_item(profile),
+        }})
+        try:
+            self.ddb.transact_write_items(TransactItems=items)
+            return True
+        except self.ddb.exceptions.TransactionCanceledException as exc:
+            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+            if any(r not in (None, "None", "ConditionalCheckFailed") for r in reasons):
+                raise   # a conflict or throttle: the queue retries the whole message
+            log.info("decision not committed (%s), reading again", reasons)
+            return False
+
+    def record_ack_sent(self, inbound: InboundMessage, decision: Decision, sent: SentMessage,
+                        language: str, settings: Settings) -> None:
+        now = datetime.fromisoformat(sent.sent_at.replace("Z", "+00:00"))
+        keep = expiry(now, settings.retention_days)
+        cid = decision.conversation_id
+        self.ddb.transact_write_items(TransactItems=[
+            {"Put": {"TableName": self.table, "Item": to_item({
+                "pk": f"CONV#{cid}", "sk": f"MSG#{sent.sent_at}#out#{sent.message_id}",
+                "direction": "out", "kind": "ack", "channel": sent.channel, "message_id": sent.message_id,
+                "text": sent.text, "language": language, "sent_at": sent.sent_at, TTL_ATTRIBUTE: keep})}},
+            {"Update": {
+                "TableName": self.table, "Key": event_key(inbound.channel, inbound.event_id),
+                "UpdateExpression": "SET #s = :done, ack_sent_at = :t, ack_message_id = :m",
+                "ExpressionAttributeNames": {"#s": "status"},
+                "ExpressionAttributeValues": to_item({":done": "done", ":t": sent.sent_at,
+                                                      ":m": sent.message_id})}},
+            {"Update": {
+                "TableName": self.table, "Key": conversation_key(cid),
+                "UpdateExpression": "SET ack = :sent, acked_at = :t, ack_message_id = :m, #lang = :l",
+                "ExpressionAttributeNames": {"#lang": "language"},
+                "ExpressionAttributeValues": to_item({":sent": "sent", ":t": sent.sent_at,
+                                                      ":m": sent.message_id, ":l": language})}},
+        ])
+
+    def record_ack_failed(self, inbound: InboundMessage, decision: Decision, reason: str) -> None:
+        self.ddb.transact_write_items(TransactItems=[
+            {"Update": {
+                "TableName": self.table, "Key": event_key(inbound.channel, inbound.event_id),
+                "UpdateExpression": "SET #s = :done, ack_error = :r",
+                "ExpressionAttributeNames": {"#s": "status"},
+                "ExpressionAttributeValues": to_item({":done": "done", ":r": reason[:500]})}},
+            {"Update": {
+                "TableName": self.table, "Key": conversation_key(decision.conversation_id),
+                "UpdateExpression": "SET ack = :failed, ack_error = :r",
+                "ExpressionAttributeValues": to_item({":failed": "failed", ":r": reason[:500]})}},
+        ])
+
+    def mark_done(self, inbound: InboundMessage) -> None:
+        self.ddb.update_item(TableName=self.table, Key=event_key(inbound.channel, inbound.event_id),
+                             UpdateExpression="SET #s = :done", ExpressionAttributeNames={"#s": "status"},
+                             ExpressionAttributeValues=to_item({":done": "done"}))
+
+    # -- settings -------------------------------------------------------------------------------
+    def load_settings(self) -> Settings:
+        with self._lock:
+            cached = self._settings
+            if cached and _time.monotonic() - cached[0] < SETTINGS_TTL_SECONDS:
+                return cached[1]
+            item = from_item(self.ddb.get_item(TableName=self.table, Key=SETTINGS_KEY).get("Item"))
+            if item:
+                settings = parse_settings(json.loads(item["document"]))
+            else:   # never seeded: the file that ships with the deployment
+                settings = load_settings_file(self.config_path)
+            self._settings = (_time.monotonic(), settings)
+            return settings
+
+    def save_settings(self, settings: Settings, by: str, now: datetime) -> None:
+        self.ddb.put_item(TableName=self.table, Item=to_item({
+            **_from_key(SETTINGS_KEY), "document": json.dumps(settings.source, ensure_ascii=False),
+            "updated_at": iso(now), "updated_by": by}))
+        with self._lock:
+            self._settings = None
+
+    # -- reading conversations (dev page, tests, transcripts) -------------------------------------
+    def conversation(self, conversation_id: str) -> dict[str, Any] | None:
+        return from_item(self.ddb.get_item(TableName=self.table, Key=conversation_key(conversation_id),
+                                           ConsistentRead=True).get("Item"))
+
+    def messages(self, conversation_id: str) -> list[dict[str, Any]]:
+        pages = self.ddb.get_paginator("query").paginate(
+            TableName=self.table, KeyConditionExpression="pk = :pk AND begins_with(sk, :msg)",
+            ExpressionAttributeValues=to_item({":pk": f"CONV#{conversation_id}", ":msg": "MSG#"}),
+            ConsistentRead=True)
+        return [from_item(i) for page in pages for i in page.get("Items", [])]
+
+    def chat(self, channel: str, chat_id: str) -> dict[str, Any] | None:
+        return from_item(self.ddb.get_item(TableName=self.table, Key=chat_key(channel, chat_id),
+                                           ConsistentRead=True).get("Item"))
+
+    def contact(self, channel: str, sender_id: str) -> dict[str, Any] | None:
+        return from_item(self.ddb.get_item(TableName=self.table, Key=contact_key(channel, sender_id),
+                                           ConsistentRead=True).get("Item"))
+
+
+def _from_key(key: dict[str, Any]) -> dict[str, Any]:
+    return {k: _py(v) for k, v in key.items()}
+
+
+def ensure_table(table: str = TABLE_NAME) -> None:
+    """Create the table when missing, with TTL and point-in-time recovery (local stand-ins; in AWS
+    the infrastructure template declares it)."""
+    ddb = client("dynamodb")
+    try:
+        ddb.describe_table(TableName=table)
+        return
+    except ddb.exceptions.ResourceNotFoundException:
+        pass
+    ddb.create_table(TableName=table, **TABLE_SPEC)
+    ddb.get_waiter("table_exists").wait(TableName=table, WaiterConfig={"Delay": 0.2, "MaxAttempts": 50})
+    ddb.update_time_to_live(TableName=table, TimeToLiveSpecification={
+        "Enabled": True, "AttributeName": TTL_ATTRIBUTE})
+    ddb.update_continuous_backups(TableName=table, PointInTimeRecoverySpecification={
+        "PointInTimeRecoveryEnabled": True})

@@ -1,0 +1,41 @@
+"""The local outbox: where acknowledgements go in `firstreply dev` when a channel has no token.
+
+It lets a new user see exactly what a customer would receive without any account. Process-local on
+purpose: it exists only in the dev server, which runs the webhooks and the worker in one process.
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+from collections import deque
+from dataclasses import asdict
+from datetime import datetime, timezone
+
+from functions.models import Acknowledgement, SentMessage
+
+log = logging.getLogger("firstreply.outbox")
+_messages: deque[dict] = deque(maxlen=500)
+_ids = itertools.count(1)
+_lock = threading.Lock()
+
+
+class OutboxSender:
+    def send(self, ack: Acknowledgement) -> SentMessage:
+        sent_at = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        with _lock:
+            message_id = f"outbox-{next(_ids)}"
+            _messages.append({"message_id": message_id, "sent_at": sent_at, **asdict(ack)})
+        log.info("outbox %s → %s:\n%s", ack.channel, ack.chat_id, ack.text)
+        return SentMessage(channel=ack.channel, chat_id=ack.chat_id, message_id=message_id,
+                           sent_at=sent_at, text=ack.text)
+
+
+def messages() -> list[dict]:
+    with _lock:
+        return list(reversed(_messages))
+
+
+def clear() -> None:
+    with _lock:
+        _messages.clear()

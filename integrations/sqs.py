@@ -1,0 +1,53 @@
+"""The work queue between the webhooks and the worker (SQS FIFO).
+
+FIFO with the chat as message group keeps one chat's messages in order and handled one at a time,
+so two quick messages cannot both open a conversation; the event id as deduplication id drops a
+second enqueue of the same event within SQS's five-minute window (the worker is idempotent beyond).
+"""
+from __future__ import annotations
+
+import json
+import os
+from functools import lru_cache
+
+from integrations.aws import client
+
+QUEUE_NAME = os.environ.get("FIRSTREPLY_QUEUE", "firstreply-work.fifo")
+DEAD_LETTER_QUEUE_NAME = os.environ.get("FIRSTREPLY_DEAD_LETTER_QUEUE", "firstreply-dead.fifo")
+MAX_RECEIVES = 5   # worker invocations before a message is dead-lettered
+
+
+@lru_cache(maxsize=8)
+def queue_url(name: str = QUEUE_NAME) -> str:
+    return client("sqs").get_queue_url(QueueName=name)["QueueUrl"]
+
+
+def enqueue(channel: str, event_id: str, group: str) -> None:
+    client("sqs").send_message(
+        QueueUrl=queue_url(),
+        MessageBody=json.dumps({"channel": channel, "event_id": event_id}),
+        MessageGroupId=group[:128],
+        MessageDeduplicationId=f"{channel}-{event_id}"[:128],
+    )
+
+
+def defer(receipt_handle: str, seconds: float) -> None:
+    """Make a received message visible again only after `seconds` (a channel's Retry-After)."""
+    client("sqs").change_message_visibility(
+        QueueUrl=queue_url(), ReceiptHandle=receipt_handle,
+        VisibilityTimeout=int(min(max(seconds, 1), 12 * 3600)))
+
+
+def ensure_queues() -> None:
+    """Create the work queue and its dead-letter queue when missing (local stand-ins; in AWS the
+    infrastructure template declares them)."""
+    sqs = client("sqs")
+    dead = sqs.create_queue(QueueName=DEAD_LETTER_QUEUE_NAME, Attributes={
+        "FifoQueue": "true", "MessageRetentionPeriod": str(14 * 24 * 3600)})["QueueUrl"]
+    dead_arn = sqs.get_queue_attributes(QueueUrl=dead, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sqs.create_queue(QueueName=QUEUE_NAME, Attributes={
+        "FifoQueue": "true",
+        "VisibilityTimeout": "120",
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dead_arn, "maxReceiveCount": MAX_RECEIVES}),
+    })
+    queue_url.cache_clear()

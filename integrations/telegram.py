@@ -1,0 +1,170 @@
+"""Telegram: pure converters around the Bot API, and a sender built on python-telegram-bot.
+
+The webhook side (`verify_secret`, `to_inbound`) uses only the standard library, so the webhook's
+cold start does not pay for importing python-telegram-bot; the sender imports it when it sends.
+"""
+from __future__ import annotations
+
+import asyncio
+import hmac
+import html
+import os
+import re
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from functions.models import Acknowledgement, InboundMessage, SentMessage
+from functions.ports import SendError
+
+CHANNEL = "telegram"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+DEFAULT_API_URL = "https://api.telegram.org"
+# Message kinds a customer sends that deserve an answer even without text.
+MEDIA_KINDS = ("photo", "sticker", "voice", "video", "video_note", "audio", "document", "animation",
+               "location", "contact", "poll")
+
+
+class MalformedUpdate(ValueError):
+    """The body is JSON but not a Telegram Update."""
+
+
+class Ignored(Exception):
+    """A valid update we deliberately do not answer; `reason` is logged."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def verify_secret(headers: Any, expected: str | None) -> bool:
+    """Constant-time comparison of the secret token header; no secret configured means no access."""
+    if not expected:
+        return False
+    supplied = headers.get(SECRET_HEADER) or headers.get(SECRET_HEADER.lower()) or ""
+    return hmac.compare_digest(supplied.encode("utf-8", "replace"), expected.encode("utf-8"))
+
+
+def _int(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise MalformedUpdate(f"{what} is not an integer")
+    return value
+
+
+def _str(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def to_inbound(update: Any) -> InboundMessage:
+    """Convert an Update to an `InboundMessage`; raise `Ignored` for what we don't answer and
+    `MalformedUpdate` for what is not an Update at all."""
+    if not isinstance(update, dict):
+        raise MalformedUpdate("an Update is a JSON object")
+    update_id = _int(update.get("update_id"), "update_id")
+    for kind in ("edited_message", "channel_post", "edited_channel_post", "business_message",
+                 "edited_business_message", "callback_query", "my_chat_member", "chat_member"):
+        if kind in update:
+            raise Ignored(kind)
+    message = update.get("message")
+    if message is None:
+        other = next((k for k in update if k != "update_id"), "empty")
+        raise Ignored(f"update type {other}")
+    if not isinstance(message, dict):
+        raise MalformedUpdate("message is not an object")
+    chat = message.get("chat")
+    sender = message.get("from")
+    if not isinstance(chat, dict) or not isinstance(sender, dict):
+        if isinstance(chat, dict) and chat.get("type") == "channel":
+            raise Ignored("channel post")
+        raise MalformedUpdate("message without chat or sender")
+    chat_id = _int(chat.get("id"), "chat.id")
+    sender_id = _int(sender.get("id"), "from.id")
+    message_id = _int(message.get("message_id"), "message_id")
+    sent_at = message.get("date")
+    if sender.get("is_bot"):
+        raise Ignored("sender is a bot")
+    if chat.get("type") == "channel":
+        raise Ignored("channel post")
+
+    text = _str(message.get("text")) or _str(message.get("caption"))
+    media = next((k for k in MEDIA_KINDS if k in message), "")
+    if not text and not media:
+        raise Ignored("service message")   # joins, pins, titles, payments …
+
+    first_name = _str(sender.get("first_name"))
+    name = " ".join(p for p in (first_name, _str(sender.get("last_name"))) if p)
+    when = (datetime.fromtimestamp(sent_at, timezone.utc) if isinstance(sent_at, int) and sent_at > 0
+            else datetime.now(timezone.utc))
+    return InboundMessage(
+        channel=CHANNEL,
+        event_id=str(update_id),
+        chat_id=str(chat_id),
+        sender_id=str(sender_id),
+        message_id=str(message_id),
+        received_at=when.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        text=text,
+        media=media,
+        first_name=first_name,
+        name=name,
+        language_code=_str(sender.get("language_code")),
+        chat_type=_str(chat.get("type")) or "private",
+    )
+
+
+def api_url() -> str:
+    return (os.environ.get("TELEGRAM_API_URL") or DEFAULT_API_URL).rstrip("/")
+
+
+class TelegramSender:
+    """Sends through python-telegram-bot's `Bot`, created inside the event loop that runs it:
+    one Bot reused across `asyncio.run` calls breaks (its HTTP client is bound to a closed loop)."""
+
+    def __init__(self, token: str, base_url: str | None = None, timeout: float = 10.0):
+        self.token = token
+        self.base_url = (base_url or api_url()).rstrip("/")
+        self.timeout = timeout
+
+    def send(self, ack: Acknowledgement) -> SentMessage:
+        return asyncio.run(self._send(ack))
+
+    async def _send(self, ack: Acknowledgement) -> SentMessage:
+        from telegram import Bot, LinkPreviewOptions, ReplyParameters
+        from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
+        from telegram.request import HTTPXRequest
+
+        request = HTTPXRequest(connect_timeout=self.timeout, read_timeout=self.timeout)
+        bot = Bot(self.token, base_url=f"{self.base_url}/bot", request=request)
+        # Not `async with bot`: that calls getMe first, one more round trip per acknowledgement.
+        await request.initialize()
+        try:
+            kwargs: dict[str, Any] = {"link_preview_options": LinkPreviewOptions(is_disabled=True)}
+            if ack.reply_to_message_id:
+                kwargs["reply_parameters"] = ReplyParameters(int(ack.reply_to_message_id),
+                                                             allow_sending_without_reply=True)
+            try:
+                message = await bot.send_message(ack.chat_id, ack.text, parse_mode=ack.parse_mode or None,
+                                                 **kwargs)
+            except BadRequest as exc:
+                if "parse entities" not in str(exc).lower() or not ack.parse_mode:
+                    raise
+                # A template produced markup Telegram rejects: the words still matter more.
+                message = await bot.send_message(ack.chat_id, _strip_tags(ack.text), **kwargs)
+        except RetryAfter as exc:
+            raise SendError(str(exc), retryable=True, retry_after=_seconds(exc)) from exc
+        except (Forbidden, BadRequest, InvalidToken) as exc:
+            raise SendError(f"{type(exc).__name__}: {exc}", retryable=False) from exc
+        except (NetworkError, TelegramError) as exc:   # 5xx, timeouts, connection errors
+            raise SendError(f"{type(exc).__name__}: {exc}", retryable=True) from exc
+        finally:
+            await request.shutdown()
+        return SentMessage(channel=CHANNEL, chat_id=ack.chat_id, message_id=str(message.message_id),
+                           sent_at=datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+                           .replace("+00:00", "Z"), text=ack.text)
+
+
+def _seconds(exc: Any) -> float:
+    value = exc._retry_after if hasattr(exc, "_retry_after") else exc.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def _strip_tags(html_text: str) -> str:
+    return html.unescape(re.sub(r"<[^>]+>", "", html_text))
