@@ -75,6 +75,7 @@ class QueuePump:
         from integrations import aws, sqs
 
         self.handler = app.handler_map[function_name]
+        self.backoff = lambda receives: min(2 ** receives, 60)   # seconds until the next try
         self.sqs = aws.client("sqs")
         self.url = sqs.queue_url()
         self.arn = self.sqs.get_queue_attributes(
@@ -94,7 +95,7 @@ class QueuePump:
                 if not _deferred(exc):
                     self.sqs.change_message_visibility(QueueUrl=self.url,
                                                        ReceiptHandle=message["ReceiptHandle"],
-                                                       VisibilityTimeout=min(2 ** receives, 60))
+                                                       VisibilityTimeout=self.backoff(receives))
                 continue
             self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
             handled += 1

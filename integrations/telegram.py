@@ -16,6 +16,9 @@ from typing import Any
 from functions.models import Acknowledgement, InboundMessage, SentMessage
 from functions.ports import SendError
 
+# python-telegram-bot 22 gives RetryAfter.retry_after as a timedelta with this set, and warns without
+os.environ.setdefault("PTB_TIMEDELTA", "1")
+
 CHANNEL = "telegram"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 DEFAULT_API_URL = "https://api.telegram.org"
@@ -156,13 +159,14 @@ class TelegramSender:
             raise SendError(f"{type(exc).__name__}: {exc}", retryable=True) from exc
         finally:
             await request.shutdown()
+        sent_at = message.date.astimezone(timezone.utc) if message.date else datetime.now(timezone.utc)
         return SentMessage(channel=CHANNEL, chat_id=ack.chat_id, message_id=str(message.message_id),
-                           sent_at=datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-                           .replace("+00:00", "Z"), text=ack.text)
+                           sent_at=sent_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                           text=ack.text)
 
 
 def _seconds(exc: Any) -> float:
-    value = exc._retry_after if hasattr(exc, "_retry_after") else exc.retry_after
+    value = exc.retry_after
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 

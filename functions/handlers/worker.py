@@ -15,6 +15,9 @@ from integrations.dynamodb import DynamoStore
 log = logging.getLogger(__name__)
 
 
+clock = SystemClock()   # module-level so tests and `--now` runs can put another clock in
+
+
 class ChannelNotConfigured(RuntimeError):
     pass
 
@@ -64,7 +67,7 @@ def handle(event) -> None:
         body = json.loads(record.body)
         try:
             outcome = process(body["channel"], body["event_id"], store(), LazySender(body["channel"]),
-                              SystemClock(), retry_policy())
+                              clock, retry_policy())
         except DeferDelivery as exc:
             log.warning("deferring %s/%s by %.0fs", body["channel"], body["event_id"], exc.seconds)
             sqs.defer(record.receipt_handle, exc.seconds)

@@ -1,0 +1,141 @@
+"""Shared test set-up: moto in-process as AWS, the Telegram Bot API stand-in, Chalice's test client,
+and the same queue pump `firstreply dev` uses to run the worker."""
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+# The app reads these at import: set them before anything imports it.
+os.environ.update({
+    "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+    "FIRSTREPLY_TABLE": "firstreply-test", "FIRSTREPLY_LOG_FORMAT": "text",
+    "TELEGRAM_WEBHOOK_SECRET": "s3cr3t-token_ABC", "TELEGRAM_BOT_TOKEN": "123456:TEST-token",
+    "FIRSTREPLY_RETRY_BASE_SECONDS": "0.01", "PTB_TIMEDELTA": "1",
+})
+os.environ.pop("AWS_ENDPOINT_URL", None)
+os.environ.pop("FIRSTREPLY_OUTBOX", None)
+
+FIXTURES = Path(__file__).parent / "fixtures"
+ROOT = Path(__file__).parent.parent
+SECRET = os.environ["TELEGRAM_WEBHOOK_SECRET"]
+
+
+def load_fixture(channel: str, name: str) -> dict:
+    return json.loads((FIXTURES / channel / f"{name}.json").read_text(encoding="utf-8"))
+
+
+class FixedClock:
+    """The worker's clock, set by the test; sleeping only records how long it was asked to wait."""
+
+    def __init__(self, now: datetime):
+        self.current = now
+        self.slept: list[float] = []
+
+    def now(self) -> datetime:
+        return self.current
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+
+
+# Monday 23 November 2026, 10:00 in Kyiv: open with the example settings.
+OPEN_TIME = datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc)
+# Sunday 22 November 2026, 12:00 in Kyiv: closed, opens Monday 09:00.
+CLOSED_TIME = datetime(2026, 11, 22, 10, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture(scope="session")
+def telegram_api():
+    from cli.standins.telegram import TelegramStandIn
+
+    stand_in = TelegramStandIn().start()
+    os.environ["TELEGRAM_API_URL"] = stand_in.url
+    yield stand_in
+    stand_in.stop()
+
+
+@pytest.fixture
+def settings_doc():
+    import yaml
+
+    with open(ROOT / "firstreply.yaml", encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+@pytest.fixture
+def system(telegram_api, settings_doc, monkeypatch):
+    """Everything `firstreply dev` runs, in-process: moto, table, queues, settings, app, worker."""
+    from moto import mock_aws
+
+    from cli.dev import QueuePump
+    from functions.handlers import worker
+    from functions.settings import parse_settings
+    from integrations import aws, dynamodb, sqs
+
+    telegram_api.reset()
+    with mock_aws():
+        aws.reset_clients()
+        dynamodb.ensure_table()
+        sqs.ensure_queues()
+        worker.store.cache_clear()
+        store = dynamodb.DynamoStore()
+        store.save_settings(parse_settings(settings_doc), by="tests", now=OPEN_TIME)
+        clock = FixedClock(OPEN_TIME)
+        monkeypatch.setattr(worker, "clock", clock)
+
+        from chalice.test import Client
+
+        import app as app_module
+
+        with Client(app_module.app) as client:
+            yield System(client, QueuePump(app_module.app), store, clock, telegram_api, settings_doc)
+        aws.reset_clients()
+
+
+class System:
+    def __init__(self, client, pump, store, clock, telegram_api, settings_doc):
+        self.client, self.pump, self.store, self.clock = client, pump, store, clock
+        self.telegram_api, self.settings_doc = telegram_api, settings_doc
+
+    def post_update(self, update, secret: str | None = SECRET, raw: bytes | None = None, headers=None):
+        head = {"Content-Type": "application/json", **(headers or {})}
+        if secret is not None:
+            head["X-Telegram-Bot-Api-Secret-Token"] = secret
+        body = raw if raw is not None else json.dumps(update).encode()
+        return self.client.http.post("/webhooks/telegram", headers=head, body=body)
+
+    def deliver(self, update, **kwargs):
+        """Post the update and run the worker until the queue is empty."""
+        response = self.post_update(update, **kwargs)
+        assert response.status_code == 200, response.body
+        self.pump.drain()
+        return response
+
+    def use_settings(self, **changes):
+        from functions.settings import parse_settings
+
+        self.settings_doc.update(changes)
+        self.store.save_settings(parse_settings(self.settings_doc), by="tests", now=self.clock.now())
+
+    def sent(self):
+        return self.telegram_api.sent("sendMessage")
+
+    def queue_depth(self, url) -> int:
+        attrs = self.pump.sqs.get_queue_attributes(
+            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages",
+                                          "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+        return int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
+
+
+def update_from(template: dict, update_id: int, at: datetime | None = None, **message_changes) -> dict:
+    """A copy of a fixture with another update id, sent `at` (Telegram's `date`), other fields."""
+    update = json.loads(json.dumps(template))
+    update["update_id"] = update_id
+    if at is not None:
+        update["message"]["date"] = int(at.timestamp())
+    update["message"].update(message_changes)
+    return update
