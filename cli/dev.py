@@ -17,7 +17,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-log = logging.getLogger("firstreply.dev")
+log = logging.getLogger(__name__)
 
 
 class DevError(SystemExit):

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 
 from functions.models import Acknowledgement, SentMessage
 
-log = logging.getLogger("firstreply.outbox")
+log = logging.getLogger(__name__)
 _messages: deque[dict] = deque(maxlen=500)
 _ids = itertools.count(1)
 _lock = threading.Lock()

@@ -1,0 +1,130 @@
+"""`firstreply dev` as a new user runs it: a real process, real HTTP, embedded moto, Ctrl-C."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, load_fixture
+
+FIRSTREPLY = str(Path(sys.executable).parent / "firstreply")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def dev_env(**extra) -> dict:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("TELEGRAM_", "FIRSTREPLY_", "AWS_", "PTB_"))}
+    env.update(extra)
+    return env
+
+
+def start(port, env, *args):
+    process = subprocess.Popen([FIRSTREPLY, "dev", "--port", str(port), *args], cwd=ROOT, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(process.stdout.read())
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/dev/outbox", timeout=1)
+            return process
+        except (urllib.error.URLError, ConnectionError):
+            time.sleep(0.2)
+    process.kill()
+    raise AssertionError("dev server did not start")
+
+
+def post(port, update, secret):
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/webhooks/telegram", data=json.dumps(update).encode(), method="POST",
+        headers={"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": secret})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def stop(process) -> str:
+    process.send_signal(signal.SIGINT)
+    out, _ = process.communicate(timeout=30)
+    assert process.returncode == 0, out
+    assert "firstreply dev: stopped" in out
+    return out
+
+
+def test_dev_sends_through_the_bot_api_with_a_token(telegram_api):
+    telegram_api.reset()
+    port = free_port()
+    process = start(port, dev_env(TELEGRAM_BOT_TOKEN="42:DEV", TELEGRAM_API_URL=telegram_api.url,
+                                  TELEGRAM_WEBHOOK_SECRET="local-secret"))
+    try:
+        update = load_fixture("telegram", "text_private")
+        assert post(port, update, "wrong") == 401
+        assert post(port, update, "local-secret") == 200
+        assert post(port, update, "local-secret") == 200        # duplicate
+        [call] = telegram_api.wait_for(1)
+        assert call.token == "42:DEV" and call.params["text"].startswith("Вітаємо, Olena!")
+        time.sleep(1.5)
+        assert len(telegram_api.sent()) == 1
+    finally:
+        out = stop(process)
+    assert "embedded moto" in out
+
+
+def test_dev_without_a_token_shows_replies_in_the_outbox():
+    port = free_port()
+    process = start(port, dev_env())
+    try:
+        update = load_fixture("telegram", "text_private")
+        update["message"]["from"]["language_code"] = "tr"
+        assert post(port, update, "dev-secret") == 200
+        deadline, messages = time.monotonic() + 15, []
+        while time.monotonic() < deadline and not messages:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/dev/outbox") as response:
+                messages = json.load(response)["messages"]
+            time.sleep(0.2)
+        assert messages and messages[0]["text"].startswith("Merhaba Olena!")
+        page = urllib.request.Request(f"http://127.0.0.1:{port}/dev/outbox", headers={"Accept": "text/html"})
+        with urllib.request.urlopen(page) as response:
+            html = response.read().decode()
+        assert "Merhaba Olena!" in html and "<i>“Коли буде доставка" in html
+    finally:
+        out = stop(process)
+    assert "outbox telegram → 1111111" in out        # logged as well
+
+
+def test_bad_settings_file_is_a_one_line_error(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("business:\n  name: Acme\nhours:\n  mon: ['9-5']\n")
+    result = subprocess.run([FIRSTREPLY, "dev", "--port", str(free_port()), "--config", str(bad)],
+                            cwd=ROOT, env=dev_env(), capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert result.stderr.strip() == (f"firstreply dev: bad settings file: hours.mon[0]: "
+                                     "expected \"HH:MM-HH:MM\", got '9-5'")
+
+
+def test_port_in_use_is_a_one_line_error():
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run([FIRSTREPLY, "dev", "--port", str(port)], cwd=ROOT, env=dev_env(),
+                                capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"firstreply dev: cannot listen on 127.0.0.1:{port}")

@@ -1,0 +1,32 @@
+import pytest
+
+from functions.language import candidates, choose_language, normalise
+
+SHIPPED = ["en", "fa", "ru", "tr", "uk"]
+
+
+@pytest.mark.parametrize("tag, expected", [
+    ("pt-br", "pt-BR"), ("PT_br", "pt-BR"), ("uk", "uk"), ("zh-hans", "zh-Hans"), ("", ""),
+    ("<script>", ""), ("en--", ""), ("x" * 40, ""),
+])
+def test_normalise(tag, expected):
+    assert normalise(tag) == expected
+
+
+def test_fallback_chain_is_exact_then_base_then_default_then_english():
+    assert candidates("pt-BR", "uk") == ["pt-BR", "pt", "uk", "en"]
+    assert candidates("", "tr") == ["tr", "en"]
+
+
+@pytest.mark.parametrize("requested, default, available, expected", [
+    ("uk", "en", SHIPPED, "uk"),
+    ("ru-UA", "en", SHIPPED, "ru"),            # regional variant → base language
+    ("pt-br", "en", SHIPPED + ["pt"], "pt"),
+    ("pt-br", "en", SHIPPED + ["pt-BR"], "pt-BR"),
+    ("pt-br", "tr", SHIPPED, "tr"),            # no Portuguese → business default
+    ("de", "xx", SHIPPED, "en"),               # default without a template → English
+    ("", "fa", SHIPPED, "fa"),
+    ("de", "de", [], "en"),
+])
+def test_choose_language(requested, default, available, expected):
+    assert choose_language(requested, default, available) == expected

@@ -1,0 +1,73 @@
+"""The shipped acknowledgement templates, rendered for each language and situation."""
+from datetime import datetime, timezone
+
+import pytest
+
+from functions import render
+from functions.acknowledge import acknowledgement
+from functions.models import Decision, InboundMessage
+from functions.settings import load_settings_file
+
+SETTINGS = load_settings_file("firstreply.yaml")
+OPEN = datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc)     # Monday 10:00 Kyiv
+CLOSED = datetime(2026, 11, 27, 16, 0, tzinfo=timezone.utc)  # Friday 18:00 Kyiv, after closing
+DECISION = Decision("ABC123XYZ0", "ABC-123", True, True, "new-conversation")
+
+
+def inbound(language="en", text="Where is my delivery?", first_name="Olena", media=""):
+    return InboundMessage(channel="telegram", event_id="1", chat_id="10", sender_id="20",
+                          message_id="3", received_at="2026-11-23T08:00:00.000Z", text=text,
+                          media=media, first_name=first_name, language_code=language)
+
+
+def test_five_languages_ship_for_telegram():
+    assert render.available_languages("ack", "telegram") == ["en", "fa", "ru", "tr", "uk"]
+
+
+@pytest.mark.parametrize("language, closed_line", [
+    ("en", "We're closed right now. We'll be back Monday at 9:00\u202fAM"),
+    ("ru", "Сейчас мы не работаем. Снова будем на связи: понедельник, 09:00."),
+    ("uk", "Зараз ми не працюємо. Знову будемо на зв’язку: понеділок, 09:00."),
+    ("tr", "Şu anda mesai saatleri dışındayız; Pazartesi saat 09:00 yeniden hizmetinizdeyiz"),
+    ("fa", "در حال حاضر خارج از ساعت کاری هستیم. از دوشنبه ساعت ۹:۰۰ دوباره در خدمت شما هستیم"),
+])
+def test_closed_hours_in_each_language(language, closed_line):
+    ack = acknowledgement(inbound(language), None, DECISION, SETTINGS, CLOSED)
+    assert ack.language == language
+    assert closed_line in ack.text
+    assert "ABC-123" in ack.text
+
+
+@pytest.mark.parametrize("language", ["en", "ru", "uk", "tr", "fa"])
+def test_neutral_greeting_without_a_name(language):
+    named = acknowledgement(inbound(language), None, DECISION, SETTINGS, OPEN).text
+    anonymous = acknowledgement(inbound(language, first_name=""), None, DECISION, SETTINGS, OPEN).text
+    assert "Olena" in named and "Olena" not in anonymous
+    assert "None" not in anonymous and "  " not in anonymous.splitlines()[0]
+
+
+def test_persian_lines_that_start_neutral_carry_a_right_to_left_mark():
+    text = acknowledgement(inbound("fa"), None, DECISION, SETTINGS, OPEN).text
+    bullet_lines = [line for line in text.splitlines() if "•" in line]
+    assert bullet_lines and all(line.startswith("\u200f") for line in bullet_lines)
+    assert text.splitlines()[-1].startswith("\u200f")
+
+
+def test_long_topic_is_shortened():
+    text = acknowledgement(inbound(text="word " * 100), None, DECISION, SETTINGS, OPEN).text
+    quoted = text.split("“")[1].split("”")[0]
+    assert len(quoted) <= 80 and quoted.endswith("…")
+
+
+def test_template_sandbox_blocks_unsafe_attribute_access(tmp_path, monkeypatch):
+    from jinja2.exceptions import SecurityError
+
+    (tmp_path / "ack.telegram.en.j2").write_text("{{ customer.__class__.__mro__ }}")
+    monkeypatch.setattr(render, "TEMPLATE_DIR", tmp_path)
+    render.environment.cache_clear()
+    try:
+        with pytest.raises(SecurityError):
+            render.render("ack", "telegram", "en", {"customer": {"first_name": "x"}})
+    finally:
+        monkeypatch.undo()
+        render.environment.cache_clear()
