@@ -213,10 +213,23 @@ def _telegram_html(text: str) -> str:
 
 
 # -- the command -------------------------------------------------------------------------------------
+class ReadableFormatter(logging.Formatter):
+    """One line per record for a person at a terminal, with the structured fields (conversation_id,
+    outcome, …) that the JSON logs in AWS carry."""
+
+    _standard = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        fields = " ".join(f"{k}={v}" for k, v in vars(record).items() if k not in self._standard)
+        return f"{line} [{fields}]" if fields else line
+
+
 def configure_text_logging() -> None:
     os.environ["FIRSTREPLY_LOG_FORMAT"] = "text"
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        datefmt="%H:%M:%S", force=True)
+    handler = logging.StreamHandler()
+    handler.setFormatter(ReadableFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
     for noisy in ("botocore", "urllib3", "werkzeug", "httpx", "telegram"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 

@@ -17,5 +17,7 @@ def configure(app) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(os.environ.get("LOG_LEVEL", "INFO"))
+    for chatty in ("botocore", "urllib3", "httpx", "telegram"):   # their INFO is noise per request
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     app.log.handlers[:] = []
     app.log.propagate = True

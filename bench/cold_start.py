@@ -1,0 +1,63 @@
+"""Cold start of the webhook path, measured in fresh interpreters (prints figures, asserts nothing).
+
+Compares, as the median of several runs of a new `python -c …` process:
+  baseline   import boto3 and create a DynamoDB client (the least any function here does)
+  app        import app (what Lambda loads for every function of this Chalice app)
+  telegram   import app + the Telegram webhook handler + the DynamoDB and SQS clients its first
+             request creates: the whole cold path of a Telegram delivery before any network I/O
+Target: app and telegram within 1.5× of the baseline.
+
+    .venv/bin/python bench/cold_start.py [--runs 9]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CASES = {
+    "baseline": "import boto3; boto3.client('dynamodb', region_name='us-east-1')",
+    "app": "import app",
+    "telegram": ("import app; from functions.handlers import telegram_webhook; "
+                 "from integrations import aws; aws.client('dynamodb'); aws.client('sqs')"),
+}
+HEAVY = ("telegram", "jinja2", "babel", "holidays", "yaml", "slack_sdk", "tweepy", "moto")
+
+
+def once(code: str) -> float:
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x",
+           "AWS_DEFAULT_REGION": "us-east-1", "PYTHONDONTWRITEBYTECODE": "1"}
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=9)
+    runs = parser.parse_args().runs
+    for code in CASES.values():   # warm the file cache and the bytecode cache once
+        once(code)
+    medians = {}
+    for name, code in CASES.items():
+        medians[name] = statistics.median(once(code) for _ in range(runs))
+    base = medians["baseline"]
+    print(f"cold start, median of {runs} fresh interpreters ({sys.version.split()[0]}):")
+    for name, value in medians.items():
+        print(f"  {name:<9} {value * 1000:7.1f} ms   {value / base:4.2f}× baseline")
+    probe = (f"import sys; {CASES['telegram']}; "
+             f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r})))")
+    loaded = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True,
+                            env={**os.environ, "AWS_DEFAULT_REGION": "us-east-1"}).stdout.strip()
+    print(f"  heavy modules on the Telegram webhook path: {loaded}")
+    worst = max(medians["app"], medians["telegram"]) / base
+    print(f"  target ≤ 1.50×: {'met' if worst <= 1.5 else 'MISSED'} (worst {worst:.2f}×)")
+
+
+if __name__ == "__main__":
+    main()
