@@ -40,9 +40,9 @@ def start(port, env, *args):
         if process.poll() is not None:
             raise AssertionError(process.stdout.read())
         try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/dev/outbox", timeout=1)
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/dev/outbox", timeout=2)
             return process
-        except (urllib.error.URLError, ConnectionError):
+        except OSError:   # refused, or bound but not serving yet (moto still starting)
             time.sleep(0.2)
     process.kill()
     raise AssertionError("dev server did not start")
