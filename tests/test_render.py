@@ -55,7 +55,7 @@ def test_persian_lines_that_start_neutral_carry_a_right_to_left_mark():
 
 def test_long_topic_is_shortened():
     text = acknowledgement(inbound(text="word " * 100), None, DECISION, SETTINGS, OPEN).text
-    quoted = text.split("“")[1].split("”")[0]
+    quoted = text.split("“<i>")[1].split("</i>”")[0]
     assert len(quoted) <= 80 and quoted.endswith("…")
 
 

@@ -23,7 +23,7 @@ def test_text_message_gets_one_personal_ack_in_ukrainian(system):
     assert call.params["parse_mode"] == "HTML"
     text = call.params["text"]
     assert text.startswith("Вітаємо, Olena!")
-    assert "«Коли буде доставка мого замовлення?»" in text
+    assert "«<i>Коли буде доставка мого замовлення?</i>»" in text
     assert "Зараз ми на зв’язку" in text and "протягом 2 годин" in text
     assert '<a href="https://acme.example/faq/delivery">Delivery times</a>' in text
     assert "faq/returns" not in text   # only the matching FAQ entry
@@ -164,7 +164,7 @@ def test_ignored_updates_are_200_and_change_nothing(system, fixture, reason):
 
 
 @pytest.mark.parametrize("fixture, expected", [
-    ("photo_caption", "We've received a photo with your note: <i>“The box arrived &lt;b&gt;crushed&lt;/b&gt; &amp; wet”</i>"),
+    ("photo_caption", "We've received a photo with your note: “<i>The box arrived &lt;b&gt;crushed&lt;/b&gt; &amp; wet</i>”"),
     ("sticker", "Gönderdiğiniz çıkartmayı aldık."),
     ("voice", "Мы получили голосовое сообщение."),
     ("document", "فایل شما را دریافت کردیم."),
