@@ -1,5 +1,5 @@
 """firstreply: the Chalice app. Routes and event handlers only; the work is in `functions/`."""
-from chalice import Chalice
+from chalice import Chalice, Rate
 
 from functions.handlers import logs
 from integrations.sqs import QUEUE_NAME
@@ -13,6 +13,43 @@ def telegram_webhook():
     from functions.handlers import telegram_webhook as handler
 
     return handler.handle(app.current_request)
+
+
+@app.route("/webhooks/slack/events", methods=["POST"])
+def slack_events():
+    from functions.handlers import slack_webhook as handler
+
+    return handler.handle_event(app.current_request)
+
+
+# Slack posts interactivity form-encoded; Chalice answers 415 to that unless the route lists it.
+@app.route("/webhooks/slack/interactions", methods=["POST"],
+           content_types=["application/x-www-form-urlencoded"])
+def slack_interactions():
+    from functions.handlers import slack_webhook as handler
+
+    return handler.handle_interaction(app.current_request)
+
+
+@app.route("/webhooks/x", methods=["GET"])
+def x_crc():
+    from functions.handlers import x_webhook as handler
+
+    return handler.handle_crc(app.current_request)
+
+
+@app.route("/webhooks/x", methods=["POST"])
+def x_events():
+    from functions.handlers import x_webhook as handler
+
+    return handler.handle_event(app.current_request)
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES), name="x-mentions")
+def x_mentions(event):
+    from functions.handlers import x_mentions as job
+
+    job.run()
 
 
 @app.on_sqs_message(queue=QUEUE_NAME, batch_size=1, name="worker")

@@ -1,19 +1,17 @@
 """The acknowledgement: the template variables for one customer, rendered in their language."""
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 from typing import Any
 
 from functions import i18n, render
 from functions.faq import match_faq
 from functions.hours import BusinessHours
-from functions.language import choose_language
+from functions.language import choose_language, detect_language
 from functions.models import Acknowledgement, Contact, Decision, InboundMessage
 from functions.settings import Settings
-from functions.text import clean
+from functions.text import clean, shorten
 
-log = logging.getLogger(__name__)
 TOPIC_LENGTH = 80
 NAME_LENGTH = 64
 
@@ -41,14 +39,32 @@ def build_context(inbound: InboundMessage, contact: Contact | None, decision: De
     }
 
 
+# Channel conversations whose acknowledgement replies to the customer's message rather than
+# starting a line of its own: Telegram groups, X mentions (a public reply).
+REPLIES_TO_MESSAGE = {("telegram", "group"), ("telegram", "supergroup"), ("x", "mention")}
+TEXT_LIMITS = {("x", "mention"): 280, ("x", "dm"): 10_000, ("telegram", ""): 4096}
+
+
+def template_name(inbound: InboundMessage) -> str:
+    return "mention" if (inbound.channel, inbound.chat_type) == ("x", "mention") else "ack"
+
+
 def acknowledgement(inbound: InboundMessage, contact: Contact | None, decision: Decision,
                     settings: Settings, now: datetime) -> Acknowledgement:
-    requested = inbound.language_code or (contact.language_code if contact else "")
+    name = template_name(inbound)
+    requested = (inbound.language_code or (contact.language_code if contact else "")
+                 or detect_language(inbound.text))
     language = choose_language(requested, settings.default_language,
-                               render.available_languages("ack", inbound.channel))
+                               render.available_languages(name, inbound.channel))
     context = build_context(inbound, contact, decision, settings, language, now)
-    text = render.render("ack", inbound.channel, language, context)
-    reply_to = inbound.message_id if inbound.chat_type != "private" else ""
+    text = render.render(name, inbound.channel, language, context)
+    limit = TEXT_LIMITS.get((inbound.channel, inbound.chat_type)) or TEXT_LIMITS.get((inbound.channel, ""))
+    if limit and len(text) > limit:
+        text = shorten(text, limit)
+    fallback = (render.render(name, inbound.channel, language, context, markup="text")
+                if inbound.channel == "slack" else "")
+    replies = (inbound.channel, inbound.chat_type) in REPLIES_TO_MESSAGE
     return Acknowledgement(channel=inbound.channel, chat_id=inbound.chat_id, text=text,
-                           language=language, reply_to_message_id=reply_to,
-                           thread_id=inbound.thread_id)
+                           language=language, reply_to_message_id=inbound.message_id if replies else "",
+                           thread_id=inbound.thread_id, fallback=fallback,
+                           parse_mode="HTML" if render.MARKUP.get(inbound.channel) == "html" else "")

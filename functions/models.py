@@ -87,7 +87,8 @@ class Acknowledgement:
     language: str
     reply_to_message_id: str = ""
     thread_id: str = ""
-    parse_mode: str = "HTML"
+    parse_mode: str = ""      # "HTML" on Telegram
+    fallback: str = ""        # plain text where the channel shows rich content (Slack blocks)
 
 
 @dataclass(frozen=True)

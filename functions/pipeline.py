@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from functions.acknowledge import acknowledgement
 from functions.decide import decide
@@ -69,6 +69,35 @@ def deliver(sender: Sender, ack: Acknowledgement, clock: Clock, policy: RetryPol
             clock.sleep(delay * random.uniform(0.8, 1.2))
 
 
+PROFILE_FIELDS = ("first_name", "name", "language_code")
+
+
+def is_own(sender: Sender, inbound: InboundMessage) -> bool:
+    """A second line behind the webhook's own checks (bot flags, the payload's bot user): when the
+    channel cannot be asked right now, answering beats losing the customer's message."""
+    try:
+        return sender.is_own(inbound.sender_id)
+    except SendError as exc:
+        log.warning("own-account check failed: %s", exc)
+        return False
+
+
+def with_profile(inbound: InboundMessage, contact, sender: Sender) -> InboundMessage:
+    """Channels that send only a user id (Slack) get name and locale from the contact's cached
+    profile, or from the channel once; channels that send them (Telegram) are left alone."""
+    if inbound.first_name or inbound.name:
+        return inbound
+    known = {f: getattr(contact, f) for f in PROFILE_FIELDS} if contact else {}
+    if not any(known.values()):
+        try:
+            known = sender.profile(inbound.sender_id) or {}
+        except SendError as exc:   # the ack still goes out, with a neutral greeting
+            log.warning("profile lookup failed: %s", exc)
+            known = {}
+    changes = {f: known[f] for f in PROFILE_FIELDS if known.get(f) and not getattr(inbound, f)}
+    return replace(inbound, **changes) if changes else inbound
+
+
 def process(channel: str, event_id: str, store: Store, sender: Sender, clock: Clock,
             policy: RetryPolicy = RetryPolicy()) -> Outcome:
     event = store.get_event(channel, event_id)
@@ -81,6 +110,9 @@ def process(channel: str, event_id: str, store: Store, sender: Sender, clock: Cl
         return Outcome("duplicate")
     inbound = InboundMessage.from_dict(event["inbound"])
     settings = store.load_settings()
+    if not event.get("decision") and is_own(sender, inbound):
+        store.mark_done(inbound)   # our own bot's message, which the payload did not mark as such
+        return Outcome("ignored-own")
 
     decision = Decision.from_dict(event["decision"]) if event.get("decision") else None
     contact = None
@@ -88,6 +120,7 @@ def process(channel: str, event_id: str, store: Store, sender: Sender, clock: Cl
         if decision is not None:
             break
         contact, chat = store.load_context(inbound)
+        inbound = with_profile(inbound, contact, sender)
         candidate = decide(inbound, contact, chat, settings, clock.now())
         if store.commit_decision(inbound, candidate, chat, clock.now(), settings):
             decision = candidate
@@ -106,6 +139,7 @@ def process(channel: str, event_id: str, store: Store, sender: Sender, clock: Cl
 
     if contact is None:   # a replayed decision: the profile may know what this message did not say
         contact, _ = store.load_context(inbound)
+        inbound = with_profile(inbound, contact, sender)
     ack = acknowledgement(inbound, contact, decision, settings, clock.now())
     try:
         sent = deliver(sender, ack, clock, policy)

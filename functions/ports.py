@@ -26,6 +26,14 @@ class SendError(Exception):
 class Sender(Protocol):
     def send(self, ack: Acknowledgement) -> SentMessage: ...
 
+    def is_own(self, sender_id: str) -> bool:
+        """The message came from our own account (echoes the payload did not flag)."""
+        ...
+
+    def profile(self, sender_id: str) -> dict[str, str]:
+        """first_name, name, language_code for a user id, where the channel needs a lookup."""
+        ...
+
 
 class Store(Protocol):
     def get_event(self, channel: str, event_id: str) -> dict[str, Any] | None: ...

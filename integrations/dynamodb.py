@@ -10,6 +10,8 @@ Key design. `pk`/`sk` are strings; `gsi1pk`/`gsi1sk` form a sparse index that on
 | conversation  | CONV#{conversation_id}          | META                       | get by id; gsi1pk=OPEN#{channel}, gsi1sk=last activity while open: the close-idle job queries what went idle |
 | message       | CONV#{conversation_id}          | MSG#{time}#{in/out}#{id}   | transcript: query pk, sk begins_with MSG#, in order |
 | settings      | SETTINGS                        | CURRENT                    | worker: get (cached for a minute)                 |
+| rate window   | RATE#{what}                     | WINDOW#{n}                 | sender: one conditional ADD per send (X DM limit) |
+| cursor        | CURSOR#{job}                    | CURSOR                     | pollers: where to resume (X mentions since_id)    |
 
 Rules: no Scan anywhere; writes that must happen once are conditional (the event put, the decision
 transaction); every item a customer caused carries `expires_at` (TTL) from the retention setting.
@@ -249,9 +251,18 @@ class DynamoStore:
                 "sender_id": inbound.sender_id, "text": inbound.text, "media": inbound.media,
                 "sent_at": inbound.received_at, TTL_ATTRIBUTE: keep}),
         }})
-        profile = {":f": inbound.first_name, ":n": inbound.name, ":l": inbound.language_code,
-                   ":t": at, ":e": keep}
-        update = "SET first_name = :f, #name = :n, language_code = :l, last_seen_at = :t, #ttl = :e"
+        # Only what the channel told us: Slack and X send ids, the names come from a lookup that
+        # may have failed; an empty value must not erase a cached one.
+        profile: dict[str, Any] = {":t": at, ":e": keep}
+        sets = ["last_seen_at = :t", "#ttl = :e"]
+        names = {"#ttl": TTL_ATTRIBUTE}
+        for field_name, placeholder in (("first_name", ":f"), ("name", ":n"), ("language_code", ":l")):
+            value = getattr(inbound, field_name)
+            if value:
+                names[f"#{field_name}"] = field_name
+                sets.append(f"#{field_name} = {placeholder}")
+                profile[placeholder] = value
+        update = "SET " + ", ".join(sets)
         condition = None
         if decision.acknowledge:
             # the gap holds even if two chats of one contact race: only one can move last_ack_at
@@ -262,7 +273,7 @@ class DynamoStore:
             "TableName": self.table, "Key": contact_key(inbound.channel, inbound.sender_id),
             "UpdateExpression": update,
             **({"ConditionExpression": condition} if condition else {}),
-            "ExpressionAttributeNames": {"#name": "name", "#ttl": TTL_ATTRIBUTE},
+            "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": to_item(profile),
         }})
         try:
@@ -357,6 +368,36 @@ class DynamoStore:
     def contact(self, channel: str, sender_id: str) -> dict[str, Any] | None:
         return from_item(self.ddb.get_item(TableName=self.table, Key=contact_key(channel, sender_id),
                                            ConsistentRead=True).get("Item"))
+
+
+def take_slot(key: str, limit: int, window_seconds: int, now: datetime) -> float:
+    """Take one of `limit` uses of `key` in the current fixed window (one conditional update);
+    returns 0 when taken, else the seconds until the next window opens."""
+    window = int(now.timestamp()) // window_seconds
+    ddb = client("dynamodb")
+    try:
+        ddb.update_item(
+            TableName=TABLE_NAME, Key=to_item({"pk": f"RATE#{key}", "sk": f"WINDOW#{window}"}),
+            UpdateExpression="ADD used :one SET #ttl = :e",
+            ConditionExpression="attribute_not_exists(used) OR used < :limit",
+            ExpressionAttributeNames={"#ttl": TTL_ATTRIBUTE},
+            ExpressionAttributeValues=to_item({":one": 1, ":limit": limit,
+                                               ":e": (window + 2) * window_seconds}))
+        return 0.0
+    except ddb.exceptions.ConditionalCheckFailedException:
+        return max((window + 1) * window_seconds - now.timestamp(), 1.0)
+
+
+def get_cursor(name: str) -> str | None:
+    item = from_item(client("dynamodb").get_item(
+        TableName=TABLE_NAME, Key=to_item({"pk": f"CURSOR#{name}", "sk": "CURSOR"}),
+        ConsistentRead=True).get("Item"))
+    return item.get("value") if item else None
+
+
+def set_cursor(name: str, value: str, now: datetime) -> None:
+    client("dynamodb").put_item(TableName=TABLE_NAME, Item=to_item({
+        "pk": f"CURSOR#{name}", "sk": "CURSOR", "value": value, "updated_at": iso(now)}))
 
 
 def _from_key(key: dict[str, Any]) -> dict[str, Any]:

@@ -30,6 +30,12 @@ class OutboxSender:
         return SentMessage(channel=ack.channel, chat_id=ack.chat_id, message_id=message_id,
                            sent_at=sent_at, text=ack.text)
 
+    def is_own(self, sender_id: str) -> bool:
+        return False
+
+    def profile(self, sender_id: str) -> dict[str, str]:
+        return {}   # without a token there is nobody to ask; the greeting stays neutral
+
 
 def messages() -> list[dict]:
     with _lock:

@@ -130,6 +130,12 @@ class TelegramSender:
     def send(self, ack: Acknowledgement) -> SentMessage:
         return asyncio.run(self._send(ack))
 
+    def is_own(self, sender_id: str) -> bool:
+        return False   # Telegram marks bots, ours included, with from.is_bot: the webhook drops them
+
+    def profile(self, sender_id: str) -> dict[str, str]:
+        return {}      # every Update carries the sender's name and language
+
     async def _send(self, ack: Acknowledgement) -> SentMessage:
         from telegram import Bot, LinkPreviewOptions, ReplyParameters
         from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -15,6 +16,9 @@ os.environ.update({
     "FIRSTREPLY_TABLE": "firstreply-test", "FIRSTREPLY_LOG_FORMAT": "text",
     "TELEGRAM_WEBHOOK_SECRET": "s3cr3t-token_ABC", "TELEGRAM_BOT_TOKEN": "123456:TEST-token",
     "FIRSTREPLY_RETRY_BASE_SECONDS": "0.01", "PTB_TIMEDELTA": "1",
+    "SLACK_BOT_TOKEN": "xoxb-test-token", "SLACK_SIGNING_SECRET": "8f742231b10e8888abcd99yyyzzz85a5",
+    "X_CONSUMER_KEY": "xck", "X_CONSUMER_SECRET": "x-consumer-secret", "X_ACCESS_TOKEN": "4337869213-token",
+    "X_ACCESS_TOKEN_SECRET": "xats",
 })
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("FIRSTREPLY_OUTBOX", None)
@@ -58,6 +62,41 @@ def telegram_api():
     stand_in.stop()
 
 
+@pytest.fixture(scope="session")
+def slack_api():
+    from cli.standins.slack import SlackStandIn
+
+    stand_in = SlackStandIn().start()
+    os.environ["SLACK_API_URL"] = stand_in.url + "/api/"
+    yield stand_in
+    stand_in.stop()
+
+
+@pytest.fixture(scope="session")
+def x_api():
+    from cli.standins.x import XStandIn
+
+    stand_in = XStandIn().start()
+    os.environ["X_API_URL"] = stand_in.url
+    yield stand_in
+    stand_in.stop()
+
+
+def slack_headers(body: bytes, secret: str | None = None, timestamp: int | None = None) -> dict:
+    from slack_sdk.signature import SignatureVerifier
+
+    timestamp = str(int(time.time()) if timestamp is None else timestamp)
+    signature = SignatureVerifier(secret or os.environ["SLACK_SIGNING_SECRET"]).generate_signature(
+        timestamp=timestamp, body=body)
+    return {"X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": signature}
+
+
+def x_headers(body: bytes, secret: str | None = None) -> dict:
+    from integrations.x import signature
+
+    return {"x-twitter-webhooks-signature": signature(secret or os.environ["X_CONSUMER_SECRET"], body)}
+
+
 @pytest.fixture
 def settings_doc():
     import yaml
@@ -67,7 +106,7 @@ def settings_doc():
 
 
 @pytest.fixture
-def system(telegram_api, settings_doc, monkeypatch):
+def system(telegram_api, slack_api, x_api, settings_doc, monkeypatch):
     """Everything `firstreply dev` runs, in-process: moto, table, queues, settings, app, worker."""
     from moto import mock_aws
 
@@ -76,12 +115,19 @@ def system(telegram_api, settings_doc, monkeypatch):
     from functions.settings import parse_settings
     from integrations import aws, dynamodb, sqs
 
-    telegram_api.reset()
+    for stand_in in (telegram_api, slack_api, x_api):
+        stand_in.reset()
+    slack_api.users.clear()
+    x_api.mentions.clear()
+    from integrations import slack
+
+    slack._own_user.clear()
     with mock_aws():
         aws.reset_clients()
         dynamodb.ensure_table()
         sqs.ensure_queues()
         worker.store.cache_clear()
+        worker.sender_for.cache_clear()
         store = dynamodb.DynamoStore()
         store.save_settings(parse_settings(settings_doc), by="tests", now=OPEN_TIME)
         clock = FixedClock(OPEN_TIME)
@@ -92,7 +138,9 @@ def system(telegram_api, settings_doc, monkeypatch):
         import app as app_module
 
         with Client(app_module.app) as client:
-            yield System(client, QueuePump(app_module.app), store, clock, telegram_api, settings_doc)
+            system = System(client, QueuePump(app_module.app), store, clock, telegram_api, settings_doc)
+            system.slack_api, system.x_api = slack_api, x_api
+            yield system
         aws.reset_clients()
 
 
@@ -114,6 +162,18 @@ class System:
         assert response.status_code == 200, response.body
         self.pump.drain()
         return response
+
+    def post_slack(self, payload, path="/webhooks/slack/events", raw: bytes | None = None, headers=None,
+                   signed=True, **sign):
+        body = raw if raw is not None else json.dumps(payload).encode()
+        kind = "application/x-www-form-urlencoded" if path.endswith("interactions") else "application/json"
+        head = {"Content-Type": kind, **(slack_headers(body, **sign) if signed else {}), **(headers or {})}
+        return self.client.http.post(path, headers=head, body=body)
+
+    def post_x(self, payload, raw: bytes | None = None, signed=True, **sign):
+        body = raw if raw is not None else json.dumps(payload).encode()
+        head = {"Content-Type": "application/json", **(x_headers(body, **sign) if signed else {})}
+        return self.client.http.post("/webhooks/x", headers=head, body=body)
 
     def use_settings(self, **changes):
         from functions.settings import parse_settings

@@ -4,10 +4,9 @@ from __future__ import annotations
 import json
 import logging
 import os
-from datetime import datetime, timezone
-
 from functions.handlers.http import answer, too_large
-from integrations import dynamodb, sqs, telegram
+from functions.handlers.intake import accept
+from integrations import telegram
 
 log = logging.getLogger(__name__)
 
@@ -31,11 +30,6 @@ def handle(request) -> object:
                  extra={"update_id": update.get("update_id")})
         return answer(200, ok=True, ignored=exc.reason)
 
-    state = dynamodb.store_event(inbound, datetime.now(timezone.utc))
-    if state == "done":
-        log.info("duplicate telegram update", extra={"update_id": inbound.event_id})
+    if not accept(inbound):
         return answer(200, ok=True, duplicate=True)
-    # "pending": stored before but maybe never enqueued (a failure after the put); the queue's
-    # deduplication and the worker's idempotence make a second enqueue harmless.
-    sqs.enqueue(inbound.channel, inbound.event_id, group=f"{inbound.channel}-{inbound.chat_id}")
     return answer(200, ok=True)

@@ -32,13 +32,24 @@ def use_outbox() -> bool:
     return os.environ.get("FIRSTREPLY_OUTBOX") == "1"
 
 
+@lru_cache(maxsize=4)
 def sender_for(channel: str) -> Sender:
-    if channel == "telegram":
-        token = os.environ.get("TELEGRAM_BOT_TOKEN")
-        if token:
-            from integrations.telegram import TelegramSender
+    """One sender per channel and container (the SDK clients inside are reusable; Telegram's Bot
+    is created per send, inside its event loop)."""
+    if channel == "telegram" and os.environ.get("TELEGRAM_BOT_TOKEN"):
+        from integrations.telegram import TelegramSender
 
-            return TelegramSender(token)
+        return TelegramSender(os.environ["TELEGRAM_BOT_TOKEN"])
+    if channel == "slack" and os.environ.get("SLACK_BOT_TOKEN"):
+        from integrations.slack import SlackSender
+
+        return SlackSender(os.environ["SLACK_BOT_TOKEN"])
+    if channel == "x":
+        from integrations import x
+
+        creds = x.credentials()
+        if creds:
+            return x.XSender(creds, limiter=x_dm_budget(x.own_user_id(creds["access_token"])))
     if use_outbox():
         from integrations.outbox import OutboxSender
 
@@ -46,8 +57,21 @@ def sender_for(channel: str) -> Sender:
     raise ChannelNotConfigured(f"no credentials for {channel}: set its token (see README)")
 
 
+X_DM_LIMIT = (15, 15 * 60)   # X: 15 DMs per 15 minutes for the sending account
+
+
+def x_dm_budget(account: str):
+    """Shared across every worker instance through the table, so concurrent functions cannot
+    overrun X's DM limit between them; returns seconds to wait, 0 when a DM may go now."""
+    from datetime import datetime, timezone
+
+    from integrations.dynamodb import take_slot
+
+    return lambda: take_slot(f"x-dm#{account}", *X_DM_LIMIT, now=datetime.now(timezone.utc))
+
+
 class LazySender:
-    """Resolves the channel's sender on the first send: no SDK import, and no credentials needed,
+    """Resolves the channel's sender on first use: no SDK import, and no credentials needed,
     for messages that get no acknowledgement."""
 
     def __init__(self, channel: str):
@@ -55,6 +79,12 @@ class LazySender:
 
     def send(self, ack):
         return sender_for(self.channel).send(ack)
+
+    def is_own(self, sender_id: str) -> bool:
+        return sender_for(self.channel).is_own(sender_id)
+
+    def profile(self, sender_id: str) -> dict[str, str]:
+        return sender_for(self.channel).profile(sender_id)
 
 
 def retry_policy() -> RetryPolicy:

@@ -1,0 +1,37 @@
+"""GET /webhooks/x (CRC) and POST /webhooks/x (DM events): HMAC-SHA256 with the consumer secret."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+
+from functions.handlers.http import answer, too_large
+from functions.handlers.intake import accept
+from integrations import x
+
+log = logging.getLogger(__name__)
+
+
+def handle_crc(request) -> object:
+    secret = os.environ.get("X_CONSUMER_SECRET")
+    token = (request.query_params or {}).get("crc_token")
+    if not token:
+        return answer(400, error="crc_token missing")
+    if not secret:
+        return answer(401, error="X_CONSUMER_SECRET is not configured")
+    return answer(200, **x.crc_response(token, secret))
+
+
+def handle_event(request) -> object:
+    if too_large(request.raw_body, request.headers):
+        return answer(413, error="body too large")
+    if not x.verify(request.headers, request.raw_body or b"", os.environ.get("X_CONSUMER_SECRET")):
+        return answer(401, error="bad signature")
+    try:
+        inbounds = x.to_inbounds(json.loads(request.raw_body or b""))
+    except (ValueError, UnicodeDecodeError) as exc:   # MalformedEvent is a ValueError too
+        return answer(400, error=str(exc) if isinstance(exc, x.MalformedEvent) else "body is not JSON")
+    accepted = sum(accept(inbound) for inbound in inbounds)
+    if not inbounds:
+        log.info("x event without customer DMs ignored")
+    return answer(200, ok=True, accepted=accepted)

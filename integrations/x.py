@@ -1,0 +1,232 @@
+"""X (Twitter): CRC and signature checks and pure converters for DM webhooks (Account Activity and
+X Activity API payloads), and a sender and mentions reader on tweepy.
+
+tweepy has no host setting: `XClient` points its requests session at `X_API_URL` when set, so the
+same code talks to a local stand-in in development and tests.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+from datetime import datetime, timezone
+from typing import Any
+
+from functions.models import Acknowledgement, InboundMessage, SentMessage
+from functions.ports import SendError
+
+CHANNEL = "x"
+REAL_HOST = "https://api.twitter.com"
+SIGNATURE_HEADER = "x-twitter-webhooks-signature"
+TWEET_LIMIT = 280
+
+
+class MalformedEvent(ValueError):
+    pass
+
+
+def signature(secret: str, data: bytes) -> str:
+    return "sha256=" + base64.b64encode(hmac.new(secret.encode(), data, hashlib.sha256).digest()).decode()
+
+
+def crc_response(crc_token: str, consumer_secret: str) -> dict[str, str]:
+    return {"response_token": signature(consumer_secret, crc_token.encode())}
+
+
+def verify(headers: Any, raw_body: bytes, consumer_secret: str | None) -> bool:
+    supplied = headers.get(SIGNATURE_HEADER) or ""
+    if not consumer_secret or not supplied:
+        return False
+    return hmac.compare_digest(supplied.encode("utf-8", "replace"), signature(consumer_secret, raw_body).encode())
+
+
+def _iso_from_ms(value: Any) -> str:
+    try:
+        moment = datetime.fromtimestamp(int(value) / 1000, timezone.utc)
+    except (TypeError, ValueError):
+        moment = datetime.now(timezone.utc)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _iso(value: Any) -> str:
+    try:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(timezone.utc)
+    except ValueError:
+        moment = datetime.now(timezone.utc)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _names(users: Any, user_id: str) -> tuple[str, str]:
+    user = users.get(user_id) if isinstance(users, dict) else None
+    if isinstance(user, dict) and isinstance(user.get("data"), dict):
+        user = user["data"]
+    name = user.get("name") if isinstance(user, dict) and isinstance(user.get("name"), str) else ""
+    return (name.split()[0] if name.strip() else ""), name
+
+
+def _from_legacy(events: Any, users: Any, own_id: str) -> list[InboundMessage]:
+    """Account Activity `direct_message_events` (also wrapped inside X Activity payloads)."""
+    if not isinstance(events, list):
+        raise MalformedEvent("direct_message_events is not a list")
+    found = []
+    for event in events:
+        if not isinstance(event, dict) or event.get("type") != "message_create":
+            continue
+        create = event.get("message_create") or {}
+        sender = str(create.get("sender_id") or "")
+        event_id = str(event.get("id") or "")
+        if not sender or not event_id:
+            raise MalformedEvent("message_create without id or sender_id")
+        if sender == own_id:
+            continue   # our own DM, echoed back to the webhook
+        text = (create.get("message_data") or {}).get("text")
+        first, name = _names(users, sender)
+        found.append(InboundMessage(
+            channel=CHANNEL, event_id=f"dm-{event_id}", chat_id=sender, sender_id=sender,
+            message_id=event_id, received_at=_iso_from_ms(event.get("created_timestamp")),
+            text=text if isinstance(text, str) else "", first_name=first, name=name, chat_type="dm"))
+    return found
+
+
+def to_inbounds(payload: Any) -> list[InboundMessage]:
+    """All customer DMs in one webhook delivery (it may carry several, or none we answer)."""
+    if not isinstance(payload, dict):
+        raise MalformedEvent("payload is not a JSON object")
+    if "direct_message_events" in payload:
+        return _from_legacy(payload["direct_message_events"], payload.get("users"),
+                            str(payload.get("for_user_id") or ""))
+    data = payload.get("data")
+    if isinstance(data, dict) and isinstance(data.get("event_type"), str):
+        if data["event_type"] != "dm.received":
+            return []
+        own_id = str((data.get("filter") or {}).get("user_id") or "")
+        body = data.get("payload")
+        if not isinstance(body, dict):
+            raise MalformedEvent("dm.received without payload")
+        if "direct_message_events" in body:
+            return _from_legacy(body["direct_message_events"], body.get("users"), own_id)
+        sender, event_id = str(body.get("sender_id") or ""), str(body.get("id") or "")
+        if not sender or not event_id:
+            raise MalformedEvent("dm.received payload without id or sender_id")
+        if sender == own_id:
+            return []
+        text = body.get("text")
+        return [InboundMessage(
+            channel=CHANNEL, event_id=f"dm-{event_id}", chat_id=sender, sender_id=sender,
+            message_id=event_id, received_at=_iso(body.get("created_at")),
+            text=text if isinstance(text, str) else "", chat_type="dm")]
+    return []   # follows, likes, typing indicators, other event kinds: nothing to answer
+
+
+def mention_to_inbound(tweet: Any, authors: dict[str, Any]) -> InboundMessage:
+    author = str(tweet.author_id)
+    user = authors.get(author)
+    name = getattr(user, "name", "") or ""
+    return InboundMessage(
+        channel=CHANNEL, event_id=f"mention-{tweet.id}", chat_id=f"mention-{author}",
+        sender_id=author, message_id=str(tweet.id),
+        received_at=_iso(tweet.created_at.isoformat() if tweet.created_at else ""),
+        text=tweet.text or "", first_name=name.split()[0] if name.strip() else "", name=name,
+        language_code="" if tweet.lang in (None, "und", "zxx", "qme", "qht") else tweet.lang,
+        chat_type="mention")
+
+
+# -- the Web API side ---------------------------------------------------------------------------------
+def credentials() -> dict[str, str] | None:
+    names = {"consumer_key": "X_CONSUMER_KEY", "consumer_secret": "X_CONSUMER_SECRET",
+             "access_token": "X_ACCESS_TOKEN", "access_token_secret": "X_ACCESS_TOKEN_SECRET"}
+    found = {k: os.environ.get(v, "") for k, v in names.items()}
+    return found if all(found.values()) else None
+
+
+def own_user_id(access_token: str) -> str:
+    """An OAuth 1.0a access token starts with the numeric id of the account it acts for."""
+    return access_token.split("-", 1)[0]
+
+
+def client(creds: dict[str, str]):
+    import requests
+    import tweepy
+
+    base = (os.environ.get("X_API_URL") or REAL_HOST).rstrip("/")
+
+    class Redirecting(requests.Session):
+        """tweepy builds every URL on api.twitter.com; send them to X_API_URL instead."""
+
+        def request(self, method, url, *args, **kwargs):
+            if base != REAL_HOST and isinstance(url, str) and url.startswith(REAL_HOST):
+                url = base + url[len(REAL_HOST):]
+            return super().request(method, url, *args, **kwargs)
+
+    x = tweepy.Client(bearer_token=os.environ.get("X_BEARER_TOKEN") or None, **creds,
+                      wait_on_rate_limit=False)
+    x.session = Redirecting()
+    return x
+
+
+def _send_error(exc: Exception) -> SendError:
+    import requests
+    import tweepy
+
+    if isinstance(exc, tweepy.TooManyRequests):
+        reset = exc.response.headers.get("x-rate-limit-reset", "")
+        wait = int(reset) - datetime.now(timezone.utc).timestamp() if reset.isdigit() else 60
+        return SendError(f"X rate limit: {exc}", retryable=True, retry_after=max(wait, 1))
+    if isinstance(exc, tweepy.TwitterServerError):
+        return SendError(f"X server error: {exc}", retryable=True)
+    if isinstance(exc, tweepy.HTTPException):
+        return SendError(f"X refused: {exc}", retryable=False)
+    if isinstance(exc, requests.RequestException):
+        return SendError(f"X unreachable: {exc}", retryable=True)
+    raise exc
+
+
+class XSender:
+    def __init__(self, creds: dict[str, str], limiter=None):
+        self.creds = creds
+        self.x = client(creds)
+        self.limiter = limiter   # a DM budget shared by every function instance (see x_dm_budget)
+
+    def send(self, ack: Acknowledgement) -> SentMessage:
+        import requests
+        import tweepy
+
+        try:
+            if ack.reply_to_message_id:   # a mention: a public reply
+                response = self.x.create_tweet(text=ack.text, in_reply_to_tweet_id=ack.reply_to_message_id,
+                                               user_auth=True)
+                message_id = str(response.data["id"])
+            else:
+                if self.limiter:
+                    wait = self.limiter()
+                    if wait:
+                        raise SendError("X DM limit reached", retryable=True, retry_after=wait)
+                response = self.x.create_direct_message(participant_id=ack.chat_id, text=ack.text,
+                                                        user_auth=True)
+                message_id = str(response.data["dm_event_id"])
+        except (tweepy.HTTPException, requests.RequestException) as exc:
+            raise _send_error(exc) from exc
+        sent_at = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        return SentMessage(channel=CHANNEL, chat_id=ack.chat_id, message_id=message_id,
+                           sent_at=sent_at, text=ack.text)
+
+    def is_own(self, sender_id: str) -> bool:
+        return sender_id == own_user_id(self.creds["access_token"])
+
+    def profile(self, sender_id: str) -> dict[str, str]:
+        return {}   # DM payloads carry the name when X has it; a lookup would cost a rate-limited call
+
+    def mentions(self, since_id: str | None) -> list[InboundMessage]:
+        """New mentions of our account since `since_id`, oldest first (all pages)."""
+        import tweepy
+
+        me = own_user_id(self.creds["access_token"])
+        found: list[InboundMessage] = []
+        for page in tweepy.Paginator(self.x.get_users_mentions, id=me, since_id=since_id, max_results=100,
+                                     tweet_fields=["created_at", "lang", "author_id", "conversation_id"],
+                                     expansions=["author_id"], user_fields=["name"], user_auth=True):
+            authors = {str(u.id): u for u in (page.includes or {}).get("users", [])}
+            found += [mention_to_inbound(t, authors) for t in page.data or []
+                      if str(t.author_id) != me]
+        return sorted(found, key=lambda m: int(m.message_id))
