@@ -16,11 +16,17 @@ def _dev(args) -> int:
 def _standin(args) -> int:
     import time
 
+    from cli.standins.slack import SlackStandIn
     from cli.standins.telegram import TelegramStandIn
+    from cli.standins.x import XStandIn
 
-    stand_in = TelegramStandIn(port=args.port).start()
-    print(f"Telegram Bot API stand-in on {stand_in.url}\n"
-          f"  use: TELEGRAM_API_URL={stand_in.url} TELEGRAM_BOT_TOKEN=123456:TEST make dev\n"
+    stand_in = {"telegram": TelegramStandIn, "slack": SlackStandIn, "x": XStandIn}[args.channel](
+        port=args.port).start()
+    use = {"telegram": f"TELEGRAM_API_URL={stand_in.url} TELEGRAM_BOT_TOKEN=123456:TEST",
+           "slack": f"SLACK_API_URL={stand_in.url}/api/ SLACK_BOT_TOKEN=xoxb-test",
+           "x": f"X_API_URL={stand_in.url} X_CONSUMER_KEY=k X_ACCESS_TOKEN=4337869213-t "
+                f"X_ACCESS_TOKEN_SECRET=s"}[args.channel]
+    print(f"{args.channel} API stand-in on {stand_in.url}\n  use: {use} make dev\n"
           f"  calls received: {stand_in.url}/_calls\nCtrl-C stops.", flush=True)
     try:
         seen = 0
@@ -34,6 +40,25 @@ def _standin(args) -> int:
     return 0
 
 
+def _slack_manifest(args) -> int:
+    from cli.channels import slack_manifest
+
+    print(slack_manifest(args.url), end="")
+    return 0
+
+
+def _post(args) -> int:
+    from cli.channels import post
+
+    return post(args.channel, args.file, args.url)
+
+
+def _run_job(args) -> int:
+    from cli.jobs import run_job
+
+    return run_job(args.name, args.now)
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="firstreply", description="Instant, personal first replies "
                                   "on Telegram, Slack, X and email, serverless on AWS.")
@@ -45,8 +70,23 @@ def parser() -> argparse.ArgumentParser:
                      help="business settings file (default $FIRSTREPLY_CONFIG or firstreply.yaml)")
     dev.set_defaults(run=_dev)
 
+    manifest = commands.add_parser("slack-manifest", help="print the Slack app manifest for your API URL")
+    manifest.add_argument("--url", required=True, help="https base URL of the deployed API")
+    manifest.set_defaults(run=_slack_manifest)
+
+    post = commands.add_parser("post", help="post a payload to a running server, signed as the channel would")
+    post.add_argument("channel", choices=["telegram", "slack", "x"])
+    post.add_argument("file", help="JSON payload file, or - for standard input")
+    post.add_argument("--url", default="http://127.0.0.1:8000", help="server (default http://127.0.0.1:8000)")
+    post.set_defaults(run=_post)
+
+    job = commands.add_parser("run-job", help="run one scheduled function once (e.g. x-mentions)")
+    job.add_argument("name")
+    job.add_argument("--now", help="ISO 8601 time the job takes as now (default: the real time)")
+    job.set_defaults(run=_run_job)
+
     standin = commands.add_parser("standin", help="run a local stand-in of a channel API")
-    standin.add_argument("channel", choices=["telegram"])
+    standin.add_argument("channel", choices=["telegram", "slack", "x"])
     standin.add_argument("--port", type=int, default=8081)
     standin.set_defaults(run=_standin)
     return top

@@ -149,6 +149,14 @@ def scheduled_jobs(app) -> list[tuple[str, int, Callable]]:
             for src in app.event_sources if isinstance(src, ScheduledEventConfig)]
 
 
+def scheduled_event(now: datetime, source: str = "firstreply.dev") -> dict[str, Any]:
+    """The event EventBridge hands a scheduled Lambda; its `time` is the job's now."""
+    return {"version": "0", "id": secrets.token_hex(8), "detail-type": "Scheduled Event",
+            "source": source, "account": "123456789012", "region": os.environ.get("AWS_DEFAULT_REGION", ""),
+            "time": now.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "resources": [],
+            "detail": {}}
+
+
 def run_schedules(app, stop: threading.Event) -> None:
     jobs = scheduled_jobs(app)
     due = {name: 0.0 for name, _, _ in jobs}
@@ -157,8 +165,7 @@ def run_schedules(app, stop: threading.Event) -> None:
             if time.monotonic() >= due[name]:
                 due[name] = time.monotonic() + every
                 try:
-                    handler({"time": datetime.now(timezone.utc).isoformat(), "detail-type":
-                             "Scheduled Event", "source": "firstreply.dev"}, None)
+                    handler(scheduled_event(datetime.now(timezone.utc)), None)
                 except Exception:
                     log.exception("job %s failed", name)
         stop.wait(1)
@@ -255,10 +262,12 @@ def run(port: int, config_path: str) -> None:
     except SettingsError as exc:
         raise DevError(f"bad settings file: {exc}") from None
 
-    if not os.environ.get("TELEGRAM_WEBHOOK_SECRET"):
-        os.environ["TELEGRAM_WEBHOOK_SECRET"] = "dev-secret"
-    if not os.environ.get("TELEGRAM_BOT_TOKEN"):
-        os.environ["FIRSTREPLY_OUTBOX"] = "1"
+    from cli.channels import DEV_SECRETS
+
+    for name, value in DEV_SECRETS.items():   # webhooks stay verified locally, with known secrets
+        if not os.environ.get(name):
+            os.environ[name] = value
+    os.environ["FIRSTREPLY_OUTBOX"] = "1"     # channels without a token reply to the outbox
     local_aws_environment()
 
     # The app module reads its environment at import, so it comes after the settings above.
@@ -285,15 +294,21 @@ def run(port: int, config_path: str) -> None:
     for thread in threads:
         thread.start()
 
-    secret = os.environ["TELEGRAM_WEBHOOK_SECRET"]
-    where = ("the local outbox (http://127.0.0.1:%d/dev/outbox)" % port
-             if os.environ.get("FIRSTREPLY_OUTBOX") else os.environ.get("TELEGRAM_API_URL", "Telegram"))
+    outbox = f"the local outbox (http://127.0.0.1:{port}/dev/outbox)"
+    from integrations.x import credentials
+
+    targets = {
+        "Telegram": os.environ.get("TELEGRAM_API_URL", "api.telegram.org")
+        if os.environ.get("TELEGRAM_BOT_TOKEN") else outbox,
+        "Slack": os.environ.get("SLACK_API_URL", "slack.com") if os.environ.get("SLACK_BOT_TOKEN") else outbox,
+        "X": os.environ.get("X_API_URL", "api.twitter.com") if credentials() else outbox,
+    }
     print(f"firstreply dev: http://127.0.0.1:{port}\n"
           f"  AWS stand-in:   {os.environ['AWS_ENDPOINT_URL']}{' (embedded moto)' if moto else ''}\n"
           f"  settings:       {config_path} ({settings.business_name}, {settings.timezone})\n"
-          f"  Telegram:       POST /webhooks/telegram with header "
-          f"X-Telegram-Bot-Api-Secret-Token: {secret}\n"
-          f"  replies go to:  {where}\n"
+          + "".join(f"  {name + ':':<15} replies to {where}\n" for name, where in targets.items())
+          + f"  try:            .venv/bin/firstreply post telegram tests/fixtures/telegram/text_private.json "
+          f"--url http://127.0.0.1:{port}\n"
           f"Ctrl-C stops.", flush=True)
 
     def _terminate(*_):

@@ -27,7 +27,7 @@ def free_port() -> int:
 
 def dev_env(**extra) -> dict:
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("TELEGRAM_", "FIRSTREPLY_", "AWS_", "PTB_"))}
+           if not k.startswith(("TELEGRAM_", "SLACK_", "X_", "FIRSTREPLY_", "AWS_", "PTB_"))}
     env.update(extra)
     return env
 
@@ -103,6 +103,21 @@ def test_dev_without_a_token_shows_replies_in_the_outbox():
         with urllib.request.urlopen(page) as response:
             html = response.read().decode()
         assert "Merhaba Olena!" in html and "“<i>Коли буде доставка" in html
+        # Slack and X, signed by `firstreply post` with the dev secrets, end in the outbox too
+        for channel, fixture in (("slack", "slack/message_im.json"), ("x", "x/aaa_dm.json")):
+            posted = subprocess.run([FIRSTREPLY, "post", channel, str(ROOT / "tests/fixtures" / fixture),
+                                     "--url", f"http://127.0.0.1:{port}"], env=dev_env(),
+                                    capture_output=True, text=True, timeout=30)
+            assert posted.returncode == 0 and posted.stdout.startswith("200 "), posted.stdout + posted.stderr
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and len(messages) < 3:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/dev/outbox") as response:
+                messages = json.load(response)["messages"]
+            time.sleep(0.2)
+        by_channel = {m["channel"]: m for m in messages}
+        assert set(by_channel) == {"telegram", "slack", "x"}, messages
+        assert by_channel["slack"]["thread_id"] == "1763805600.000200"
+        assert by_channel["x"]["text"].startswith("Merhaba Mehmet!")
     finally:
         out = stop(process)
     assert "outbox telegram → 1111111" in out        # logged as well

@@ -30,3 +30,15 @@ def test_fallback_chain_is_exact_then_base_then_default_then_english():
 ])
 def test_choose_language(requested, default, available, expected):
     assert choose_language(requested, default, available) == expected
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Коли буде доставка?", "uk"), ("Привіт, де моє замовлення", "uk"),
+    ("Когда будет доставка заказа?", "ru"), ("Где мой заказ", "ru"), ("Объясните, пожалуйста", "ru"),
+    ("سفارش من کجاست؟", "fa"), ("Siparişim nerede?", "tr"),
+    ("Where is my order?", ""), ("Привет", ""), ("", ""), ("12345 😀", ""), ("مرحبا", ""),
+])
+def test_detect_language_from_script_and_distinctive_letters(text, expected):
+    from functions.language import detect_language
+
+    assert detect_language(text) == expected

@@ -71,3 +71,39 @@ def test_template_sandbox_blocks_unsafe_attribute_access(tmp_path, monkeypatch):
     finally:
         monkeypatch.undo()
         render.environment.cache_clear()
+
+
+def slack_inbound(text, first_name="Ana"):
+    return InboundMessage(channel="slack", event_id="Ev1", chat_id="D1", sender_id="U1", message_id="1.2",
+                          received_at="2026-11-23T08:00:00.000Z", text=text, first_name=first_name,
+                          language_code="en", chat_type="im", thread_id="1.2")
+
+
+def test_slack_mrkdwn_escapes_what_the_customer_wrote_and_keeps_our_links():
+    hostile = slack_inbound("<!channel> <https://evil.example|click> & *bold*", first_name="<@U0ADMIN>")
+    ack = acknowledgement(hostile, None, DECISION, SETTINGS, OPEN)
+    assert "&lt;!channel&gt; &lt;https://evil.example|click&gt; &amp; *bold*" in ack.text
+    assert "Hi &lt;@U0ADMIN&gt;, thanks" in ack.text
+    assert "<https://acme.example/faq/delivery|Delivery times>" in ack.text
+    assert "*ABC-123*" in ack.text and ack.parse_mode == ""
+    # the plain-text fallback has no markup and no escaping
+    assert "<!channel> <https://evil.example|click> & *bold*" in ack.fallback
+    assert "Delivery times: https://acme.example/faq/delivery" in ack.fallback
+
+
+def test_slack_links_with_a_pipe_cannot_break_out():
+    from functions import render
+
+    env = render.environment("mrkdwn")
+    out = env.from_string("{{ link(url, title) }}").render(url="https://a.example/?q=a|b", title="A|B <x>")
+    assert out == "<https://a.example/?q=a%7Cb|A¦B &lt;x&gt;>"
+
+
+def test_x_mention_reply_fits_in_280_characters():
+    long_name = InboundMessage(channel="x", event_id="m1", chat_id="mention-1", sender_id="1",
+                               message_id="190", received_at="2026-11-23T08:00:00.000Z",
+                               text="help " * 200, first_name="A" * 64, language_code="uk",
+                               chat_type="mention")
+    ack = acknowledgement(long_name, None, DECISION, SETTINGS, CLOSED)
+    assert len(ack.text) <= 280 and ack.reply_to_message_id == "190"
+    assert ack.text.startswith("A" * 10) and "Знову на зв’язку: понеділок, 09:00." in ack.text

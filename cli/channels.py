@@ -1,0 +1,69 @@
+"""Channel set-up helpers of the `firstreply` command: the Slack manifest, and posting a signed
+payload to a running server as the channel would (for trying `firstreply dev` by hand)."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlsplit
+
+MANIFEST = Path(__file__).resolve().parent.parent / "infra" / "slack-manifest.yml"
+PLACEHOLDER = "https://YOUR-API.example.com"
+DEV_SECRETS = {"TELEGRAM_WEBHOOK_SECRET": "dev-secret", "SLACK_SIGNING_SECRET": "dev-signing-secret",
+               "X_CONSUMER_SECRET": "dev-consumer-secret"}
+
+
+class UsageError(SystemExit):
+    def __init__(self, message: str):
+        super().__init__(f"firstreply: {message}")
+
+
+def slack_manifest(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not parts.netloc or parts.query or parts.fragment:
+        raise UsageError(f"--url must be the https base URL of the deployed API, got {url!r}")
+    return MANIFEST.read_text(encoding="utf-8").replace(PLACEHOLDER, url.rstrip("/"))
+
+
+def secret(name: str) -> str:
+    return os.environ.get(name) or DEV_SECRETS[name]
+
+
+def signed_request(channel: str, body: bytes) -> tuple[str, dict[str, str]]:
+    """The route and the headers the channel itself would send with `body`."""
+    if channel == "telegram":
+        return "/webhooks/telegram", {"X-Telegram-Bot-Api-Secret-Token": secret("TELEGRAM_WEBHOOK_SECRET")}
+    if channel == "slack":
+        from slack_sdk.signature import SignatureVerifier
+
+        timestamp = str(int(time.time()))
+        signature = SignatureVerifier(secret("SLACK_SIGNING_SECRET")).generate_signature(
+            timestamp=timestamp, body=body)
+        return "/webhooks/slack/events", {"X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": signature}
+    from integrations.x import SIGNATURE_HEADER, signature as x_signature
+
+    return "/webhooks/x", {SIGNATURE_HEADER: x_signature(secret("X_CONSUMER_SECRET"), body)}
+
+
+def post(channel: str, path: str, base_url: str) -> int:
+    try:
+        body = (sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes())
+        json.loads(body)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot read a JSON payload from {path}: {exc}") from None
+    route, headers = signed_request(channel, body)
+    request = urllib.request.Request(base_url.rstrip("/") + route, data=body, method="POST",
+                                     headers={"Content-Type": "application/json", **headers})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            status, answer = response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        status, answer = error.code, error.read().decode()
+    except OSError as exc:
+        raise UsageError(f"cannot reach {base_url}: {exc}") from None
+    print(f"{status} {answer}")
+    return 0 if status < 400 else 1
