@@ -5,7 +5,9 @@ Compares, as the median of several runs of a new `python -c …` process:
   app        import app (what Lambda loads for every function of this Chalice app)
   telegram   import app + the Telegram webhook handler + the DynamoDB and SQS clients its first
              request creates: the whole cold path of a Telegram delivery before any network I/O
-Target: app and telegram within 1.5× of the baseline.
+  slack      the same for the Slack Events webhook (slack_sdk's signature verifier included)
+  x          the same for the X webhook
+Target: every webhook path within 1.5× of the baseline.
 
     .venv/bin/python bench/cold_start.py [--runs 9]
 """
@@ -23,10 +25,14 @@ ROOT = Path(__file__).resolve().parent.parent
 CASES = {
     "baseline": "import boto3; boto3.client('dynamodb', region_name='us-east-1')",
     "app": "import app",
-    "telegram": ("import app; from functions.handlers import telegram_webhook; "
-                 "from integrations import aws; aws.client('dynamodb'); aws.client('sqs')"),
 }
-HEAVY = ("telegram", "jinja2", "babel", "holidays", "yaml", "slack_sdk", "tweepy", "moto")
+CLIENTS = "from integrations import aws; aws.client('dynamodb'); aws.client('sqs')"
+for _channel, _module, _extra in (("telegram", "telegram_webhook", ""),
+                                  ("slack", "slack_webhook", "import slack_sdk.signature; "),
+                                  ("x", "x_webhook", "")):
+    CASES[_channel] = f"import app; from functions.handlers import {_module}; {_extra}{CLIENTS}"
+WEBHOOKS = ("telegram", "slack", "x")
+HEAVY = ("telegram", "jinja2", "babel", "holidays", "yaml", "tweepy", "requests", "moto")
 
 
 def once(code: str) -> float:
@@ -50,12 +56,13 @@ def main() -> None:
     print(f"cold start, median of {runs} fresh interpreters ({sys.version.split()[0]}):")
     for name, value in medians.items():
         print(f"  {name:<9} {value * 1000:7.1f} ms   {value / base:4.2f}× baseline")
-    probe = (f"import sys; {CASES['telegram']}; "
-             f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r})))")
-    loaded = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True,
-                            env={**os.environ, "AWS_DEFAULT_REGION": "us-east-1"}).stdout.strip()
-    print(f"  heavy modules on the Telegram webhook path: {loaded}")
-    worst = max(medians["app"], medians["telegram"]) / base
+    for channel in WEBHOOKS:
+        probe = (f"import sys; {CASES[channel]}; "
+                 f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r})))")
+        loaded = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True,
+                                env={**os.environ, "AWS_DEFAULT_REGION": "us-east-1"}).stdout.strip()
+        print(f"  heavy modules on the {channel} webhook path: {loaded}")
+    worst = max(medians[name] for name in ("app", *WEBHOOKS)) / base
     print(f"  target ≤ 1.50×: {'met' if worst <= 1.5 else 'MISSED'} (worst {worst:.2f}×)")
 
 
