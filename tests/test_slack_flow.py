@@ -182,3 +182,10 @@ def test_interactions_accept_signed_form_payloads(slack):
     assert forged.status_code == 401
     broken = slack.post_slack(None, path="/webhooks/slack/interactions", raw=b"payload=%7Bnot-json")
     assert broken.status_code == 400
+
+
+def test_body_over_one_megabyte_is_413(slack):
+    payload = load_fixture("slack", "message_im")
+    payload["event"]["text"] = "x" * 1_100_000
+    assert slack.post_slack(payload).status_code == 413
+    assert slack.store.get_event("slack", payload["event_id"]) is None

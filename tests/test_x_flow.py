@@ -168,3 +168,9 @@ def test_mentions_job_is_registered_every_minute_and_idle_without_credentials(sy
     monkeypatch.delenv("X_ACCESS_TOKEN")
     assert run_mentions(system) == 0
     assert system.x_api.sent("mentions") == []
+
+
+def test_body_over_one_megabyte_is_413(system):
+    payload = load_fixture("x", "aaa_dm")
+    payload["direct_message_events"][0]["message_create"]["message_data"]["text"] = "x" * 1_100_000
+    assert system.post_x(payload).status_code == 413

@@ -13,15 +13,18 @@ from integrations import slack
 log = logging.getLogger(__name__)
 
 
-def _verified(request) -> bool:
-    return slack.verify(request.headers, request.raw_body or b"", os.environ.get("SLACK_SIGNING_SECRET"))
+def _refused(request):
+    """The answer for a request that is too large or not signed by Slack; None when it may pass."""
+    if too_large(request.raw_body, request.headers):
+        return answer(413, error="body too large")
+    if not slack.verify(request.headers, request.raw_body or b"", os.environ.get("SLACK_SIGNING_SECRET")):
+        return answer(401, error="bad or stale signature")
+    return None
 
 
 def handle_event(request) -> object:
-    if too_large(request.raw_body, request.headers):
-        return answer(413, error="body too large")
-    if not _verified(request):
-        return answer(401, error="bad or stale signature")
+    if refused := _refused(request):
+        return refused
     try:
         payload = json.loads(request.raw_body or b"")
     except (ValueError, UnicodeDecodeError):
@@ -49,10 +52,8 @@ def handle_event(request) -> object:
 def handle_interaction(request) -> object:
     """Button clicks and other interactivity. Verified and parsed here; the surveys record the
     ratings they carry. Anything else is acknowledged so Slack shows no error to the user."""
-    if too_large(request.raw_body, request.headers):
-        return answer(413, error="body too large")
-    if not _verified(request):
-        return answer(401, error="bad or stale signature")
+    if refused := _refused(request):
+        return refused
     try:
         payload = slack.parse_interaction(request.raw_body or b"")
     except slack.MalformedEvent as exc:
