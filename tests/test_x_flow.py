@@ -174,3 +174,12 @@ def test_body_over_one_megabyte_is_413(system):
     payload = load_fixture("x", "aaa_dm")
     payload["direct_message_events"][0]["message_create"]["message_data"]["text"] = "x" * 1_100_000
     assert system.post_x(payload).status_code == 413
+
+
+def test_first_run_does_not_answer_the_archive(system):
+    system.x_api.add_mention("1900000000000000401", "2244994945", "@acmesupport old", age_seconds=3 * 86400)
+    system.x_api.add_mention("1900000000000000402", "2244994946", "@acmesupport new", name="Lee Park")
+    assert run_mentions(system) == 1
+    system.pump.drain()
+    [reply] = system.x_api.sent("tweet")
+    assert reply.params["reply"]["in_reply_to_tweet_id"] == "1900000000000000402"

@@ -19,9 +19,11 @@ class XStandIn(StandIn):
         self.users: dict[str, dict] = {}
         self._ids = itertools.count(1900000000000000000)
 
-    def add_mention(self, tweet_id: str, author_id: str, text: str, lang: str = "en", name: str = ""):
+    def add_mention(self, tweet_id: str, author_id: str, text: str, lang: str = "en", name: str = "",
+                    age_seconds: int = 0):
+        posted = time.gmtime(time.time() - age_seconds)
         self.mentions.append({"id": tweet_id, "author_id": author_id, "text": text, "lang": lang,
-                              "created_at": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+                              "created_at": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", posted),
                               "conversation_id": tweet_id, "edit_history_tweet_ids": [tweet_id]})
         self.users[author_id] = {"id": author_id, "name": name or f"User {author_id}",
                                  "username": f"user{author_id}"}
