@@ -1,8 +1,12 @@
 """firstreply: the Chalice app. Routes and event handlers only; the work is in `functions/`."""
+import os
+
 from chalice import Chalice, Rate
 
 from functions.handlers import logs
 from integrations.sqs import QUEUE_NAME
+
+MAIL_TOPIC = os.environ.get("FIRSTREPLY_MAIL_TOPIC", "firstreply-inbound-mail")
 
 app = Chalice(app_name="firstreply")
 logs.configure(app)
@@ -43,6 +47,14 @@ def x_events():
     from functions.handlers import x_webhook as handler
 
     return handler.handle_event(app.current_request)
+
+
+@app.on_sns_message(topic=MAIL_TOPIC, name="email_inbound")
+def email_inbound(event):
+    from functions.handlers import email_inbound as handler
+
+    record = event.to_dict()["Records"][0]["Sns"]
+    handler.handle(record["Message"], record.get("TopicArn", ""))
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="x-mentions")

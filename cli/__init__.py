@@ -53,6 +53,16 @@ def _post(args) -> int:
     return post(args.channel, args.file, args.url)
 
 
+def _ingest_email(args) -> int:
+    from cli.dev import configure_text_logging, local_aws_environment
+    from cli.email import ingest
+
+    configure_text_logging()
+    local_aws_environment()
+    print(f"ingested as SES message {ingest(args.file)}")
+    return 0
+
+
 def _run_job(args) -> int:
     from cli.jobs import run_job
 
@@ -79,6 +89,10 @@ def parser() -> argparse.ArgumentParser:
     post.add_argument("file", help="JSON payload file, or - for standard input")
     post.add_argument("--url", default="http://127.0.0.1:8000", help="server (default http://127.0.0.1:8000)")
     post.set_defaults(run=_post)
+
+    mail = commands.add_parser("ingest-email", help="feed a raw email through the path SES would take")
+    mail.add_argument("file", help="an .eml file (raw RFC 5322 message)")
+    mail.set_defaults(run=_ingest_email)
 
     job = commands.add_parser("run-job", help="run one scheduled function once (e.g. x-mentions)")
     job.add_argument("name")

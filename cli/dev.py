@@ -48,11 +48,12 @@ def local_aws_environment() -> None:
 
 
 def prepare_resources(settings, seeded_by: str) -> None:
-    from integrations import aws, dynamodb, sqs
+    from integrations import aws, dynamodb, ses, sqs
 
     aws.reset_clients()
     dynamodb.ensure_table()
     sqs.ensure_queues()
+    ses.ensure_mail_resources()
     dynamodb.DynamoStore().save_settings(settings, by=seeded_by, now=datetime.now(timezone.utc))
 
 
@@ -268,6 +269,8 @@ def run(port: int, config_path: str) -> None:
         if not os.environ.get(name):
             os.environ[name] = value
     os.environ["FIRSTREPLY_OUTBOX"] = "1"     # channels without a token reply to the outbox
+    # Email replies go through SES on the stand-in, from an address the dev server verifies there.
+    os.environ.setdefault("SUPPORT_EMAIL_FROM", "Support <support@example.com>")
     local_aws_environment()
 
     # The app module reads its environment at import, so it comes after the settings above.
@@ -302,6 +305,7 @@ def run(port: int, config_path: str) -> None:
         if os.environ.get("TELEGRAM_BOT_TOKEN") else outbox,
         "Slack": os.environ.get("SLACK_API_URL", "slack.com") if os.environ.get("SLACK_BOT_TOKEN") else outbox,
         "X": os.environ.get("X_API_URL", "api.twitter.com") if credentials() else outbox,
+        "Email": f"SES on the AWS stand-in, from {os.environ['SUPPORT_EMAIL_FROM']}",
     }
     print(f"firstreply dev: http://127.0.0.1:{port}\n"
           f"  AWS stand-in:   {os.environ['AWS_ENDPOINT_URL']}{' (embedded moto)' if moto else ''}\n"
@@ -309,6 +313,8 @@ def run(port: int, config_path: str) -> None:
           + "".join(f"  {name + ':':<15} replies to {where}\n" for name, where in targets.items())
           + f"  try:            .venv/bin/firstreply post telegram tests/fixtures/telegram/text_private.json "
           f"--url http://127.0.0.1:{port}\n"
+          f"  email:          AWS_ENDPOINT_URL={os.environ['AWS_ENDPOINT_URL']} .venv/bin/firstreply ingest-email "
+          f"tests/fixtures/email/gmail.eml\n"
           f"Ctrl-C stops.", flush=True)
 
     def _terminate(*_):

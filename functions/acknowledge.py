@@ -27,7 +27,7 @@ def build_context(inbound: InboundMessage, contact: Contact | None, decision: De
     return {
         "customer": {"first_name": first_name, "name": name or first_name, "language": language},
         "channel": inbound.channel,
-        "topic": clean(inbound.text, TOPIC_LENGTH),
+        "topic": clean(inbound.subject or inbound.text, TOPIC_LENGTH),
         "media": i18n.word(language, inbound.media) if inbound.media else "",
         "business": {"name": settings.business_name},
         "is_open": is_open,
@@ -62,9 +62,11 @@ def acknowledgement(inbound: InboundMessage, contact: Contact | None, decision: 
     if limit and len(text) > limit:
         text = shorten(text, limit)
     fallback = (render.render(name, inbound.channel, language, context, markup="text")
-                if inbound.channel == "slack" else "")
+                if inbound.channel in render.RICH else "")
     replies = (inbound.channel, inbound.chat_type) in REPLIES_TO_MESSAGE
+    details = ({"to": inbound.sender_id, "name": inbound.name, "subject": inbound.subject,
+                "references": inbound.references} if inbound.channel == "email" else {})
     return Acknowledgement(channel=inbound.channel, chat_id=inbound.chat_id, text=text,
                            language=language, reply_to_message_id=inbound.message_id if replies else "",
-                           thread_id=inbound.thread_id, fallback=fallback,
-                           parse_mode="HTML" if render.MARKUP.get(inbound.channel) == "html" else "")
+                           thread_id=inbound.thread_id, fallback=fallback, details=details,
+                           parse_mode="HTML" if inbound.channel == "telegram" else "")

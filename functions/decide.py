@@ -46,12 +46,16 @@ def within_contact_gap(contact: Contact | None, settings: Settings, now: datetim
 
 def decide(inbound: InboundMessage, contact: Contact | None, chat: ChatState | None,
            settings: Settings, now: datetime, conversation_id: str | None = None) -> Decision:
-    if is_conversation_open(chat, inbound.channel, settings, now):
+    if is_conversation_open(chat, inbound.channel, settings, now) or (
+            inbound.channel == "email" and chat is not None and chat.status == "open"
+            and inbound.details.get("in_thread")):
         assert chat is not None
         return Decision(chat.conversation_id, chat.reference, new_conversation=False,
                         acknowledge=False, reason="open-conversation")
     cid = conversation_id or new_conversation_id()
     reason = "reopened" if chat is not None else "new-conversation"
+    if inbound.no_reply:   # never answer automatic mail: two auto-responders would loop
+        return Decision(cid, reference_of(cid), True, acknowledge=False, reason=f"suppressed: {inbound.no_reply}")
     if within_contact_gap(contact, settings, now):
         return Decision(cid, reference_of(cid), True, acknowledge=False, reason="contact-gap")
     return Decision(cid, reference_of(cid), True, acknowledge=True, reason=reason)

@@ -28,6 +28,10 @@ class InboundMessage:
     language_code: str = ""   # as the channel reports it, e.g. "pt-br"
     chat_type: str = "private"
     thread_id: str = ""       # channel thread to answer in (Slack thread_ts, email Message-ID)
+    subject: str = ""         # email: the Subject, which is also the topic
+    references: str = ""      # email: the Message-IDs of the thread, space-separated, for our reply
+    no_reply: str = ""        # why this message must get no automatic answer (auto-reply, list, …)
+    details: dict[str, Any] = field(default_factory=dict)   # channel extras kept with the message
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -88,7 +92,8 @@ class Acknowledgement:
     reply_to_message_id: str = ""
     thread_id: str = ""
     parse_mode: str = ""      # "HTML" on Telegram
-    fallback: str = ""        # plain text where the channel shows rich content (Slack blocks)
+    fallback: str = ""        # plain text where the channel shows rich content (Slack blocks, email HTML)
+    details: dict[str, Any] = field(default_factory=dict)   # channel extras: email's to, subject, references
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ Key design. `pk`/`sk` are strings; `gsi1pk`/`gsi1sk` form a sparse index that on
 | settings      | SETTINGS                        | CURRENT                    | worker: get (cached for a minute)                 |
 | rate window   | RATE#{what}                     | WINDOW#{n}                 | sender: one conditional ADD per send (X DM limit) |
 | cursor        | CURSOR#{job}                    | CURSOR                     | pollers: where to resume (X mentions since_id)    |
+| message id    | MSGID#{email Message-ID}        | MSGID                      | email: which chat a reply's In-Reply-To/References belong to (batch get) |
 
 Rules: no Scan anywhere; writes that must happen once are conditional (the event put, the decision
 transaction); every item a customer caused carries `expires_at` (TTL) from the retention setting.
@@ -249,7 +250,8 @@ class DynamoStore:
                 "pk": f"CONV#{cid}", "sk": f"MSG#{inbound.received_at}#in#{inbound.event_id}",
                 "direction": "in", "channel": inbound.channel, "message_id": inbound.message_id,
                 "sender_id": inbound.sender_id, "text": inbound.text, "media": inbound.media,
-                "sent_at": inbound.received_at, TTL_ATTRIBUTE: keep}),
+                "subject": inbound.subject or None, "no_reply": inbound.no_reply or None,
+                "details": inbound.details or None, "sent_at": inbound.received_at, TTL_ATTRIBUTE: keep}),
         }})
         # Only what the channel told us: Slack and X send ids, the names come from a lookup that
         # may have failed; an empty value must not erase a cached one.
@@ -386,6 +388,41 @@ def take_slot(key: str, limit: int, window_seconds: int, now: datetime) -> float
         return 0.0
     except ddb.exceptions.ConditionalCheckFailedException:
         return max((window + 1) * window_seconds - now.timestamp(), 1.0)
+
+
+def message_id_key(message_id: str) -> str:
+    """SES replaces the Message-ID of what we send with `<SES-ID@REGION.amazonses.com>` (the domain
+    differs by region): such ids are keyed by the SES id alone."""
+    inner = message_id.strip().strip("<>").lower()
+    local, _, domain = inner.partition("@")
+    return local if domain.endswith("amazonses.com") else inner
+
+
+def remember_message_ids(message_ids: list[str], chat_id: str, now: datetime, days: int = 400) -> None:
+    """Map Message-IDs of a thread to its chat, so a reply naming any of them joins it."""
+    requests = [{"PutRequest": {"Item": to_item({
+        "pk": f"MSGID#{message_id_key(m)}", "sk": "MSGID", "chat_id": chat_id,
+        TTL_ATTRIBUTE: expiry(now, days)})}} for m in dict.fromkeys(message_ids) if m.strip("<> ")]
+    ddb = client("dynamodb")
+    for start in range(0, len(requests), 25):
+        batch = {TABLE_NAME: requests[start:start + 25]}
+        for _ in range(5):
+            batch = ddb.batch_write_item(RequestItems=batch).get("UnprocessedItems") or {}
+            if not batch:
+                break
+            _time.sleep(0.05)
+
+
+def find_thread(message_ids: list[str]) -> str | None:
+    """The chat of the first of `message_ids` we know (In-Reply-To first, then References)."""
+    keys = list(dict.fromkeys(message_id_key(m) for m in message_ids if m.strip("<> ")))[:100]
+    if not keys:
+        return None
+    answer = client("dynamodb").batch_get_item(RequestItems={TABLE_NAME: {
+        "Keys": [to_item({"pk": f"MSGID#{k}", "sk": "MSGID"}) for k in keys]}})
+    found = {from_item(i)["pk"][len("MSGID#"):]: from_item(i)["chat_id"]
+             for i in answer.get("Responses", {}).get(TABLE_NAME, [])}
+    return next((found[k] for k in keys if k in found), None)
 
 
 def get_cursor(name: str) -> str | None:

@@ -20,13 +20,19 @@ _ids = itertools.count(1)
 _lock = threading.Lock()
 
 
+def record(ack: Acknowledgement, message_id: str, sent_at: str) -> None:
+    """Show a message in the dev outbox (also used for email that went to SES on the stand-in)."""
+    with _lock:
+        _messages.append({"message_id": message_id, "sent_at": sent_at, **asdict(ack)})
+    log.info("outbox %s → %s:\n%s", ack.channel, ack.chat_id, ack.fallback or ack.text)
+
+
 class OutboxSender:
     def send(self, ack: Acknowledgement) -> SentMessage:
         sent_at = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         with _lock:
             message_id = f"outbox-{next(_ids)}"
-            _messages.append({"message_id": message_id, "sent_at": sent_at, **asdict(ack)})
-        log.info("outbox %s → %s:\n%s", ack.channel, ack.chat_id, ack.text)
+        record(ack, message_id, sent_at)
         return SentMessage(channel=ack.channel, chat_id=ack.chat_id, message_id=message_id,
                            sent_at=sent_at, text=ack.text)
 

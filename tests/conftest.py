@@ -18,7 +18,7 @@ os.environ.update({
     "FIRSTREPLY_RETRY_BASE_SECONDS": "0.01", "PTB_TIMEDELTA": "1",
     "SLACK_BOT_TOKEN": "xoxb-test-token", "SLACK_SIGNING_SECRET": "8f742231b10e8888abcd99yyyzzz85a5",
     "X_CONSUMER_KEY": "xck", "X_CONSUMER_SECRET": "x-consumer-secret", "X_ACCESS_TOKEN": "4337869213-token",
-    "X_ACCESS_TOKEN_SECRET": "xats",
+    "X_ACCESS_TOKEN_SECRET": "xats", "SUPPORT_EMAIL_FROM": "Acme Support <support@acme.example>",
 })
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("FIRSTREPLY_OUTBOX", None)
@@ -126,6 +126,9 @@ def system(telegram_api, slack_api, x_api, settings_doc, monkeypatch):
         aws.reset_clients()
         dynamodb.ensure_table()
         sqs.ensure_queues()
+        from integrations import ses
+
+        ses.ensure_mail_resources()
         worker.store.cache_clear()
         worker.sender_for.cache_clear()
         store = dynamodb.DynamoStore()
@@ -174,6 +177,32 @@ class System:
         body = raw if raw is not None else json.dumps(payload).encode()
         head = {"Content-Type": "application/json", **(x_headers(body, **sign) if signed else {})}
         return self.client.http.post("/webhooks/x", headers=head, body=body)
+
+    def ingest(self, source) -> str:
+        """Feed a raw mail (fixture name, path or bytes) through the SES path; run the worker."""
+        import tempfile
+
+        import app as app_module
+        from cli.email import ingest
+
+        if isinstance(source, bytes):
+            with tempfile.NamedTemporaryFile(suffix=".eml", delete=False) as fh:
+                fh.write(source)
+            source = fh.name
+        elif not str(source).endswith(".eml"):
+            source = FIXTURES / "email" / f"{source}.eml"
+        message_id = ingest(str(source), app_module.app)
+        self.pump.drain()
+        return message_id
+
+    def sent_mail(self):
+        """What moto's SES recorded, parsed."""
+        from email import message_from_bytes, policy
+
+        from moto.ses.models import ses_backends
+
+        backend = ses_backends["123456789012"]["us-east-1"]
+        return [message_from_bytes(m.raw_data.encode(), policy=policy.default) for m in backend.sent_messages]
 
     def use_settings(self, **changes):
         from functions.settings import parse_settings

@@ -50,6 +50,11 @@ def sender_for(channel: str) -> Sender:
         creds = x.credentials()
         if creds:
             return x.XSender(creds, limiter=x_dm_budget(x.own_user_id(creds["access_token"])))
+    if channel == "email":
+        from integrations.ses import EmailSender, support_sender
+
+        if support_sender():
+            return EmailSender(support_sender())
     if use_outbox():
         from integrations.outbox import OutboxSender
 

@@ -1,0 +1,183 @@
+"""Amazon SES: inbound mail (receipt rule → S3 object + SNS notification) and replies (sesv2).
+
+The SNS notification alone would carry the mail only up to 150 KB, so the receipt rule stores the
+raw message in S3 and the notification names the object; we read it from there.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from datetime import datetime, timezone
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import formataddr, formatdate, parseaddr
+from typing import Any
+
+from functions.language import detect_language
+from functions.models import Acknowledgement, InboundMessage, SentMessage
+from functions.ports import SendError
+from integrations import dynamodb
+from integrations.aws import client, region
+from integrations.email_message import parse_mail
+
+CHANNEL = "email"
+MAIL_BUCKET = os.environ.get("FIRSTREPLY_MAIL_BUCKET", "firstreply-inbound-mail")
+MAIL_TOPIC = os.environ.get("FIRSTREPLY_MAIL_TOPIC", "firstreply-inbound-mail")
+RETRYABLE = {"TooManyRequestsException", "Throttling", "ThrottlingException", "LimitExceededException",
+             "ServiceUnavailable", "InternalFailure", "InternalServiceError", "SendingPausedException",
+             "AccountSuspendedException"}
+_RE = re.compile(r"^\s*(re|aw|sv|ynt|ответ|відповідь)\s*:", re.IGNORECASE)
+
+
+class NotForUs(ValueError):
+    """A notification that is not an SES receipt for our bucket and topic."""
+
+
+def support_sender() -> str:
+    """SUPPORT_EMAIL_FROM as configured, display name included ("Acme Support <support@acme.example>")."""
+    return os.environ.get("SUPPORT_EMAIL_FROM", "")
+
+
+def support_address() -> str:
+    return parseaddr(support_sender())[1].lower()
+
+
+def read_notification(message: str, topic_arn: str) -> dict[str, Any]:
+    """Check an SNS message is an SES receipt notification for our topic and bucket."""
+    if not topic_arn.endswith(f":{MAIL_TOPIC}"):
+        raise NotForUs(f"topic {topic_arn!r} is not {MAIL_TOPIC!r}")
+    try:
+        notification = json.loads(message)
+    except ValueError:
+        raise NotForUs("SNS message is not JSON") from None
+    if not isinstance(notification, dict) or notification.get("notificationType") != "Received":
+        raise NotForUs("not an SES receipt notification")
+    action = (notification.get("receipt") or {}).get("action") or {}
+    if action.get("type") != "S3" or action.get("bucketName") != MAIL_BUCKET or not action.get("objectKey"):
+        raise NotForUs(f"mail stored in {action.get('bucketName')!r}, not {MAIL_BUCKET!r}")
+    if not (notification.get("mail") or {}).get("messageId"):
+        raise NotForUs("notification without mail.messageId")
+    return notification
+
+
+def fetch_raw(notification: dict[str, Any]) -> bytes:
+    action = notification["receipt"]["action"]
+    return client("s3").get_object(Bucket=action["bucketName"], Key=action["objectKey"])["Body"].read()
+
+
+def to_inbound(notification: dict[str, Any], raw: bytes) -> InboundMessage:
+    mail, receipt = notification["mail"], notification.get("receipt") or {}
+    verdicts = {name: (receipt.get(f"{name}Verdict") or {}).get("status", "")
+                for name in ("spam", "virus", "spf", "dkim", "dmarc")}
+    parsed = parse_mail(raw, support_address(), mail.get("source"))
+    no_reply = parsed.no_reply
+    for name in ("virus", "spam"):
+        if verdicts[name] == "FAIL":
+            no_reply = f"SES {name} verdict FAIL"
+    thread = list(parsed.in_reply_to) + list(parsed.references)
+    known_chat = dynamodb.find_thread(thread) if thread else None
+    message_id = parsed.message_id or f"<{mail['messageId']}@ses.inbound>"
+    first = parsed.display_name.split()[0] if parsed.display_name else ""
+    return InboundMessage(
+        channel=CHANNEL, event_id=mail["messageId"], chat_id=known_chat or f"{parsed.address}#{message_id}",
+        sender_id=parsed.address or "unknown", message_id=message_id,
+        received_at=_iso(mail.get("timestamp")), text=parsed.text,
+        media="document" if parsed.attachments and not parsed.text else "",
+        first_name=first, name=parsed.display_name,
+        language_code=parsed.language or detect_language(f"{parsed.subject} {parsed.text}"),
+        chat_type="email", thread_id=message_id, subject=parsed.subject,
+        references=" ".join(dict.fromkeys([*parsed.references, message_id])),
+        no_reply=no_reply,
+        details={"attachments": list(parsed.attachments), "verdicts": verdicts, "in_thread": bool(known_chat),
+                 "s3_key": receipt["action"]["objectKey"], "defects": list(parsed.defects)[:10]},
+    )
+
+
+def _iso(value: Any) -> str:
+    try:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(timezone.utc)
+    except ValueError:
+        moment = datetime.now(timezone.utc)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def reply_subject(subject: str) -> str:
+    subject = " ".join((subject or "").split())
+    return subject if _RE.match(subject) else f"Re: {subject}" if subject else "Re: your message"
+
+
+def html_document(body_html: str, language: str) -> str:
+    direction = "rtl" if language.split("-")[0] in ("fa", "ar", "he", "ur") else "ltr"
+    paragraphs = body_html.replace("\n", "<br>\n")
+    return (f'<!doctype html><html lang="{language}" dir="{direction}"><head><meta charset="utf-8"></head>'
+            f'<body><div style="font-family:-apple-system,Segoe UI,Roboto,Arial,sans-serif;font-size:15px;'
+            f'line-height:1.5">{paragraphs}</div></body></html>')
+
+
+class EmailSender:
+    """Replies through SES v2 with raw content: threaded, marked auto-replied (RFC 3834)."""
+
+    def __init__(self, sender: str):
+        self.sender = sender
+
+    def build(self, ack: Acknowledgement) -> EmailMessage:
+        message = EmailMessage(policy=SMTP)
+        message["From"] = self.sender
+        message["To"] = formataddr((ack.details.get("name", ""), ack.details["to"]))
+        message["Subject"] = reply_subject(ack.details.get("subject", ""))
+        message["Date"] = formatdate(usegmt=True)
+        if ack.thread_id:
+            message["In-Reply-To"] = ack.thread_id
+        if ack.details.get("references"):
+            message["References"] = ack.details["references"]
+        message["Auto-Submitted"] = "auto-replied"
+        message["X-Auto-Response-Suppress"] = "All"   # asks Exchange not to auto-answer us back
+        # quoted-printable keeps every line 7-bit and short, whatever the language
+        message.set_content(ack.fallback or ack.text, cte="quoted-printable")
+        message.add_alternative(html_document(ack.text, ack.language), subtype="html", cte="quoted-printable")
+        message["Content-Language"] = ack.language   # after set_content, which clears Content-*
+        return message
+
+    def send(self, ack: Acknowledgement) -> SentMessage:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        raw = self.build(ack).as_bytes()
+        try:
+            answer = client("sesv2").send_email(FromEmailAddress=self.sender,
+                                                Destination={"ToAddresses": [ack.details["to"]]},
+                                                Content={"Raw": {"Data": raw}})
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            raise SendError(f"SES {code}: {exc}", retryable=code in RETRYABLE) from exc
+        except BotoCoreError as exc:   # endpoint unreachable, timeouts
+            raise SendError(f"SES unreachable: {exc}", retryable=True) from exc
+        ses_id = answer["MessageId"]
+        now = datetime.now(timezone.utc)
+        # SES gave our reply its own Message-ID: remember it, so the customer's answer threads
+        dynamodb.remember_message_ids([f"<{ses_id}@{region()}.amazonses.com>"], ack.chat_id, now)
+        sent_at = now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        if os.environ.get("FIRSTREPLY_OUTBOX") == "1":   # the dev server shows it as well
+            from integrations import outbox
+
+            outbox.record(ack, ses_id, sent_at)
+        return SentMessage(channel=CHANNEL, chat_id=ack.chat_id, message_id=ses_id, sent_at=sent_at,
+                           text=ack.fallback or ack.text, extra={"raw_size": len(raw)})
+
+    def is_own(self, sender_id: str) -> bool:
+        return sender_id == parseaddr(self.sender)[1].lower()
+
+    def profile(self, sender_id: str) -> dict[str, str]:
+        return {}
+
+
+def ensure_mail_resources() -> None:
+    """Bucket, topic and verified sender on a local stand-in (in AWS the template declares them)."""
+    s3 = client("s3")
+    try:
+        s3.head_bucket(Bucket=MAIL_BUCKET)
+    except Exception:
+        s3.create_bucket(Bucket=MAIL_BUCKET)
+    client("sns").create_topic(Name=MAIL_TOPIC)
+    if support_address():
+        client("ses").verify_email_identity(EmailAddress=support_address())
