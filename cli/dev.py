@@ -194,7 +194,7 @@ def outbox_page(items: list[dict[str, Any]]) -> str:
     rows = "".join(
         f'<article><header><b>{html.escape(m["channel"])}</b> → chat {html.escape(m["chat_id"])} '
         f'· {html.escape(m["language"])} · <time>{html.escape(m["sent_at"])}</time></header>'
-        f'<div class="msg" dir="auto">{_telegram_html(m["text"]) if m.get("parse_mode") == "HTML" else html.escape(m["text"])}</div></article>'
+        f'<div class="msg" dir="auto">{_shown(m)}</div></article>'
         for m in items) or "<p>Nothing sent yet. Post a Telegram update to /webhooks/telegram (see README).</p>"
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="refresh" content="5"><title>firstreply · local outbox</title>
@@ -203,6 +203,18 @@ article{{border:1px solid #ccd;border-radius:8px;margin:1rem 0;padding:.75rem 1r
 header{{color:#555;font-size:13px;margin-bottom:.5rem}}.msg{{white-space:pre-wrap}}</style></head>
 <body><h1>Local outbox</h1><p>What customers would have received (newest first; refreshes every
 5 seconds). JSON: <code>curl http://127.0.0.1:PORT/dev/outbox</code>.</p>{rows}</body></html>"""
+
+
+def _shown(message: dict[str, Any]) -> str:
+    """Telegram's HTML as it renders; every other channel as its plain text (Slack's fallback,
+    email's text part)."""
+    import html
+
+    if message.get("parse_mode") == "HTML":
+        return _telegram_html(message["text"])
+    subject = message.get("details", {}).get("subject")
+    head = f"<b>Subject: Re: {html.escape(subject)}</b>\n" if subject else ""
+    return head + html.escape(message.get("fallback") or message["text"])
 
 
 def _telegram_html(text: str) -> str:

@@ -143,3 +143,42 @@ def test_port_in_use_is_a_one_line_error():
     assert result.returncode != 0
     [line] = result.stderr.strip().splitlines()
     assert line.startswith(f"firstreply dev: cannot listen on 127.0.0.1:{port}")
+
+
+def test_ingest_email_against_dev_on_an_aws_stand_in_it_did_not_start(tmp_path):
+    """`AWS_ENDPOINT_URL` set: dev prepares that stand-in fully (table, queues, bucket, topic,
+    verified sender), and `firstreply ingest-email` feeds mail through it."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    aws_port = free_port()
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=aws_port, verbose=False)
+    moto.start()
+    endpoint = f"http://127.0.0.1:{aws_port}"
+    env = dev_env(AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+                  AWS_DEFAULT_REGION="us-east-1", SUPPORT_EMAIL_FROM="Acme Support <help@acme.example>")
+    port = free_port()
+    process = start(port, env)
+    try:
+        session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
+                                        region_name="us-east-1")
+        assert session.client("dynamodb", endpoint_url=endpoint).describe_table(TableName="firstreply")
+        session.client("s3", endpoint_url=endpoint).head_bucket(Bucket="firstreply-inbound-mail")
+        topics = session.client("sns", endpoint_url=endpoint).list_topics()["Topics"]
+        assert any(t["TopicArn"].endswith(":firstreply-inbound-mail") for t in topics)
+        identities = session.client("ses", endpoint_url=endpoint).list_identities()["Identities"]
+        assert "help@acme.example" in identities
+        result = subprocess.run([FIRSTREPLY, "ingest-email", str(ROOT / "tests/fixtures/email/koi8r_russian.eml")],
+                                cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.startswith("ingested as SES message ")
+        deadline, messages = time.monotonic() + 15, []
+        while time.monotonic() < deadline and not messages:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/dev/outbox") as response:
+                messages = [m for m in json.load(response)["messages"] if m["channel"] == "email"]
+            time.sleep(0.2)
+        assert messages and messages[0]["fallback"].startswith("Здравствуйте, Пётр!")
+        assert messages[0]["details"]["to"] == "petr@old.example.ru"
+    finally:
+        stop(process)
+        moto.stop()

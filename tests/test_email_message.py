@@ -1,0 +1,79 @@
+"""Parsing mail: trimming replies and signatures, names, and the RFC 3834 rules."""
+import pytest
+
+from integrations.email_message import html_to_text, parse_mail, trim_reply
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Thanks!\n\nOn Mon, 23 Nov 2026 at 10:00, Acme <s@a.example> wrote:\n> old", "Thanks!"),
+    ("Дякую\n\nпн, 23 лист. 2026 р. о 10:00 Acme <s@a.example> пише:\n> старе", "Дякую"),
+    ("Спасибо\n\n23.11.2026, 10:00, Acme написал(а):\n> старое", "Спасибо"),
+    ("Teşekkürler ederim\n\n23 Kas 2026 Pzt, 10:00 tarihinde Acme şunu yazdı:", "Teşekkürler ederim"),
+    ("Fine\n\n-----Original Message-----\nFrom: Acme", "Fine"),
+    ("Fine\n\nFrom: Acme Support <s@a.example>\nSent: Monday", "Fine"),
+    ("Question?\n-- \nJohn\nACME Corp", "Question?"),
+    ("Question?\n\nKind regards,\nJohn", "Question?"),
+    ("Question?\n\nС уважением,\nИван", "Question?"),
+    ("Question?\n\nSent from my iPhone", "Question?"),
+    ("> quoted only\nnew line", "new line"),
+    ("Thanks", "Thanks"),    # a one-line "thanks" is the message, not a signature
+])
+def test_trim_reply(text, expected):
+    assert trim_reply(text) == expected
+
+
+def test_html_to_text_drops_scripts_styles_and_quotes():
+    html = ("<html><head><style>p{}</style></head><body><p>Hello&nbsp;there</p><br><div>Line 2</div>"
+            "<script>evil()</script><div class=\"gmail_quote\">On Mon … wrote:<blockquote>old</blockquote></div>"
+            "</body></html>")
+    assert html_to_text(html).split() == ["Hello", "there", "Line", "2"]
+
+
+def headers(extra: str) -> bytes:
+    return (f"From: Ana <ana@example.org>\r\nTo: support@acme.example\r\nSubject: Hi\r\n"
+            f"Message-ID: <1@example.org>\r\n{extra}\r\nhello\r\n").encode()
+
+
+@pytest.mark.parametrize("extra, reason", [
+    ("Auto-Submitted: auto-replied; owner-email=ana@example.org\r\n", "Auto-Submitted: auto-replied"),
+    ("Auto-Submitted: No\r\n", ""),
+    ("Precedence: bulk\r\n", "Precedence: bulk"),
+    ("Precedence: first-class\r\n", ""),
+    ("List-Id: <news.example.org>\r\n", "mailing list (List-Id)"),
+    ("X-Auto-Response-Suppress: All\r\n", "X-Auto-Response-Suppress"),
+    ("X-Autorespond: yes\r\n", "X-Autorespond"),
+    ("Return-Path: <>\r\n", "empty Return-Path"),
+    ("", ""),
+])
+def test_no_reply_reasons(extra, reason):
+    assert parse_mail(headers(extra), "support@acme.example").no_reply == reason
+
+
+@pytest.mark.parametrize("sender, reason", [
+    ("MAILER-DAEMON@mx.example.org", "automated sender mailer-daemon"),
+    ("postmaster@example.org", "automated sender postmaster"),
+    ("noreply-alerts@example.org", "automated sender noreply-alerts"),
+    ("do-not-reply@example.org", "automated sender do-not-reply"),
+    ("Support@Acme.Example", "our own address"),
+])
+def test_automated_and_own_senders(sender, reason):
+    raw = headers("").replace(b"Ana <ana@example.org>", sender.encode())
+    assert parse_mail(raw, "support@acme.example").no_reply == reason
+
+
+def test_envelope_sender_empty_means_a_bounce():
+    assert parse_mail(headers(""), "", envelope_sender="").no_reply == "empty Return-Path"
+
+
+def test_names_and_ids():
+    parsed = parse_mail(headers("In-Reply-To: <a@x> \r\nReferences: <r1@x>\r\n <a@x>\r\n")
+                        .replace(b"Ana <ana@example.org>", b'"Koval, Olena" <Olena.Koval@Example.org>'))
+    assert parsed.display_name == "Olena Koval" and parsed.address == "olena.koval@example.org"
+    assert parsed.in_reply_to == ("<a@x>",) and parsed.references == ("<r1@x>", "<a@x>")
+    bare = parse_mail(headers("").replace(b"Ana <ana@example.org>", b"ana.lima@example.org"))
+    assert bare.display_name == "ana.lima"
+
+
+def test_garbage_never_raises():
+    for raw in (b"", b"\x00\xff\xfe", b"Subject: =?utf-8?B?@@@?=\r\n\r\n", b"From: <<<>>>\r\n\r\nx"):
+        parse_mail(raw)
