@@ -46,6 +46,17 @@ class FaqEntry:
 
 
 @dataclass(frozen=True)
+class SurveySettings:
+    enabled: bool = False
+    delay_minutes: int = 60         # after the conversation closed
+    cooldown_days: int = 30         # nobody is asked more often
+    sampling: float = 1.0           # share of closed conversations that get a survey
+    nps: bool = False               # also ask 0–10 "would you recommend us"
+    comment: bool = False           # then ask "anything to add?"
+    daytime: tuple[int, int] = (9, 20)   # local hours a survey may arrive in
+
+
+@dataclass(frozen=True)
 class Settings:
     business_name: str
     timezone: str
@@ -60,6 +71,8 @@ class Settings:
     contact_gap_minutes: int = 60      # no contact gets two acks closer than this
     timeouts_minutes: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_TIMEOUTS))
     retention_days: int = 400
+    transcripts: bool = False          # email a copy of each closed conversation
+    survey: "SurveySettings" = field(default_factory=lambda: SurveySettings())
     source: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -103,6 +116,12 @@ def _mapping(data: Any, where: str) -> dict:
 def _positive_int(value: Any, where: str, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise SettingsError(where, f"expected a whole number from {low} to {high}")
+    return value
+
+
+def _flag(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise SettingsError(where, "expected true or false")
     return value
 
 
@@ -194,6 +213,11 @@ def parse_settings(data: Any) -> Settings:
             raise SettingsError(f"conversation_timeout_minutes.{channel}", "not a channel")
         timeouts[channel] = _positive_int(minutes, f"conversation_timeout_minutes.{channel}", 1, 60 * 24 * 60)
 
+    transcripts = _mapping(data.get("transcripts"), "transcripts")
+    survey = _mapping(data.get("surveys"), "surveys")
+    sampling = survey.get("sampling", 1.0)
+    if isinstance(sampling, bool) or not isinstance(sampling, (int, float)) or not 0 <= sampling <= 1:
+        raise SettingsError("surveys.sampling", "expected a share from 0 to 1 (1 = everyone)")
     return Settings(
         business_name=name,
         timezone=tz_name,
@@ -209,6 +233,15 @@ def parse_settings(data: Any) -> Settings:
                                           "acknowledgement.contact_gap_minutes", 0, 60 * 24 * 30),
         timeouts_minutes=timeouts,
         retention_days=_positive_int(data.get("retention_days", 400), "retention_days", 1, 3650),
+        transcripts=_flag(transcripts.get("enabled", False), "transcripts.enabled"),
+        survey=SurveySettings(
+            enabled=_flag(survey.get("enabled", False), "surveys.enabled"),
+            delay_minutes=_positive_int(survey.get("delay_minutes", 60), "surveys.delay_minutes", 0, 60 * 24 * 14),
+            cooldown_days=_positive_int(survey.get("cooldown_days", 30), "surveys.cooldown_days", 0, 365),
+            sampling=float(sampling),
+            nps=_flag(survey.get("nps", False), "surveys.nps"),
+            comment=_flag(survey.get("comment", False), "surveys.comment"),
+        ),
         source=data,
     )
 

@@ -9,6 +9,7 @@ Key design. `pk`/`sk` are strings; `gsi1pk`/`gsi1sk` form a sparse index that on
 | contact       | CONTACT#{channel}#{sender_id}   | PROFILE                    | worker: name, language, last ack (get)           |
 | conversation  | CONV#{conversation_id}          | META                       | get by id; gsi1pk=OPEN#{channel}, gsi1sk=last activity while open: the close-idle job queries what went idle |
 | message       | CONV#{conversation_id}          | MSG#{time}#{in/out}#{id}   | transcript: query pk, sk begins_with MSG#, in order |
+| task          | TASK#{kind}#{conversation_id}   | TASK                       | jobs: gsi1pk=DUE#{kind}, gsi1sk=due time while due (transcript, survey); claimed with a conditional update, the index keys removed when done |
 | settings      | SETTINGS                        | CURRENT                    | worker: get (cached for a minute)                 |
 | rate window   | RATE#{what}                     | WINDOW#{n}                 | sender: one conditional ADD per send (X DM limit) |
 | cursor        | CURSOR#{job}                    | CURSOR                     | pollers: where to resume (X mentions since_id)    |
@@ -120,6 +121,10 @@ def contact_key(channel: str, sender_id: str) -> dict[str, Any]:
 
 def conversation_key(conversation_id: str) -> dict[str, Any]:
     return to_item({"pk": f"CONV#{conversation_id}", "sk": "META"})
+
+
+def task_key(kind: str, conversation_id: str) -> dict[str, Any]:
+    return to_item({"pk": f"TASK#{kind}#{conversation_id}", "sk": "TASK"})
 
 
 SETTINGS_KEY = to_item({"pk": "SETTINGS", "sk": "CURRENT"})
@@ -350,6 +355,85 @@ class DynamoStore:
             "updated_at": iso(now), "updated_by": by}))
         with self._lock:
             self._settings = None
+
+    # -- scheduled work: found through the sparse index, claimed with a conditional write ----------
+    def _query_index(self, partition: str, until: str) -> list[dict[str, Any]]:
+        """Items of one index partition whose sort key is at most `until`: only what is due is read."""
+        pages = self.ddb.get_paginator("query").paginate(
+            TableName=self.table, IndexName="gsi1",
+            KeyConditionExpression="gsi1pk = :p AND gsi1sk <= :until",
+            ExpressionAttributeValues=to_item({":p": partition, ":until": until}))
+        return [from_item(i) for page in pages for i in page.get("Items", [])]
+
+    def idle_conversations(self, channel: str, idle_since: datetime) -> list[dict[str, Any]]:
+        return self._query_index(f"OPEN#{channel}", iso(idle_since))
+
+    def close_conversation(self, conversation: dict[str, Any], now: datetime,
+                           tasks: list[tuple[str, datetime]]) -> bool:
+        """Close a conversation that is still as idle as when it was read, and make its follow-up
+        work (transcript, survey) due; False when a message arrived in between."""
+        cid, at = conversation["conversation_id"], iso(now)
+        items: list[dict[str, Any]] = [
+            {"Update": {"TableName": self.table, "Key": conversation_key(cid),
+                        "UpdateExpression": "SET #s = :closed, closed_at = :t REMOVE gsi1pk, gsi1sk",
+                        "ConditionExpression": "#s = :open AND last_activity_at = :seen",
+                        "ExpressionAttributeNames": {"#s": "status"},
+                        "ExpressionAttributeValues": to_item({":closed": "closed", ":open": "open", ":t": at,
+                                                              ":seen": conversation["last_activity_at"]})}},
+            {"Update": {"TableName": self.table,
+                        "Key": chat_key(conversation["channel"], conversation["chat_id"]),
+                        "UpdateExpression": "SET #s = :closed",
+                        "ConditionExpression": "conversation_id = :cid",
+                        "ExpressionAttributeNames": {"#s": "status"},
+                        "ExpressionAttributeValues": to_item({":closed": "closed", ":cid": cid})}},
+        ]
+        for kind, due in tasks:
+            items.append({"Put": {"TableName": self.table, "ConditionExpression": "attribute_not_exists(pk)",
+                                  "Item": to_item({**_from_key(task_key(kind, cid)), "kind": kind,
+                                                   "conversation_id": cid, "created_at": at,
+                                                   "gsi1pk": f"DUE#{kind}", "gsi1sk": iso(due),
+                                                   TTL_ATTRIBUTE: expiry(now, 60)})}})
+        try:
+            self.ddb.transact_write_items(TransactItems=items)
+            return True
+        except self.ddb.exceptions.TransactionCanceledException:
+            return False
+
+    def due_tasks(self, kind: str, now: datetime) -> list[dict[str, Any]]:
+        return self._query_index(f"DUE#{kind}", iso(now))
+
+    def claim_task(self, kind: str, conversation_id: str, now: datetime, stale_after: timedelta) -> bool:
+        """One runner gets the task; a claim older than `stale_after` (a crashed run) may be taken."""
+        try:
+            self.ddb.update_item(
+                TableName=self.table, Key=task_key(kind, conversation_id),
+                UpdateExpression="SET claimed_at = :t",
+                ConditionExpression="attribute_exists(gsi1pk) AND (attribute_not_exists(claimed_at) "
+                                    "OR claimed_at < :stale)",
+                ExpressionAttributeValues=to_item({":t": iso(now), ":stale": iso(now - stale_after)}))
+            return True
+        except self.ddb.exceptions.ConditionalCheckFailedException:
+            return False
+
+    def finish_task(self, kind: str, conversation_id: str, now: datetime, outcome: str) -> None:
+        self.ddb.update_item(
+            TableName=self.table, Key=task_key(kind, conversation_id),
+            UpdateExpression="SET done_at = :t, outcome = :o REMOVE gsi1pk, gsi1sk, claimed_at",
+            ExpressionAttributeValues=to_item({":t": iso(now), ":o": outcome[:300]}))
+
+    def release_task(self, kind: str, conversation_id: str, error: str) -> None:
+        """Give a failed task back to the next run."""
+        self.ddb.update_item(
+            TableName=self.table, Key=task_key(kind, conversation_id),
+            UpdateExpression="SET last_error = :e REMOVE claimed_at ADD attempts :one",
+            ExpressionAttributeValues=to_item({":e": error[:300], ":one": 1}))
+
+    def update_contact(self, channel: str, sender_id: str, **fields: Any) -> None:
+        names = {f"#{k}": k for k in fields}
+        self.ddb.update_item(
+            TableName=self.table, Key=contact_key(channel, sender_id),
+            UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in fields),
+            ExpressionAttributeNames=names, ExpressionAttributeValues=to_item({f":{k}": v for k, v in fields.items()}))
 
     # -- reading conversations (dev page, tests, transcripts) -------------------------------------
     def conversation(self, conversation_id: str) -> dict[str, Any] | None:
