@@ -61,7 +61,29 @@ def email_inbound(event):
 def x_mentions(event):
     from functions.handlers import x_mentions as job
 
-    job.run()
+    return {"queued": job.run()}
+
+
+@app.schedule(Rate(5, unit=Rate.MINUTES), name="close-idle")
+def close_idle(event):
+    from functions.handlers import jobs
+
+    return jobs.close_idle(event.to_dict())
+
+
+@app.schedule(Rate(5, unit=Rate.MINUTES), name="transcripts")
+def transcripts(event):
+    from functions.handlers import jobs
+
+    return jobs.transcripts(event.to_dict())
+
+
+@app.route("/unsubscribe/{token}", methods=["GET", "POST"],
+           content_types=["application/x-www-form-urlencoded", "application/json", "text/plain"])
+def unsubscribe(token):
+    from functions.handlers import unsubscribe as handler
+
+    return handler.handle(app.current_request, token)
 
 
 @app.on_sqs_message(queue=QUEUE_NAME, batch_size=1, name="worker")

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 MANIFEST = Path(__file__).resolve().parent.parent / "infra" / "slack-manifest.yml"
 PLACEHOLDER = "https://YOUR-API.example.com"
 DEV_SECRETS = {"TELEGRAM_WEBHOOK_SECRET": "dev-secret", "SLACK_SIGNING_SECRET": "dev-signing-secret",
-               "X_CONSUMER_SECRET": "dev-consumer-secret"}
+               "X_CONSUMER_SECRET": "dev-consumer-secret", "FIRSTREPLY_SIGNING_SECRET": "dev-signing-key"}
 
 
 class UsageError(SystemExit):

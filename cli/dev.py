@@ -283,6 +283,7 @@ def run(port: int, config_path: str) -> None:
     os.environ["FIRSTREPLY_OUTBOX"] = "1"     # channels without a token reply to the outbox
     # Email replies go through SES on the stand-in, from an address the dev server verifies there.
     os.environ.setdefault("SUPPORT_EMAIL_FROM", "Support <support@example.com>")
+    os.environ.setdefault("FIRSTREPLY_PUBLIC_URL", f"http://127.0.0.1:{port}")   # links in emails
     local_aws_environment()
 
     # The app module reads its environment at import, so it comes after the settings above.

@@ -2,6 +2,7 @@
 invoke it (the event's `time` is the job's now)."""
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 
 from cli.channels import UsageError
@@ -23,5 +24,7 @@ def run_job(name: str, now: str | None) -> int:
     jobs = {job: handler for job, _, handler in scheduled_jobs(app_module.app)}
     if name not in jobs:
         raise UsageError(f"no job {name!r}; jobs: {', '.join(sorted(jobs)) or 'none'}")
-    jobs[name](scheduled_event(moment, source="firstreply.cli"), None)
+    report = jobs[name](scheduled_event(moment, source="firstreply.cli"), None)
+    if report is not None:
+        print(json.dumps(report, ensure_ascii=False))
     return 0

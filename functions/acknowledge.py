@@ -61,8 +61,8 @@ def acknowledgement(inbound: InboundMessage, contact: Contact | None, decision: 
     limit = TEXT_LIMITS.get((inbound.channel, inbound.chat_type)) or TEXT_LIMITS.get((inbound.channel, ""))
     if limit and len(text) > limit:
         text = shorten(text, limit)
-    fallback = (render.render(name, inbound.channel, language, context, markup="text")
-                if inbound.channel in render.RICH else "")
+    # Plain text of every ack: Slack's fallback, email's text part, and the transcript's copy.
+    fallback = render.render(name, inbound.channel, language, context, markup="text")
     replies = (inbound.channel, inbound.chat_type) in REPLIES_TO_MESSAGE
     details = ({"to": inbound.sender_id, "name": inbound.name, "subject": inbound.subject,
                 "references": inbound.references} if inbound.channel == "email" else {})

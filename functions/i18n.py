@@ -94,3 +94,11 @@ def format_hours(intervals: list[str], language: str) -> str:
     if not intervals:
         return word(language, "closed")
     return localise_digits(", ".join(i.replace("-", "–") for i in intervals), language)
+
+
+def format_moment(moment: datetime, language: str) -> str:
+    """A date and time as people write them in `language` ("Nov 23, 2026, 10:00 AM", "23.11.2026, 10:00")."""
+    from babel.dates import format_date
+
+    day = format_date(moment.date(), "medium", locale=_babel_locale(language))
+    return localise_digits(f"{day}, {format_time(moment, language)}", language)

@@ -148,7 +148,7 @@ def process(channel: str, event_id: str, store: Store, sender: Sender, clock: Cl
                     extra={"conversation_id": decision.conversation_id})
         store.record_ack_failed(inbound, decision, str(exc))
         return Outcome("undeliverable", decision)
-    store.record_ack_sent(inbound, decision, sent, ack.language, settings)
+    store.record_ack_sent(inbound, decision, sent, ack.language, settings, plain=ack.fallback)
     log.info("acknowledged", extra={"conversation_id": decision.conversation_id,
                                      "language": ack.language})
     return Outcome("acknowledged", decision, sent)

@@ -19,7 +19,6 @@ from typing import Any
 TEMPLATE_DIR = Path(os.environ.get("FIRSTREPLY_TEMPLATES")
                     or Path(__file__).resolve().parent.parent / "templates")
 MARKUP = {"telegram": "html", "slack": "mrkdwn", "x": "text", "email": "html"}
-RICH = {"slack", "email"}   # channels that also get a plain-text rendering (Slack fallback, email text part)
 
 
 def template_id(name: str, channel: str, language: str) -> str:

@@ -12,13 +12,18 @@ _BIDI_CONTROLS = dict.fromkeys(map(ord, "\u202a\u202b\u202c\u202d\u202e\u2066\u2
 _SPACES = re.compile(r"\s+")
 
 
-def clean(text: object, limit: int) -> str:
-    """Printable text without bidi overrides, whitespace folded, at most `limit` characters."""
+def clean(text: object, limit: int, keep_lines: bool = False) -> str:
+    """Printable text without bidi overrides, whitespace folded (line breaks kept when asked; at
+    most one empty line in a row), at most `limit` characters."""
     if not isinstance(text, str):
         return ""
     text = text.translate(_BIDI_CONTROLS)
     text = "".join(ch if unicodedata.category(ch)[0] != "C" or ch in "\n\t" or ch == "\u200c"
                    or ch == "\u200d" else " " for ch in text)
+    if keep_lines:
+        lines = [_SPACES.sub(" ", line).strip() for line in text.splitlines()]
+        text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+        return shorten(text, limit)
     return shorten(_SPACES.sub(" ", text).strip(), limit)
 
 

@@ -294,7 +294,7 @@ class DynamoStore:
             return False
 
     def record_ack_sent(self, inbound: InboundMessage, decision: Decision, sent: SentMessage,
-                        language: str, settings: Settings) -> None:
+                        language: str, settings: Settings, plain: str = "") -> None:
         now = datetime.fromisoformat(sent.sent_at.replace("Z", "+00:00"))
         keep = expiry(now, settings.retention_days)
         cid = decision.conversation_id
@@ -302,7 +302,8 @@ class DynamoStore:
             {"Put": {"TableName": self.table, "Item": to_item({
                 "pk": f"CONV#{cid}", "sk": f"MSG#{sent.sent_at}#out#{sent.message_id}",
                 "direction": "out", "kind": "ack", "channel": sent.channel, "message_id": sent.message_id,
-                "text": sent.text, "language": language, "sent_at": sent.sent_at, TTL_ATTRIBUTE: keep})}},
+                "text": sent.text, "plain": plain or None, "language": language, "sent_at": sent.sent_at,
+                TTL_ATTRIBUTE: keep})}},
             {"Update": {
                 "TableName": self.table, "Key": event_key(inbound.channel, inbound.event_id),
                 "UpdateExpression": "SET #s = :done, ack_sent_at = :t, ack_message_id = :m",

@@ -115,6 +115,38 @@ def html_document(body_html: str, language: str) -> str:
             f'line-height:1.5">{paragraphs}</div></body></html>')
 
 
+def compose(sender: str, to: str, name: str, subject: str, text: str, html_body: str, language: str,
+            headers: dict[str, str]) -> EmailMessage:
+    """A text + HTML message in the customer's language, with the given extra headers."""
+    message = EmailMessage(policy=SMTP)
+    message["From"] = sender
+    message["To"] = formataddr((name, to))
+    message["Subject"] = subject
+    message["Date"] = formatdate(usegmt=True)
+    for header, value in headers.items():
+        if value:
+            message[header] = value
+    # quoted-printable keeps every line 7-bit and short, whatever the language
+    message.set_content(text, cte="quoted-printable")
+    message.add_alternative(html_document(html_body, language), subtype="html", cte="quoted-printable")
+    message["Content-Language"] = language   # after set_content, which clears Content-*
+    return message
+
+
+def send_raw(sender: str, to: str, raw: bytes) -> str:
+    """Send through SES v2; returns SES's message id. Errors as `SendError` (retryable or not)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return client("sesv2").send_email(FromEmailAddress=sender, Destination={"ToAddresses": [to]},
+                                          Content={"Raw": {"Data": raw}})["MessageId"]
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        raise SendError(f"SES {code}: {exc}", retryable=code in RETRYABLE) from exc
+    except BotoCoreError as exc:   # endpoint unreachable, timeouts
+        raise SendError(f"SES unreachable: {exc}", retryable=True) from exc
+
+
 class EmailSender:
     """Replies through SES v2 with raw content: threaded, marked auto-replied (RFC 3834)."""
 
@@ -122,37 +154,16 @@ class EmailSender:
         self.sender = sender
 
     def build(self, ack: Acknowledgement) -> EmailMessage:
-        message = EmailMessage(policy=SMTP)
-        message["From"] = self.sender
-        message["To"] = formataddr((ack.details.get("name", ""), ack.details["to"]))
-        message["Subject"] = reply_subject(ack.details.get("subject", ""))
-        message["Date"] = formatdate(usegmt=True)
-        if ack.thread_id:
-            message["In-Reply-To"] = ack.thread_id
-        if ack.details.get("references"):
-            message["References"] = ack.details["references"]
-        message["Auto-Submitted"] = "auto-replied"
-        message["X-Auto-Response-Suppress"] = "All"   # asks Exchange not to auto-answer us back
-        # quoted-printable keeps every line 7-bit and short, whatever the language
-        message.set_content(ack.fallback or ack.text, cte="quoted-printable")
-        message.add_alternative(html_document(ack.text, ack.language), subtype="html", cte="quoted-printable")
-        message["Content-Language"] = ack.language   # after set_content, which clears Content-*
-        return message
+        headers = {"In-Reply-To": ack.thread_id, "References": ack.details.get("references", ""),
+                   "Auto-Submitted": "auto-replied",
+                   "X-Auto-Response-Suppress": "All"}   # asks Exchange not to auto-answer us back
+        return compose(self.sender, ack.details["to"], ack.details.get("name", ""),
+                       reply_subject(ack.details.get("subject", "")), ack.fallback or ack.text, ack.text,
+                       ack.language, headers)
 
     def send(self, ack: Acknowledgement) -> SentMessage:
-        from botocore.exceptions import BotoCoreError, ClientError
-
         raw = self.build(ack).as_bytes()
-        try:
-            answer = client("sesv2").send_email(FromEmailAddress=self.sender,
-                                                Destination={"ToAddresses": [ack.details["to"]]},
-                                                Content={"Raw": {"Data": raw}})
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            raise SendError(f"SES {code}: {exc}", retryable=code in RETRYABLE) from exc
-        except BotoCoreError as exc:   # endpoint unreachable, timeouts
-            raise SendError(f"SES unreachable: {exc}", retryable=True) from exc
-        ses_id = answer["MessageId"]
+        ses_id = send_raw(self.sender, ack.details["to"], raw)
         now = datetime.now(timezone.utc)
         # SES gave our reply its own Message-ID: remember it, so the customer's answer threads
         dynamodb.remember_message_ids([f"<{ses_id}@{region()}.amazonses.com>"], ack.chat_id, now)
@@ -169,6 +180,21 @@ class EmailSender:
 
     def profile(self, sender_id: str) -> dict[str, str]:
         return {}
+
+
+class TranscriptMailer:
+    """Transcripts: automatic, not a reply (RFC 3834 auto-generated), one-click unsubscribe (RFC 8058)."""
+
+    def __init__(self, sender: str):
+        self.sender = sender
+
+    def send_transcript(self, to: str, name: str, subject: str, text: str, html: str, language: str,
+                        unsubscribe_url: str) -> str:
+        headers = {"Auto-Submitted": "auto-generated", "X-Auto-Response-Suppress": "All",
+                   "List-Unsubscribe": f"<{unsubscribe_url}>",
+                   "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+        raw = compose(self.sender, to, name, subject, text, html, language, headers).as_bytes()
+        return send_raw(self.sender, to, raw)
 
 
 def ensure_mail_resources() -> None:

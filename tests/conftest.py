@@ -19,6 +19,7 @@ os.environ.update({
     "SLACK_BOT_TOKEN": "xoxb-test-token", "SLACK_SIGNING_SECRET": "8f742231b10e8888abcd99yyyzzz85a5",
     "X_CONSUMER_KEY": "xck", "X_CONSUMER_SECRET": "x-consumer-secret", "X_ACCESS_TOKEN": "4337869213-token",
     "X_ACCESS_TOKEN_SECRET": "xats", "SUPPORT_EMAIL_FROM": "Acme Support <support@acme.example>",
+    "FIRSTREPLY_SIGNING_SECRET": "test-signing-key", "FIRSTREPLY_PUBLIC_URL": "https://support.acme.example/api",
 })
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("FIRSTREPLY_OUTBOX", None)
@@ -194,6 +195,13 @@ class System:
         message_id = ingest(str(source), app_module.app)
         self.pump.drain()
         return message_id
+
+    def run_job(self, name: str, at):
+        """Run a scheduled function as EventBridge would, with `at` as its time."""
+        import app as app_module
+        from cli.dev import scheduled_event
+
+        return app_module.app.handler_map[name](scheduled_event(at), None)
 
     def sent_mail(self):
         """What moto's SES recorded, parsed."""
