@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PORT   ?= 8000
 
-.PHONY: install dev test bench clean
+.PHONY: install dev test lint bench clean
 
 install: $(STAMP)
 
@@ -19,12 +19,16 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 dev: install
 	$(BIN)/firstreply dev --port $(PORT)
 
-test: install
+test: install lint
 	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/python -m pyflakes app.py functions integrations cli bench tests
 
 bench: install
 	$(BIN)/python bench/cold_start.py
 	$(BIN)/python bench/warm_telegram.py
+	$(BIN)/python bench/jobs_index.py
 
 clean:
 	rm -rf $(VENV) build .pytest_cache

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from cli.channels import UsageError
+from functions.clock import iso
 
 
 def ses_notification(raw: bytes, bucket: str, key: str, topic_arn: str, recipient: str,
@@ -26,7 +27,7 @@ def ses_notification(raw: bytes, bucket: str, key: str, topic_arn: str, recipien
     return_path = next((line.split(":", 1)[1].strip() for line in head.splitlines()
                         if line.lower().startswith("return-path:")), None)
     source = parseaddr(return_path)[1] if return_path is not None else parsed.address
-    stamp = now.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    stamp = iso(now)
     message_id = hashlib.sha256(raw).hexdigest()[:40]   # same mail, same id: a redelivery
     return {
         "notificationType": "Received",

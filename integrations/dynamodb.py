@@ -25,9 +25,10 @@ import logging
 import os
 import threading
 import time as _time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
+from functions.clock import iso
 from functions.models import ChatState, Contact, Decision, InboundMessage, SentMessage
 from functions.settings import Settings, load_settings_file, parse_settings
 from integrations.aws import client
@@ -97,10 +98,6 @@ def to_item(data: dict[str, Any]) -> dict[str, Any]:
 
 def from_item(item: dict[str, Any] | None) -> dict[str, Any] | None:
     return None if item is None else {k: _py(v) for k, v in item.items()}
-
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def expiry(moment: datetime, days: int) -> int:

@@ -12,6 +12,7 @@ from collections import deque
 from dataclasses import asdict
 from datetime import datetime, timezone
 
+from functions.clock import iso
 from functions.models import Acknowledgement, SentMessage
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ def record(ack: Acknowledgement, message_id: str, sent_at: str) -> None:
 
 class OutboxSender:
     def send(self, ack: Acknowledgement) -> SentMessage:
-        sent_at = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        sent_at = iso(datetime.now(timezone.utc))
         with _lock:
             message_id = f"outbox-{next(_ids)}"
         record(ack, message_id, sent_at)

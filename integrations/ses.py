@@ -15,6 +15,7 @@ from email.utils import formataddr, formatdate, parseaddr
 from typing import Any
 
 from functions.language import detect_language
+from functions.clock import iso, iso_from_text
 from functions.models import Acknowledgement, InboundMessage, SentMessage
 from functions.ports import SendError
 from integrations import dynamodb
@@ -82,7 +83,7 @@ def to_inbound(notification: dict[str, Any], raw: bytes) -> InboundMessage:
     return InboundMessage(
         channel=CHANNEL, event_id=mail["messageId"], chat_id=known_chat or f"{parsed.address}#{message_id}",
         sender_id=parsed.address or "unknown", message_id=message_id,
-        received_at=_iso(mail.get("timestamp")), text=parsed.text,
+        received_at=iso_from_text(mail.get("timestamp")), text=parsed.text,
         media="document" if parsed.attachments and not parsed.text else "",
         first_name=first, name=parsed.display_name,
         language_code=parsed.language or detect_language(f"{parsed.subject} {parsed.text}"),
@@ -94,12 +95,6 @@ def to_inbound(notification: dict[str, Any], raw: bytes) -> InboundMessage:
     )
 
 
-def _iso(value: Any) -> str:
-    try:
-        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(timezone.utc)
-    except ValueError:
-        moment = datetime.now(timezone.utc)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def reply_subject(subject: str) -> str:
@@ -167,7 +162,7 @@ class EmailSender:
         now = datetime.now(timezone.utc)
         # SES gave our reply its own Message-ID: remember it, so the customer's answer threads
         dynamodb.remember_message_ids([f"<{ses_id}@{region()}.amazonses.com>"], ack.chat_id, now)
-        sent_at = now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        sent_at = iso(now)
         if os.environ.get("FIRSTREPLY_OUTBOX") == "1":   # the dev server shows it as well
             from integrations import outbox
 

@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import parse_qs
 
+from functions.clock import iso
 from functions.models import Acknowledgement, InboundMessage, SentMessage
 from functions.ports import SendError
 
@@ -50,7 +51,7 @@ def _ts_to_iso(ts: Any) -> str:
         moment = datetime.fromtimestamp(float(ts), timezone.utc)
     except (TypeError, ValueError):
         moment = datetime.now(timezone.utc)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso(moment)
 
 
 def _str(value: Any) -> str:

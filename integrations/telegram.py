@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any
 
+from functions.clock import iso
 from functions.models import Acknowledgement, InboundMessage, SentMessage
 from functions.ports import SendError
 
@@ -104,7 +105,7 @@ def to_inbound(update: Any) -> InboundMessage:
         chat_id=str(chat_id),
         sender_id=str(sender_id),
         message_id=str(message_id),
-        received_at=when.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        received_at=iso(when),
         text=text,
         media=media,
         first_name=first_name,
@@ -171,7 +172,7 @@ class TelegramSender:
             await request.shutdown()
         sent_at = message.date.astimezone(timezone.utc) if message.date else datetime.now(timezone.utc)
         return SentMessage(channel=CHANNEL, chat_id=ack.chat_id, message_id=str(message.message_id),
-                           sent_at=sent_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                           sent_at=iso(sent_at),
                            text=ack.text)
 
 

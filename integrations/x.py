@@ -13,6 +13,7 @@ import os
 from datetime import datetime, timezone
 from typing import Any
 
+from functions.clock import iso, iso_from_text
 from functions.models import Acknowledgement, InboundMessage, SentMessage
 from functions.ports import SendError
 
@@ -46,15 +47,9 @@ def _iso_from_ms(value: Any) -> str:
         moment = datetime.fromtimestamp(int(value) / 1000, timezone.utc)
     except (TypeError, ValueError):
         moment = datetime.now(timezone.utc)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso(moment)
 
 
-def _iso(value: Any) -> str:
-    try:
-        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(timezone.utc)
-    except ValueError:
-        moment = datetime.now(timezone.utc)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _names(users: Any, user_id: str) -> tuple[str, str]:
@@ -114,7 +109,7 @@ def to_inbounds(payload: Any) -> list[InboundMessage]:
         text = body.get("text")
         return [InboundMessage(
             channel=CHANNEL, event_id=f"dm-{event_id}", chat_id=sender, sender_id=sender,
-            message_id=event_id, received_at=_iso(body.get("created_at")),
+            message_id=event_id, received_at=iso_from_text(body.get("created_at")),
             text=text if isinstance(text, str) else "", chat_type="dm")]
     return []   # follows, likes, typing indicators, other event kinds: nothing to answer
 
@@ -126,7 +121,7 @@ def mention_to_inbound(tweet: Any, authors: dict[str, Any]) -> InboundMessage:
     return InboundMessage(
         channel=CHANNEL, event_id=f"mention-{tweet.id}", chat_id=f"mention-{author}",
         sender_id=author, message_id=str(tweet.id),
-        received_at=_iso(tweet.created_at.isoformat() if tweet.created_at else ""),
+        received_at=iso_from_text(tweet.created_at.isoformat() if tweet.created_at else ""),
         text=tweet.text or "", first_name=name.split()[0] if name.strip() else "", name=name,
         language_code="" if tweet.lang in (None, "und", "zxx", "qme", "qht") else tweet.lang,
         chat_type="mention")
@@ -207,7 +202,7 @@ class XSender:
                 message_id = str(response.data["dm_event_id"])
         except (tweepy.HTTPException, requests.RequestException) as exc:
             raise _send_error(exc) from exc
-        sent_at = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        sent_at = iso(datetime.now(timezone.utc))
         return SentMessage(channel=CHANNEL, chat_id=ack.chat_id, message_id=message_id,
                            sent_at=sent_at, text=ack.text)
 

@@ -12,7 +12,6 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-import pytest
 
 from conftest import ROOT, load_fixture
 
@@ -129,7 +128,7 @@ def test_bad_settings_file_is_a_one_line_error(tmp_path):
     result = subprocess.run([FIRSTREPLY, "dev", "--port", str(free_port()), "--config", str(bad)],
                             cwd=ROOT, env=dev_env(), capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
-    assert result.stderr.strip() == (f"firstreply dev: bad settings file: hours.mon[0]: "
+    assert result.stderr.strip() == ("firstreply dev: bad settings file: hours.mon[0]: "
                                      "expected \"HH:MM-HH:MM\", got '9-5'")
 
 
