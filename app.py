@@ -78,6 +78,21 @@ def transcripts(event):
     return jobs.transcripts(event.to_dict())
 
 
+@app.schedule(Rate(5, unit=Rate.MINUTES), name="surveys")
+def surveys(event):
+    from functions.handlers import jobs
+
+    return jobs.surveys(event.to_dict())
+
+
+@app.route("/surveys/{token}", methods=["GET", "POST"],
+           content_types=["application/x-www-form-urlencoded", "application/json", "text/plain"])
+def survey_page(token):
+    from functions.handlers import survey_page as handler
+
+    return handler.handle(app.current_request, token)
+
+
 @app.route("/unsubscribe/{token}", methods=["GET", "POST"],
            content_types=["application/x-www-form-urlencoded", "application/json", "text/plain"])
 def unsubscribe(token):

@@ -82,6 +82,9 @@ def run_due(kind: str, store: JobStore, now: datetime, work) -> JobReport:
             store.release_task(kind, cid, f"{type(exc).__name__}: {exc}")
             report.failed += 1
             continue
+        if outcome == "postponed":   # rescheduled by `work`: still due, later
+            report.skip(outcome)
+            continue
         store.finish_task(kind, cid, now, outcome)
         if outcome == "sent":
             report.done += 1

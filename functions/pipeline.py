@@ -11,6 +11,7 @@ import logging
 import random
 from dataclasses import dataclass, replace
 
+from functions import surveys
 from functions.acknowledge import acknowledgement
 from functions.decide import decide
 from functions.models import Acknowledgement, Decision, InboundMessage, SentMessage
@@ -113,6 +114,14 @@ def process(channel: str, event_id: str, store: Store, sender: Sender, clock: Cl
     if not event.get("decision") and is_own(sender, inbound):
         store.mark_done(inbound)   # our own bot's message, which the payload did not mark as such
         return Outcome("ignored-own")
+    rating = surveys.rating_of(inbound, store)
+    if rating is not None:   # an answer to our survey, not a new question
+        status = surveys.answer(inbound, rating, store, sender, clock.now())
+        store.mark_done(inbound)
+        return Outcome(status)
+    if inbound.chat_type == "answer":
+        store.mark_done(inbound)
+        return Outcome("answer refused")
 
     decision = Decision.from_dict(event["decision"]) if event.get("decision") else None
     contact = None

@@ -426,6 +426,20 @@ class DynamoStore:
             UpdateExpression="SET last_error = :e REMOVE claimed_at ADD attempts :one",
             ExpressionAttributeValues=to_item({":e": error[:300], ":one": 1}))
 
+    def reschedule_task(self, kind: str, conversation_id: str, due: datetime) -> None:
+        self.ddb.update_item(
+            TableName=self.table, Key=task_key(kind, conversation_id),
+            UpdateExpression="SET gsi1pk = :p, gsi1sk = :due REMOVE claimed_at",
+            ExpressionAttributeValues=to_item({":p": f"DUE#{kind}", ":due": iso(due)}))
+
+    def update_conversation(self, conversation_id: str, **fields: Any) -> None:
+        names = {f"#{k}": k for k in fields}
+        self.ddb.update_item(
+            TableName=self.table, Key=conversation_key(conversation_id),
+            UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in fields),
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeNames=names, ExpressionAttributeValues=to_item({f":{k}": v for k, v in fields.items()}))
+
     def update_contact(self, channel: str, sender_id: str, **fields: Any) -> None:
         names = {f"#{k}": k for k in fields}
         self.ddb.update_item(

@@ -37,6 +37,14 @@ class OutboxSender:
         return SentMessage(channel=ack.channel, chat_id=ack.chat_id, message_id=message_id,
                            sent_at=sent_at, text=ack.text)
 
+    def send_survey(self, request) -> str:
+        ack = Acknowledgement(channel=request.channel, chat_id=request.chat_id, text=request.text,
+                              language=request.language, fallback=request.plain, details=request.details)
+        return self.send(ack).message_id
+
+    def answer_survey(self, *args) -> None:
+        log.info("outbox survey answer: %s", args[-1])
+
     def is_own(self, sender_id: str) -> bool:
         return False
 

@@ -170,6 +170,14 @@ class EmailSender:
         return SentMessage(channel=CHANNEL, chat_id=ack.chat_id, message_id=ses_id, sent_at=sent_at,
                            text=ack.fallback or ack.text, extra={"raw_size": len(raw)})
 
+    def send_survey(self, request) -> str:
+        """The question with five signed links; an automatic message, not a reply."""
+        headers = {"Auto-Submitted": "auto-generated", "X-Auto-Response-Suppress": "All"}
+        raw = compose(self.sender, request.details["to"], request.details.get("name", ""),
+                      request.details.get("subject", ""), request.plain, request.text, request.language,
+                      headers).as_bytes()
+        return send_raw(self.sender, request.details["to"], raw)
+
     def is_own(self, sender_id: str) -> bool:
         return sender_id == parseaddr(self.sender)[1].lower()
 

@@ -124,6 +124,27 @@ def parse_interaction(raw_body: bytes) -> dict[str, Any]:
     return payload
 
 
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def survey_answer(payload: dict[str, Any]) -> InboundMessage | None:
+    """A click on one of our rating buttons, as an inbound event for the worker; None otherwise."""
+    if payload.get("type") != "block_actions":
+        return None
+    action = next((a for a in payload.get("actions") or [] if isinstance(a, dict)
+                   and str(a.get("value", "")).startswith("csat:")), None)
+    user = (payload.get("user") or {}).get("id")
+    container = payload.get("container") or {}
+    channel = container.get("channel_id") or (payload.get("channel") or {}).get("id")
+    if not action or not user or not channel or not container.get("message_ts"):
+        return None
+    return InboundMessage(
+        channel=CHANNEL, event_id=f"action-{user}-{action.get('action_ts') or container['message_ts']}",
+        chat_id=channel, sender_id=user, message_id=container["message_ts"],
+        received_at=_ts_to_iso(action.get("action_ts")), text=str(action["value"]), chat_type="answer")
+
+
 def api_url() -> str:
     url = os.environ.get("SLACK_API_URL") or DEFAULT_API_URL
     return url if url.endswith("/") else url + "/"
@@ -163,6 +184,21 @@ class SlackSender:
                               unfurl_links=False, unfurl_media=False)
         return SentMessage(channel=CHANNEL, chat_id=ack.chat_id, message_id=response["ts"],
                            sent_at=_ts_to_iso(response["ts"]), text=ack.text)
+
+    def send_survey(self, request) -> str:
+        """The question with five buttons; each button's value is `csat:<conversation>:<score>`."""
+        buttons = [{"type": "button", "action_id": f"csat-{n}", "value": f"csat:{request.conversation_id}:{n}",
+                    "text": {"type": "plain_text", "text": str(n)}} for n in range(1, 6)]
+        blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": request.text[:SECTION_LIMIT]}},
+                  {"type": "actions", "block_id": "csat", "elements": buttons}]
+        response = self._call("chat_postMessage", channel=request.chat_id.split(":")[0], text=request.plain,
+                              blocks=blocks, thread_ts=request.thread_id or None)
+        return response["ts"]
+
+    def answer_survey(self, inbound: InboundMessage, text: str) -> None:
+        """Replace the buttons with the answer, so the question cannot look unanswered."""
+        self._call("chat_update", channel=inbound.chat_id, ts=inbound.message_id, text=text,
+                   blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": _escape(text)}}])
 
     def is_own(self, user_id: str) -> bool:
         """Our own bot user (auth.test, cached per token and container)."""

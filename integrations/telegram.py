@@ -59,14 +59,31 @@ def _str(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
+def survey_answer(update: dict, query: Any) -> InboundMessage:
+    """A press on one of our rating buttons; other callbacks are not ours to answer."""
+    if not isinstance(query, dict) or not str(query.get("data", "")).startswith("csat:"):
+        raise Ignored("callback_query")
+    message, sender = query.get("message") or {}, query.get("from") or {}
+    chat = message.get("chat") or {}
+    if not isinstance(query.get("id"), str) or not isinstance(sender.get("id"), int) or \
+            not isinstance(chat.get("id"), int) or not isinstance(message.get("message_id"), int):
+        raise MalformedUpdate("callback_query without id, sender or message")
+    return InboundMessage(channel=CHANNEL, event_id=str(update["update_id"]), chat_id=str(chat["id"]),
+                          sender_id=str(sender["id"]), message_id=str(message["message_id"]),
+                          received_at=iso(datetime.now(timezone.utc)), text=str(query["data"])[:64],
+                          chat_type="answer", details={"callback_id": query["id"]})
+
+
 def to_inbound(update: Any) -> InboundMessage:
     """Convert an Update to an `InboundMessage`; raise `Ignored` for what we don't answer and
     `MalformedUpdate` for what is not an Update at all."""
     if not isinstance(update, dict):
         raise MalformedUpdate("an Update is a JSON object")
     update_id = _int(update.get("update_id"), "update_id")
+    if "callback_query" in update:
+        return survey_answer(update, update["callback_query"])
     for kind in ("edited_message", "channel_post", "edited_channel_post", "business_message",
-                 "edited_business_message", "callback_query", "my_chat_member", "chat_member"):
+                 "edited_business_message", "my_chat_member", "chat_member"):
         if kind in update:
             raise Ignored(kind)
     message = update.get("message")
@@ -131,6 +148,33 @@ class TelegramSender:
     def send(self, ack: Acknowledgement) -> SentMessage:
         return asyncio.run(self._send(ack))
 
+    def send_survey(self, request) -> str:
+        """The question with five buttons; callback_data `csat:<conversation>:<score>` (≤ 64 bytes)."""
+        return asyncio.run(self._survey(request))
+
+    async def _survey(self, request) -> str:
+        from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+        buttons = [InlineKeyboardButton(str(n), callback_data=f"csat:{request.conversation_id}:{n}")
+                   for n in range(1, 6)]
+        async with self._bot() as bot:
+            message = await bot.send_message(request.chat_id, request.text, parse_mode="HTML",
+                                             reply_markup=InlineKeyboardMarkup([buttons]))
+        return str(message.message_id)
+
+    def answer_survey(self, inbound: InboundMessage, text: str) -> None:
+        """Always answer the callback (the button stops spinning), then replace the buttons with thanks."""
+        asyncio.run(self._answer(inbound.details["callback_id"], inbound.chat_id, inbound.message_id, text))
+
+    async def _answer(self, callback_id: str, chat_id: str, message_id: str, text: str) -> None:
+        async with self._bot() as bot:
+            await bot.answer_callback_query(callback_id, text=text)
+            await bot.edit_message_reply_markup(chat_id, int(message_id), reply_markup=None)
+            await bot.send_message(chat_id, text)
+
+    def _bot(self):
+        return _BotSession(self.token, self.base_url, self.timeout)
+
     def is_own(self, sender_id: str) -> bool:
         return False   # Telegram marks bots, ours included, with from.is_bot: the webhook drops them
 
@@ -138,42 +182,52 @@ class TelegramSender:
         return {}      # every Update carries the sender's name and language
 
     async def _send(self, ack: Acknowledgement) -> SentMessage:
-        from telegram import Bot, LinkPreviewOptions, ReplyParameters
+        from telegram import LinkPreviewOptions, ReplyParameters
         from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
-        from telegram.request import HTTPXRequest
 
-        request = HTTPXRequest(connect_timeout=self.timeout, read_timeout=self.timeout,
-                               httpx_kwargs={"verify": _tls_context()})
-        # One request object for both slots: Bot would otherwise build a second HTTP client.
-        bot = Bot(self.token, base_url=f"{self.base_url}/bot", request=request,
-                  get_updates_request=request)
-        # Not `async with bot`: that calls getMe first, one more round trip per acknowledgement.
-        await request.initialize()
+        kwargs: dict[str, Any] = {"link_preview_options": LinkPreviewOptions(is_disabled=True)}
+        if ack.reply_to_message_id:
+            kwargs["reply_parameters"] = ReplyParameters(int(ack.reply_to_message_id),
+                                                         allow_sending_without_reply=True)
         try:
-            kwargs: dict[str, Any] = {"link_preview_options": LinkPreviewOptions(is_disabled=True)}
-            if ack.reply_to_message_id:
-                kwargs["reply_parameters"] = ReplyParameters(int(ack.reply_to_message_id),
-                                                             allow_sending_without_reply=True)
-            try:
-                message = await bot.send_message(ack.chat_id, ack.text, parse_mode=ack.parse_mode or None,
-                                                 **kwargs)
-            except BadRequest as exc:
-                if "parse entities" not in str(exc).lower() or not ack.parse_mode:
-                    raise
-                # A template produced markup Telegram rejects: the words still matter more.
-                message = await bot.send_message(ack.chat_id, _strip_tags(ack.text), **kwargs)
+            async with self._bot() as bot:
+                try:
+                    message = await bot.send_message(ack.chat_id, ack.text, parse_mode=ack.parse_mode or None,
+                                                     **kwargs)
+                except BadRequest as exc:
+                    if "parse entities" not in str(exc).lower() or not ack.parse_mode:
+                        raise
+                    # A template produced markup Telegram rejects: the words still matter more.
+                    message = await bot.send_message(ack.chat_id, _strip_tags(ack.text), **kwargs)
         except RetryAfter as exc:
             raise SendError(str(exc), retryable=True, retry_after=_seconds(exc)) from exc
         except (Forbidden, BadRequest, InvalidToken) as exc:
             raise SendError(f"{type(exc).__name__}: {exc}", retryable=False) from exc
         except (NetworkError, TelegramError) as exc:   # 5xx, timeouts, connection errors
             raise SendError(f"{type(exc).__name__}: {exc}", retryable=True) from exc
-        finally:
-            await request.shutdown()
         sent_at = message.date.astimezone(timezone.utc) if message.date else datetime.now(timezone.utc)
         return SentMessage(channel=CHANNEL, chat_id=ack.chat_id, message_id=str(message.message_id),
-                           sent_at=iso(sent_at),
-                           text=ack.text)
+                           sent_at=iso(sent_at), text=ack.text)
+
+
+class _BotSession:
+    """`async with` a Bot without getMe, with a request object made in the running event loop."""
+
+    def __init__(self, token: str, base_url: str, timeout: float):
+        self.token, self.base_url, self.timeout = token, base_url, timeout
+
+    async def __aenter__(self):
+        from telegram import Bot
+        from telegram.request import HTTPXRequest
+
+        self.request = HTTPXRequest(connect_timeout=self.timeout, read_timeout=self.timeout,
+                                    httpx_kwargs={"verify": _tls_context()})
+        await self.request.initialize()
+        return Bot(self.token, base_url=f"{self.base_url}/bot", request=self.request,
+                   get_updates_request=self.request)
+
+    async def __aexit__(self, *exc):
+        await self.request.shutdown()
 
 
 @lru_cache(maxsize=1)

@@ -206,6 +206,13 @@ class XSender:
         return SentMessage(channel=CHANNEL, chat_id=ack.chat_id, message_id=message_id,
                            sent_at=sent_at, text=ack.text)
 
+    def send_survey(self, request) -> str:
+        ack = Acknowledgement(channel=CHANNEL, chat_id=request.chat_id, text=request.plain, language=request.language)
+        return self.send(ack).message_id
+
+    def answer_survey(self, inbound: InboundMessage, text: str) -> None:
+        self.send(Acknowledgement(channel=CHANNEL, chat_id=inbound.chat_id, text=text, language=""))
+
     def is_own(self, sender_id: str) -> bool:
         return sender_id == own_user_id(self.creds["access_token"])
 

@@ -215,8 +215,11 @@ class System:
     def use_settings(self, **changes):
         from functions.settings import parse_settings
 
+        from functions.handlers import worker
+
         self.settings_doc.update(changes)
         self.store.save_settings(parse_settings(self.settings_doc), by="tests", now=self.clock.now())
+        worker.store.cache_clear()   # the functions' cached copy, as if its minute had passed
 
     def sent(self):
         return self.telegram_api.sent("sendMessage")

@@ -44,4 +44,7 @@ class SlackStandIn(StandIn):
             ts = f"{int(time.time())}.{next(self._ts):06d}"
             return Reply(200, {"ok": True, "channel": call.params.get("channel"), "ts": ts,
                                "message": {"text": call.params.get("text"), "ts": ts, "bot_id": "B0BOT"}})
+        if call.method == "chat.update":
+            return Reply(200, {"ok": True, "channel": call.params.get("channel"), "ts": call.params.get("ts"),
+                               "text": call.params.get("text")})
         return Reply(200, {"ok": False, "error": "unknown_method"})

@@ -42,3 +42,23 @@ def transcripts(event: dict) -> dict:
                                    public_url())
     log.info("transcripts: %d sent, %d failed", report.done, report.failed, extra={"skipped": report.skipped})
     return asdict(report)
+
+
+def surveys(event: dict) -> dict:
+    from functions import surveys as core
+    from functions.handlers.worker import store
+
+    report = core.send_surveys(store(), survey_sender, store().load_settings(), event_time(event), public_url())
+    log.info("surveys: %d sent, %d failed", report.done, report.failed, extra={"skipped": report.skipped})
+    return asdict(report)
+
+
+def survey_sender(channel: str):
+    """Email surveys go out through SES like transcripts; chats through the channel's sender."""
+    from functions.handlers.worker import sender_for
+
+    if channel == "email":
+        from integrations.ses import EmailSender, support_sender
+
+        return EmailSender(support_sender())
+    return sender_for(channel)

@@ -58,6 +58,10 @@ def handle_interaction(request) -> object:
         payload = slack.parse_interaction(request.raw_body or b"")
     except slack.MalformedEvent as exc:
         return answer(400, error=str(exc))
+    rating = slack.survey_answer(payload)
+    if rating is not None:   # recorded and acknowledged in the channel by the worker
+        accept(rating)
+        return answer(200, ok=True)
     log.info("slack interaction %s", payload["type"],
              extra={"user": (payload.get("user") or {}).get("id"),
                     "actions": [a.get("action_id") for a in payload.get("actions") or []

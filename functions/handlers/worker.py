@@ -91,6 +91,9 @@ class LazySender:
     def profile(self, sender_id: str) -> dict[str, str]:
         return sender_for(self.channel).profile(sender_id)
 
+    def answer_survey(self, inbound, text: str) -> None:
+        sender_for(self.channel).answer_survey(inbound, text)
+
 
 def retry_policy() -> RetryPolicy:
     return RetryPolicy(base_delay=float(os.environ.get("FIRSTREPLY_RETRY_BASE_SECONDS", "0.5")))

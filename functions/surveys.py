@@ -1,0 +1,164 @@
+"""The satisfaction survey: one question (1 to 5) per closed conversation, in the channel it used.
+
+Sent by the `surveys` job when due (the delay after closing), only in the customer's daytime, at
+most once per cooldown per contact and to the sampled share of conversations. Answers come back as
+a Telegram button, a Slack button, an X DM with a number, or a form behind an emailed signed link;
+answering again replaces the answer.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from typing import Any, Callable, Protocol
+from zoneinfo import ZoneInfo
+
+from functions import i18n, render, tokens
+from functions.jobs import JobStore, run_due
+from functions.language import choose_language
+from functions.settings import Settings
+
+TOKEN_VALID = timedelta(days=14)
+SCORES = range(1, 6)
+
+
+@dataclass(frozen=True)
+class SurveyRequest:
+    channel: str
+    chat_id: str
+    conversation_id: str
+    text: str                 # in the channel's markup
+    plain: str
+    language: str
+    thread_id: str = ""
+    details: dict[str, Any] = field(default_factory=dict)   # email: to, name, subject
+
+
+class SurveySender(Protocol):
+    def send_survey(self, request: SurveyRequest) -> str: ...
+
+
+class Postpone(Exception):
+    def __init__(self, until: datetime):
+        super().__init__(f"postponed until {until.isoformat()}")
+        self.until = until
+
+
+class SurveyStore(JobStore, Protocol):
+    def reschedule_task(self, kind: str, conversation_id: str, due: datetime) -> None: ...
+    def update_contact(self, channel: str, sender_id: str, **fields: Any) -> None: ...
+    def update_conversation(self, conversation_id: str, **fields: Any) -> None: ...
+
+
+def daytime_start(now: datetime, zone: ZoneInfo, window: tuple[int, int]) -> datetime | None:
+    """None when `now` is inside the local daytime window, else when the next one starts."""
+    local = now.astimezone(zone)
+    if window[0] <= local.hour < window[1]:
+        return None
+    day = local.date() if local.hour < window[0] else local.date() + timedelta(days=1)
+    return datetime.combine(day, time(window[0]), tzinfo=zone)
+
+
+def survey_links(public_url: str, token: str) -> list[dict[str, str]]:
+    return [{"url": f"{public_url.rstrip('/')}/surveys/{token}?score={n}", "label": "★" * n}
+            for n in SCORES]
+
+
+def send_surveys(store: SurveyStore, sender_for: Callable[[str], SurveySender], settings: Settings,
+                 now: datetime, public_url: str, rng: random.Random | None = None):
+    rng = rng or random.Random()
+    survey = settings.survey
+
+    def work(cid: str) -> str:
+        if not survey.enabled:
+            return "surveys off"
+        conversation = store.conversation(cid)
+        if conversation is None:
+            return "conversation expired"
+        channel, sender_id = conversation["contact"].split("#", 1)
+        contact = store.contact(channel, sender_id) or {}
+        zone = ZoneInfo(contact.get("timezone") or settings.timezone)
+        later = daytime_start(now, zone, survey.daytime)
+        if later is not None:
+            raise Postpone(later)
+        last = contact.get("last_survey_at")
+        if last and now - datetime.fromisoformat(last.replace("Z", "+00:00")) < timedelta(days=survey.cooldown_days):
+            return "cooldown"
+        if rng.random() >= survey.sampling:
+            return "not sampled"
+        language = choose_language(conversation.get("language") or contact.get("language_code", ""),
+                                   settings.default_language, render.available_languages("survey", channel))
+        token = tokens.make("survey", cid, now, TOKEN_VALID)
+        context = {"customer": {"first_name": contact.get("first_name", ""), "language": language},
+                   "business": {"name": settings.business_name}, "reference": conversation["reference"],
+                   "channel": channel, "survey": {"links": survey_links(public_url, token)}}
+        text = render.render("survey", channel, language, context)
+        plain = render.render("survey", channel, language, context, markup="text")
+        details = {}
+        if channel == "email":
+            subject, _, text = text.partition("\n")
+            plain = plain.partition("\n")[2]
+            details = {"to": sender_id, "name": contact.get("name", ""), "subject": subject.strip()}
+        thread = conversation["chat_id"].split(":", 1)[1] if channel == "slack" and ":" in conversation["chat_id"] else ""
+        message_id = sender_for(channel).send_survey(SurveyRequest(
+            channel=channel, chat_id=conversation["chat_id"], conversation_id=cid, text=text.strip(),
+            plain=plain.strip(), language=language, thread_id=thread, details=details))
+        store.update_contact(channel, sender_id, last_survey_at=now.isoformat(),
+                             **({"awaiting_survey": cid} if channel == "x" else {}))
+        store.update_conversation(cid, survey_sent_at=now.isoformat(), survey_message_id=message_id,
+                                  survey_language=language)
+        return "sent"
+
+    def postponing(cid: str) -> str:
+        try:
+            return work(cid)
+        except Postpone as later:
+            store.reschedule_task("survey", cid, later.until)
+            return "postponed"
+
+    return run_due("survey", store, now, postponing)
+
+
+def record_answer(store: SurveyStore, conversation_id: str, respondent: str, score: int,
+                  now: datetime) -> dict[str, Any] | None:
+    """Record (or replace) a 1–5 answer from the conversation's own customer; None when the
+    conversation is unknown, the respondent is someone else or the score is out of range."""
+    if score not in SCORES:
+        return None
+    conversation = store.conversation(conversation_id)
+    if conversation is None or conversation["contact"] != respondent:
+        return None
+    store.update_conversation(conversation_id, csat=score, csat_at=now.isoformat())
+    return conversation
+
+
+def thanks(conversation: dict[str, Any], score: int) -> str:
+    language = conversation.get("survey_language") or conversation.get("language") or "en"
+    return i18n.localise_digits(i18n.word(language, "rated").format(score=score), language)
+
+
+def rating_of(inbound, store) -> tuple[str, int] | None:
+    """(conversation, score) when a message answers a survey: a button's `csat:<id>:<n>`, or on X a
+    DM that is just a number while the contact owes us an answer."""
+    text = inbound.text.strip()
+    if inbound.chat_type == "answer":
+        parts = text.split(":")
+        if len(parts) == 3 and parts[0] == "csat" and parts[2].isdigit():
+            return parts[1], int(parts[2])
+        return None
+    if inbound.channel == "x" and text in {str(n) for n in SCORES}:
+        waiting = (store.contact(inbound.channel, inbound.sender_id) or {}).get("awaiting_survey")
+        if waiting:
+            return waiting, int(text)
+    return None
+
+
+def answer(inbound, rating: tuple[str, int], store, sender, now: datetime) -> str:
+    conversation_id, score = rating
+    conversation = record_answer(store, conversation_id, f"{inbound.channel}#{inbound.sender_id}", score, now)
+    if conversation is None:
+        return "answer refused"
+    if inbound.channel == "x":
+        store.update_contact(inbound.channel, inbound.sender_id, awaiting_survey="")
+    sender.answer_survey(inbound, thanks(conversation, score))
+    return "answer recorded"

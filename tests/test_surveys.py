@@ -1,0 +1,169 @@
+"""Surveys on every channel: sent by the `surveys` job when due, answered where the customer is."""
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from urllib.parse import urlencode, urlsplit
+
+
+from conftest import load_fixture
+
+
+def at(system, minutes):
+    return system.clock.now() + timedelta(minutes=minutes)
+
+
+def close_and_survey(system, idle_minutes):
+    system.run_job("close-idle", at(system, idle_minutes + 1))
+    return system.run_job("surveys", at(system, idle_minutes + 62))
+
+
+def telegram_press(system, conversation_id, score, user=1111111, update_id=900000001):
+    update = {"update_id": update_id, "callback_query": {
+        "id": f"cb{update_id}", "from": {"id": user, "is_bot": False, "first_name": "Olena"},
+        "message": {"message_id": 5001, "chat": {"id": 1111111, "type": "private"}, "date": 1763806100,
+                    "text": "How did we do?"},
+        "chat_instance": "-892137", "data": f"csat:{conversation_id}:{score}"}}
+    system.deliver(update)
+
+
+def test_telegram_survey_buttons_and_answer(system):
+    system.deliver(load_fixture("telegram", "text_private"))
+    cid = system.store.chat("telegram", "1111111")["conversation_id"]
+    report = close_and_survey(system, 30)
+    assert report["done"] == 1
+    question = system.sent()[-1]
+    assert question.params["text"].startswith("Olena, як ми впоралися")
+    keyboard = question.params["reply_markup"]["inline_keyboard"][0]
+    assert [b["callback_data"] for b in keyboard] == [f"csat:{cid}:{n}" for n in range(1, 6)]
+    assert all(len(b["callback_data"].encode()) <= 64 for b in keyboard)
+    telegram_press(system, cid, 4)
+    [answered] = system.telegram_api.sent("answerCallbackQuery")
+    assert answered.params["text"] == "Дякуємо! Ваша оцінка: 4 з 5."
+    assert system.telegram_api.sent("editMessageReplyMarkup")
+    assert system.store.conversation(cid)["csat"] == 4
+    telegram_press(system, cid, 5, update_id=900000002)            # answering again replaces it
+    assert system.store.conversation(cid)["csat"] == 5
+    assert len([c for c in system.sent() if c.params["text"].startswith("Вітаємо")]) == 1   # no new ack
+
+
+def test_someone_elses_press_is_refused(system):
+    system.deliver(load_fixture("telegram", "text_private"))
+    cid = system.store.chat("telegram", "1111111")["conversation_id"]
+    close_and_survey(system, 30)
+    telegram_press(system, cid, 1, user=999)
+    assert "csat" not in system.store.conversation(cid)
+
+
+def test_slack_survey_buttons_are_replaced_by_the_answer(system):
+    system.slack_api.add_user("U2147483697", "Ana Lima", first_name="Ana", locale="en-US")
+    system.post_slack(load_fixture("slack", "message_im"))
+    system.pump.drain()
+    cid = system.store.chat("slack", "D024BE91L")["conversation_id"]
+    close_and_survey(system, 30)
+    question = system.slack_api.sent("chat.postMessage")[-1]
+    actions = question.params["blocks"][1]
+    assert [e["value"] for e in actions["elements"]] == [f"csat:{cid}:{n}" for n in range(1, 6)]
+    click = load_fixture("slack", "block_actions")
+    click["container"]["message_ts"] = "1763806300.000900"
+    click["actions"][0]["value"] = f"csat:{cid}:5"
+    body = urlencode({"payload": json.dumps(click)}).encode()
+    assert system.post_slack(None, path="/webhooks/slack/interactions", raw=body).status_code == 200
+    system.pump.drain()
+    [update] = system.slack_api.sent("chat.update")
+    assert update.params["ts"] == "1763806300.000900" and update.params["text"].startswith("Thank you! You rated us 5")
+    assert system.store.conversation(cid)["csat"] == 5
+
+
+def test_x_survey_is_answered_with_a_number_dm(system):
+    system.post_x(load_fixture("x", "aaa_dm"))
+    system.pump.drain()
+    cid = system.store.chat("x", "3001969357")["conversation_id"]
+    close_and_survey(system, 30)
+    question = system.x_api.sent("dm")[-1]
+    assert "1 (kötü) ile 5 (mükemmel) arasında bir sayıyla yanıtlayın" in question.params["text"]
+    reply = load_fixture("x", "aaa_dm")
+    reply["direct_message_events"][0]["id"] = "954491830116155500"
+    reply["direct_message_events"][0]["message_create"]["message_data"]["text"] = " 4 "
+    system.post_x(reply)
+    system.pump.drain()
+    assert system.store.conversation(cid)["csat"] == 4
+    assert system.x_api.sent("dm")[-1].params["text"] == "Teşekkürler! Puanınız: 5 üzerinden 4."
+    # the next "4" is an ordinary message again
+    assert system.store.contact("x", "3001969357")["awaiting_survey"] == ""
+
+
+def test_email_survey_links_get_shows_post_records(system):
+    system.ingest("outlook")
+    cid = system.store.get_event("email", system.ingest("outlook"))["decision"]["conversation_id"]
+    report = close_and_survey(system, 3 * 24 * 60)
+    assert report["done"] == 1
+    survey = system.sent_mail()[-1]
+    assert survey["Subject"] == "How did we do?" and survey["Auto-Submitted"] == "auto-generated"
+    html = survey.get_body(preferencelist=("html",)).get_content()
+    links = [part.split('"')[0] for part in html.split('href="')[1:]]
+    assert len(links) == 5 and links[3].endswith("?score=4")
+    url = urlsplit(links[3])
+    path = url.path.removeprefix("/api")
+    page = system.client.http.get(f"{path}?{url.query}")
+    assert page.status_code == 200 and b'value="4" checked' in page.body
+    assert "csat" not in system.store.conversation(cid)          # GET records nothing
+    done = system.client.http.post(path, headers={"Content-Type": "application/x-www-form-urlencoded"},
+                                   body=b"score=4")
+    assert done.status_code == 200 and "rated us 4".encode() in done.body
+    assert system.store.conversation(cid)["csat"] == 4
+    bad = system.client.http.post(path, headers={"Content-Type": "application/x-www-form-urlencoded"},
+                                  body=b"score=9")
+    assert bad.status_code == 400
+
+
+def test_forged_and_expired_survey_links(system):
+    from datetime import datetime, timezone
+
+    from functions import tokens
+
+    assert system.client.http.get("/surveys/abc.def").status_code == 404
+    old = tokens.make("survey", "C0NV", datetime(2020, 1, 1, tzinfo=timezone.utc), timedelta(days=14))
+    assert system.client.http.get(f"/surveys/{old}").status_code == 410
+
+
+def test_surveys_wait_for_the_customers_daytime(system):
+    system.clock.current = system.clock.now().replace(hour=17, minute=0)   # 19:00 in Kyiv
+    system.deliver(load_fixture("telegram", "text_private"))
+    system.run_job("close-idle", at(system, 31))                             # closed 19:31, due 20:31
+    report = system.run_job("surveys", at(system, 92))                       # 20:32 local: too late
+    assert report["skipped"] == {"postponed": 1}
+    assert system.run_job("surveys", at(system, 10 * 60))["done"] == 0      # 05:00 local: not yet due
+    assert system.run_job("surveys", at(system, 14 * 60 + 5))["done"] == 1  # 09:05 local
+
+
+def test_cooldown_and_sampling(system):
+    first = load_fixture("telegram", "text_private")
+    system.deliver(first)
+    assert close_and_survey(system, 30)["done"] == 1
+    system.clock.current = at(system, 3 * 60)
+    second = json.loads(json.dumps(first))
+    second["update_id"] += 10
+    second["message"]["date"] = int(system.clock.now().timestamp())
+    system.deliver(second)
+    assert close_and_survey(system, 30)["skipped"] == {"cooldown": 1}
+    system.use_settings(surveys={"enabled": True, "sampling": 0, "cooldown_days": 0})
+    system.clock.current = at(system, 3 * 60)
+    third = json.loads(json.dumps(first))
+    third["update_id"] += 20
+    third["message"]["date"] = int(system.clock.now().timestamp())
+    system.deliver(third)
+    assert close_and_survey(system, 30)["skipped"] == {"not sampled": 1}
+
+
+def test_two_survey_runs_at_once_ask_once(system):
+    import threading
+
+    system.deliver(load_fixture("telegram", "text_private"))
+    system.run_job("close-idle", at(system, 31))
+    runs = [threading.Thread(target=system.run_job, args=("surveys", at(system, 92))) for _ in range(2)]
+    for run in runs:
+        run.start()
+    for run in runs:
+        run.join()
+    assert len([c for c in system.sent() if "reply_markup" in c.params]) == 1
