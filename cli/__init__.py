@@ -63,6 +63,12 @@ def _ingest_email(args) -> int:
     return 0
 
 
+def _stats(args) -> int:
+    from cli.stats import run
+
+    return run(args.since, args.until, args.json)
+
+
 def _run_job(args) -> int:
     from cli.jobs import run_job
 
@@ -98,6 +104,12 @@ def parser() -> argparse.ArgumentParser:
     job.add_argument("name")
     job.add_argument("--now", help="ISO 8601 time the job takes as now (default: the real time)")
     job.set_defaults(run=_run_job)
+
+    stats = commands.add_parser("stats", help="results per channel: conversations, acks, median time to ack, CSAT")
+    stats.add_argument("--since", help="first day, YYYY-MM-DD (default: 30 days ago)")
+    stats.add_argument("--until", help="last day, YYYY-MM-DD (default: today)")
+    stats.add_argument("--json", action="store_true", help="the same figures as JSON")
+    stats.set_defaults(run=_stats)
 
     standin = commands.add_parser("standin", help="run a local stand-in of a channel API")
     standin.add_argument("channel", choices=["telegram", "slack", "x"])

@@ -45,6 +45,7 @@ class Postpone(Exception):
 
 
 class SurveyStore(JobStore, Protocol):
+    def add_stats(self, channel: str, now: datetime, **increments: int) -> None: ...
     def reschedule_task(self, kind: str, conversation_id: str, due: datetime) -> None: ...
     def update_contact(self, channel: str, sender_id: str, **fields: Any) -> None: ...
     def update_conversation(self, conversation_id: str, **fields: Any) -> None: ...
@@ -107,6 +108,7 @@ def send_surveys(store: SurveyStore, sender_for: Callable[[str], SurveySender], 
                              **({"awaiting_survey": cid} if channel == "x" else {}))
         store.update_conversation(cid, survey_sent_at=now.isoformat(), survey_message_id=message_id,
                                   survey_language=language)
+        store.add_stats(channel, now, surveys=1)
         return "sent"
 
     def postponing(cid: str) -> str:
@@ -129,6 +131,11 @@ def record_answer(store: SurveyStore, conversation_id: str, respondent: str, sco
     if conversation is None or conversation["contact"] != respondent:
         return None
     store.update_conversation(conversation_id, csat=score, csat_at=now.isoformat())
+    previous = conversation.get("csat")
+    if previous is None:
+        store.add_stats(conversation["channel"], now, csat_sum=score, csat_count=1)
+    elif previous != score:   # a changed answer moves the average, not the response count
+        store.add_stats(conversation["channel"], now, csat_sum=score - previous)
     return conversation
 
 

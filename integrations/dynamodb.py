@@ -12,6 +12,7 @@ Key design. `pk`/`sk` are strings; `gsi1pk`/`gsi1sk` form a sparse index that on
 | task          | TASK#{kind}#{conversation_id}   | TASK                       | jobs: gsi1pk=DUE#{kind}, gsi1sk=due time while due (transcript, survey); claimed with a conditional update, the index keys removed when done |
 | settings      | SETTINGS                        | CURRENT                    | worker: get (cached for a minute)                 |
 | rate window   | RATE#{what}                     | WINDOW#{n}                 | sender: one conditional ADD per send (X DM limit) |
+| stats         | STATS#{YYYY-MM-DD}              | {channel}                  | stats: one query per day; counters ADDed in the transaction of what they count |
 | cursor        | CURSOR#{job}                    | CURSOR                     | pollers: where to resume (X mentions since_id)    |
 | message id    | MSGID#{email Message-ID}        | MSGID                      | email: which chat a reply's In-Reply-To/References belong to (batch get) |
 
@@ -31,6 +32,7 @@ from typing import Any
 from functions.clock import iso
 from functions.models import ChatState, Contact, Decision, InboundMessage, SentMessage
 from functions.settings import Settings, load_settings_file, parse_settings
+from functions.stats import LATENCY_BUCKETS
 from integrations.aws import client
 
 log = logging.getLogger(__name__)
@@ -118,6 +120,26 @@ def contact_key(channel: str, sender_id: str) -> dict[str, Any]:
 
 def conversation_key(conversation_id: str) -> dict[str, Any]:
     return to_item({"pk": f"CONV#{conversation_id}", "sk": "META"})
+
+
+
+
+def latency_bucket(seconds: float) -> str:
+    return f"ack_le_{next((b for b in LATENCY_BUCKETS if seconds <= b), 'more')}"
+
+
+def stats_key(channel: str, day: str) -> dict[str, Any]:
+    return to_item({"pk": f"STATS#{day}", "sk": channel})
+
+
+def stats_update(table: str, channel: str, now: datetime, increments: dict[str, int]) -> dict[str, Any]:
+    """A transaction item adding to the day's counters of a channel (written with the event it
+    counts, so a retried event cannot count twice)."""
+    names = {f"#c{i}": name for i, name in enumerate(increments)}
+    values = {f":v{i}": value for i, value in enumerate(increments.values())}
+    return {"Update": {"TableName": table, "Key": stats_key(channel, now.strftime("%Y-%m-%d")),
+                       "UpdateExpression": "ADD " + ", ".join(f"#c{i} :v{i}" for i in range(len(increments))),
+                       "ExpressionAttributeNames": names, "ExpressionAttributeValues": to_item(values)}}
 
 
 def task_key(kind: str, conversation_id: str) -> dict[str, Any]:
@@ -273,6 +295,8 @@ class DynamoStore:
             update += ", last_ack_at = :t"
             condition = "attribute_not_exists(last_ack_at) OR last_ack_at < :gap"
             profile[":gap"] = iso(now - timedelta(minutes=settings.contact_gap_minutes))
+        if decision.new_conversation:
+            items.append(stats_update(self.table, inbound.channel, now, {"conversations": 1}))
         items.append({"Update": {
             "TableName": self.table, "Key": contact_key(inbound.channel, inbound.sender_id),
             "UpdateExpression": update,
@@ -295,7 +319,10 @@ class DynamoStore:
         now = datetime.fromisoformat(sent.sent_at.replace("Z", "+00:00"))
         keep = expiry(now, settings.retention_days)
         cid = decision.conversation_id
+        received = datetime.fromisoformat(inbound.received_at.replace("Z", "+00:00"))
+        latency = max((now - received).total_seconds(), 0.0)
         self.ddb.transact_write_items(TransactItems=[
+            stats_update(self.table, inbound.channel, now, {"acks": 1, latency_bucket(latency): 1}),
             {"Put": {"TableName": self.table, "Item": to_item({
                 "pk": f"CONV#{cid}", "sk": f"MSG#{sent.sent_at}#out#{sent.message_id}",
                 "direction": "out", "kind": "ack", "channel": sent.channel, "message_id": sent.message_id,
@@ -439,6 +466,18 @@ class DynamoStore:
             UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in fields),
             ConditionExpression="attribute_exists(pk)",
             ExpressionAttributeNames=names, ExpressionAttributeValues=to_item({f":{k}": v for k, v in fields.items()}))
+
+    def add_stats(self, channel: str, now: datetime, **increments: int) -> None:
+        self.ddb.update_item(**stats_update(self.table, channel, now, increments)["Update"])
+
+    def stats_days(self, days: list[str]) -> list[dict[str, Any]]:
+        """The counter items of those days (a Query per day: one partition each, all channels)."""
+        found = []
+        for day in days:
+            answer = self.ddb.query(TableName=self.table, KeyConditionExpression="pk = :p",
+                                    ExpressionAttributeValues=to_item({":p": f"STATS#{day}"}))
+            found += [from_item(i) for i in answer.get("Items", [])]
+        return found
 
     def update_contact(self, channel: str, sender_id: str, **fields: Any) -> None:
         names = {f"#{k}": k for k in fields}

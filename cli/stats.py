@@ -1,0 +1,36 @@
+"""`firstreply stats [--since DATE] [--until DATE] [--json]`: results per channel."""
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timedelta, timezone
+
+from cli.channels import UsageError
+
+
+def run(since: str | None, until: str | None, as_json: bool) -> int:
+    from cli.dev import local_aws_environment
+    from functions.stats import days_between, summarise
+    from integrations.dynamodb import DynamoStore
+
+    local_aws_environment()
+    today = datetime.now(timezone.utc).date()
+    try:
+        start = date.fromisoformat(since) if since else today - timedelta(days=29)
+        end = date.fromisoformat(until) if until else today
+    except ValueError:
+        raise UsageError("--since and --until take dates as YYYY-MM-DD") from None
+    if end < start or (end - start).days > 366:
+        raise UsageError("the period must run forwards and span at most a year")
+    summary = summarise(DynamoStore().stats_days(days_between(start, end)))
+    if as_json:
+        print(json.dumps({"since": start.isoformat(), "until": end.isoformat(), "channels": summary}, indent=2))
+        return 0
+    print(f"firstreply results {start} … {end}")
+    print(f"{'channel':<9}{'convs':>7}{'acks':>7}{'median ack':>12}{'surveys':>9}{'CSAT':>6}{'answered':>10}")
+    for channel, row in summary.items():
+        median = row["median_ack_seconds_at_most"]
+        print(f"{channel:<9}{row['conversations']:>7}{row['acks']:>7}"
+              f"{('≤ %gs' % median) if median else '–':>12}{row['surveys']:>9}"
+              f"{row['csat_average'] if row['csat_average'] is not None else '–':>6}"
+              f"{('%d%%' % round(100 * row['response_rate'])) if row['response_rate'] is not None else '–':>10}")
+    return 0

@@ -1,0 +1,51 @@
+"""Results per channel: conversations, acknowledgements, median time to acknowledge, CSAT average
+and response rate. Read from day counters (one query per day), never by scanning conversations."""
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from functions.settings import CHANNELS
+
+LATENCY_BUCKETS = (1, 2, 5, 10, 30, 60, 300, 3600)
+
+
+def days_between(since: date, until: date) -> list[str]:
+    return [(since + timedelta(days=i)).isoformat() for i in range((until - since).days + 1)]
+
+
+def median_ack_seconds(counters: dict[str, int]) -> float | None:
+    """The histogram bucket (upper bound, seconds) that holds the median acknowledgement."""
+    total = counters.get("acks", 0)
+    if not total:
+        return None
+    seen = 0
+    for bound in (*LATENCY_BUCKETS, "more"):
+        seen += counters.get(f"ack_le_{bound}", 0)
+        if seen * 2 >= total:
+            return None if bound == "more" else float(bound)
+    return None
+
+
+def summarise(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    totals: dict[str, dict[str, int]] = {c: {} for c in CHANNELS}
+    for item in items:
+        channel = totals.setdefault(item["sk"], {})
+        for key, value in item.items():
+            if key not in ("pk", "sk") and isinstance(value, int):
+                channel[key] = channel.get(key, 0) + value
+    result = {}
+    for channel, counters in totals.items():
+        answered = counters.get("csat_count", 0)
+        surveys = counters.get("surveys", 0)
+        result[channel] = {
+            "conversations": counters.get("conversations", 0),
+            "acks": counters.get("acks", 0),
+            "median_ack_seconds_at_most": median_ack_seconds(counters),
+            "surveys": surveys,
+            "csat_average": round(counters.get("csat_sum", 0) / answered, 2) if answered else None,
+            "csat_responses": answered,
+            "response_rate": round(answered / surveys, 3) if surveys else None,
+            "nps": None,   # the NPS question is not asked yet
+        }
+    return result
