@@ -36,6 +36,9 @@ def build_context(inbound: InboundMessage, contact: Contact | None, decision: De
         "expected_response": settings.expected_response_for(language),
         "faq_links": match_faq(inbound.text, settings.faq, settings.faq_links),
         "reference": decision.reference,
+        # chat customers without an address on file are offered a copy (email has one already)
+        "offer_transcript": settings.transcripts and inbound.channel != "email"
+                            and not (contact and contact.email),
     }
 
 

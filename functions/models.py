@@ -50,6 +50,7 @@ class Contact:
     name: str = ""
     language_code: str = ""
     last_ack_at: str = ""     # ISO 8601 UTC of the last acknowledgement we committed to send
+    email: str = ""           # where transcripts go (email contacts: their address; chats: if they gave one)
 
 
 @dataclass(frozen=True)

@@ -205,7 +205,7 @@ class DynamoStore:
                 contact = Contact(channel=inbound.channel, sender_id=inbound.sender_id,
                                   first_name=item.get("first_name", ""), name=item.get("name", ""),
                                   language_code=item.get("language_code", ""),
-                                  last_ack_at=item.get("last_ack_at", ""))
+                                  last_ack_at=item.get("last_ack_at", ""), email=item.get("email", ""))
             else:
                 chat = ChatState(conversation_id=item["conversation_id"], status=item["status"],
                                  opened_at=item["opened_at"], last_activity_at=item["last_activity_at"],

@@ -140,3 +140,34 @@ def test_a_failing_item_does_not_stop_the_others_and_is_retried(system, monkeypa
     report = system.run_job("transcripts", later(system, 3 * 24 * 60 + 3))
     assert (report["done"], report["failed"]) == (1, 0)
     assert len(system.sent_mail()) == 4   # two acks, two transcripts
+
+
+def test_chat_customer_gives_an_address_and_gets_the_transcript(system):
+    first = load_fixture("telegram", "text_private")
+    system.deliver(first)
+    assert "Бажаєте отримати копію листування" in system.sent()[0].params["text"]   # the offer
+    system.deliver(update_from(first, first["update_id"] + 1, at=later(system, 2), message_id=1401,
+                               text=" Olena.Koval@Example.org "))
+    confirmation = system.sent()[-1].params["text"]
+    assert confirmation == "Дякуємо! Коли листування завершиться, ми надішлемо його копію на olena.koval@example.org."
+    assert system.store.contact("telegram", "1111111")["email"] == "olena.koval@example.org"
+    cid = system.store.chat("telegram", "1111111")["conversation_id"]
+    assert system.store.conversation(cid)["messages"] == 1       # not a new question
+    system.run_job("close-idle", later(system, 40))
+    system.run_job("transcripts", later(system, 41))
+    [transcript] = system.sent_mail()
+    assert transcript["To"] == "Olena Koval <olena.koval@example.org>"
+    text = transcript.get_body(preferencelist=("plain",)).get_content()
+    assert "Коли буде доставка мого замовлення?" in text
+    assert "<i>" not in text                                        # the ack's plain text, not its HTML
+    # once the address is known, the next acknowledgement no longer offers a copy
+    system.clock.current = later(system, 180)
+    system.deliver(update_from(first, first["update_id"] + 2, at=system.clock.now(), message_id=1402, text="Ще питання"))
+    assert "Бажаєте отримати копію" not in system.sent()[-1].params["text"]
+
+
+@pytest.mark.parametrize("text", ["me@localhost", "not an address", "a@b.c and more", "@example.org"])
+def test_only_a_plain_address_counts(text):
+    from functions.pipeline import email_address
+
+    assert email_address(text) == ""
