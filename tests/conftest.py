@@ -53,34 +53,33 @@ OPEN_TIME = datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc)
 CLOSED_TIME = datetime(2026, 11, 22, 10, 0, tzinfo=timezone.utc)
 
 
+def serve(stand_in, variable: str, suffix: str = ""):
+    """Start a channel API stand-in for the session and point the app's base-URL variable at it."""
+    stand_in.start()
+    os.environ[variable] = stand_in.url + suffix
+    yield stand_in
+    stand_in.stop()
+
+
 @pytest.fixture(scope="session")
 def telegram_api():
     from cli.standins.telegram import TelegramStandIn
 
-    stand_in = TelegramStandIn().start()
-    os.environ["TELEGRAM_API_URL"] = stand_in.url
-    yield stand_in
-    stand_in.stop()
+    yield from serve(TelegramStandIn(), "TELEGRAM_API_URL")
 
 
 @pytest.fixture(scope="session")
 def slack_api():
     from cli.standins.slack import SlackStandIn
 
-    stand_in = SlackStandIn().start()
-    os.environ["SLACK_API_URL"] = stand_in.url + "/api/"
-    yield stand_in
-    stand_in.stop()
+    yield from serve(SlackStandIn(), "SLACK_API_URL", "/api/")
 
 
 @pytest.fixture(scope="session")
 def x_api():
     from cli.standins.x import XStandIn
 
-    stand_in = XStandIn().start()
-    os.environ["X_API_URL"] = stand_in.url
-    yield stand_in
-    stand_in.stop()
+    yield from serve(XStandIn(), "X_API_URL")
 
 
 def slack_headers(body: bytes, secret: str | None = None, timestamp: int | None = None) -> dict:

@@ -6,7 +6,7 @@ from datetime import timedelta
 from urllib.parse import urlencode, urlsplit
 
 
-from conftest import load_fixture
+from conftest import load_fixture, update_from
 
 
 def at(system, minutes):
@@ -141,18 +141,15 @@ def test_cooldown_and_sampling(system):
     first = load_fixture("telegram", "text_private")
     system.deliver(first)
     assert close_and_survey(system, 30)["done"] == 1
-    system.clock.current = at(system, 3 * 60)
-    second = json.loads(json.dumps(first))
-    second["update_id"] += 10
-    second["message"]["date"] = int(system.clock.now().timestamp())
-    system.deliver(second)
+
+    def new_conversation_later(offset):
+        system.clock.current = at(system, 3 * 60)
+        system.deliver(update_from(first, first["update_id"] + offset, at=system.clock.now()))
+
+    new_conversation_later(10)
     assert close_and_survey(system, 30)["skipped"] == {"cooldown": 1}
     system.use_settings(surveys={"enabled": True, "sampling": 0, "cooldown_days": 0})
-    system.clock.current = at(system, 3 * 60)
-    third = json.loads(json.dumps(first))
-    third["update_id"] += 20
-    third["message"]["date"] = int(system.clock.now().timestamp())
-    system.deliver(third)
+    new_conversation_later(20)
     assert close_and_survey(system, 30)["skipped"] == {"not sampled": 1}
 
 
