@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import logging
 import random
-import re
 from dataclasses import dataclass, replace
 
-from functions import i18n, render, surveys
+from functions import followups
 from functions.acknowledge import acknowledgement
-from functions.language import choose_language
 from functions.decide import decide
 from functions.models import Acknowledgement, Decision, InboundMessage, SentMessage
 from functions.ports import Clock, Sender, SendError, Store
@@ -73,17 +71,6 @@ def deliver(sender: Sender, ack: Acknowledgement, clock: Clock, policy: RetryPol
 
 
 PROFILE_FIELDS = ("first_name", "name", "language_code")
-_ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-                      r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
-
-
-def email_address(text: str) -> str:
-    """The message, when it is nothing but a plausible email address (lower-cased)."""
-    candidate = text.strip().strip("<>.,;").strip()
-    if len(candidate) > 254 or not _ADDRESS.match(candidate) or "." not in candidate.rsplit("@", 1)[1]:
-        return ""
-    return candidate.lower()
-
 
 def is_own(sender: Sender, inbound: InboundMessage) -> bool:
     """A second line behind the webhook's own checks (bot flags, the payload's bot user): when the
@@ -126,30 +113,13 @@ def process(channel: str, event_id: str, store: Store, sender: Sender, clock: Cl
     if not event.get("decision") and is_own(sender, inbound):
         store.mark_done(inbound)   # our own bot's message, which the payload did not mark as such
         return Outcome("ignored-own")
-    rating = surveys.rating_of(inbound, store)
-    if rating is not None:   # an answer to our survey, not a new question
-        status = surveys.answer(inbound, rating, store, sender, clock.now())
-        store.mark_done(inbound)
-        return Outcome(status)
-    if inbound.chat_type == "answer":
-        store.mark_done(inbound)
-        return Outcome("answer refused")
-    address = email_address(inbound.text) if inbound.channel != "email" and settings.transcripts else ""
-    if address and not event.get("decision"):
-        # the answer to our offer of a transcript, not a new question
-        store.update_contact(inbound.channel, inbound.sender_id, email=address)
-        contact, _ = store.load_context(inbound)
-        language = choose_language(inbound.language_code or (contact.language_code if contact else ""),
-                                   settings.default_language, render.available_languages("ack", inbound.channel))
-        note = Acknowledgement(channel=inbound.channel, chat_id=inbound.chat_id, language=language,
-                               text=i18n.word(language, "email_saved").format(address=address),
-                               thread_id=inbound.thread_id)
-        try:
-            deliver(sender, note, clock, policy)
-        except SendError as exc:   # the address is saved; the thank-you is a courtesy
-            log.warning("could not confirm the address: %s", exc)
-        store.mark_done(inbound)
-        return Outcome("address saved")
+    if not event.get("decision"):
+        # An answer to something we asked (a rating, a comment, an address) is not a new question.
+        handled = followups.handle(inbound, store, settings, clock.now(),
+                                   lambda note: deliver(sender, note, clock, policy), sender)
+        if handled:
+            store.mark_done(inbound)
+            return Outcome(handled)
 
     decision = Decision.from_dict(event["decision"]) if event.get("decision") else None
     contact = None

@@ -46,6 +46,8 @@ def summarise(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             "csat_average": round(counters.get("csat_sum", 0) / answered, 2) if answered else None,
             "csat_responses": answered,
             "response_rate": round(answered / surveys, 3) if surveys else None,
-            "nps": None,   # the NPS question is not asked yet
+            "nps": (round(100 * (counters.get("nps_promoters", 0) - counters.get("nps_detractors", 0))
+                          / counters["nps_count"]) if counters.get("nps_count") else None),
+            "nps_responses": counters.get("nps_count", 0),
         }
     return result

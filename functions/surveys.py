@@ -32,6 +32,11 @@ class SurveyRequest:
     language: str
     thread_id: str = ""
     details: dict[str, Any] = field(default_factory=dict)   # email: to, name, subject
+    kind: str = "csat"        # csat (1–5 buttons), nps (0–10 buttons) or comment (no buttons)
+
+    @property
+    def scale(self) -> range:
+        return SCALES.get(self.kind, range(0))
 
 
 class SurveySender(Protocol):
@@ -121,51 +126,81 @@ def send_surveys(store: SurveyStore, sender_for: Callable[[str], SurveySender], 
     return run_due("survey", store, now, postponing)
 
 
+SCALES = {"csat": range(1, 6), "nps": range(0, 11)}
+
+
 def record_answer(store: SurveyStore, conversation_id: str, respondent: str, score: int,
-                  now: datetime) -> dict[str, Any] | None:
-    """Record (or replace) a 1–5 answer from the conversation's own customer; None when the
+                  now: datetime, kind: str = "csat") -> dict[str, Any] | None:
+    """Record (or replace) an answer from the conversation's own customer; None when the
     conversation is unknown, the respondent is someone else or the score is out of range."""
-    if score not in SCORES:
+    if kind not in SCALES or score not in SCALES[kind]:
         return None
     conversation = store.conversation(conversation_id)
     if conversation is None or conversation["contact"] != respondent:
         return None
-    store.update_conversation(conversation_id, csat=score, csat_at=now.isoformat())
-    previous = conversation.get("csat")
-    if previous is None:
+    store.update_conversation(conversation_id, **{kind: score, f"{kind}_at": now.isoformat()})
+    previous = conversation.get(kind)
+    if kind == "nps":   # promoters 9–10, passives 7–8, detractors 0–6: the score is promoters − detractors
+        group = "nps_promoters" if score >= 9 else "nps_detractors" if score <= 6 else "nps_passives"
+        if previous is None:
+            store.add_stats(conversation["channel"], now, nps_count=1, **{group: 1})
+        elif previous != score:
+            old = "nps_promoters" if previous >= 9 else "nps_detractors" if previous <= 6 else "nps_passives"
+            if old != group:
+                store.add_stats(conversation["channel"], now, **{group: 1, old: -1})
+    elif previous is None:
         store.add_stats(conversation["channel"], now, csat_sum=score, csat_count=1)
     elif previous != score:   # a changed answer moves the average, not the response count
         store.add_stats(conversation["channel"], now, csat_sum=score - previous)
     return conversation
 
 
-def thanks(conversation: dict[str, Any], score: int) -> str:
+def thanks(conversation: dict[str, Any], score: int, kind: str = "csat") -> str:
     language = conversation.get("survey_language") or conversation.get("language") or "en"
-    return i18n.localise_digits(i18n.word(language, "rated").format(score=score), language)
+    text = i18n.word(language, "rated").format(score=score) if kind == "csat" else i18n.word(language, "comment_thanks")
+    return i18n.localise_digits(text, language)
 
 
-def rating_of(inbound, store) -> tuple[str, int] | None:
-    """(conversation, score) when a message answers a survey: a button's `csat:<id>:<n>`, or on X a
-    DM that is just a number while the contact owes us an answer."""
+def rating_of(inbound, store) -> tuple[str, str, int] | None:
+    """(kind, conversation, score) when a message answers a survey: a button's `csat|nps:<id>:<n>`,
+    or on X a DM that is just a number while the contact owes us an answer."""
     text = inbound.text.strip()
     if inbound.chat_type == "answer":
         parts = text.split(":")
-        if len(parts) == 3 and parts[0] == "csat" and parts[2].isdigit():
-            return parts[1], int(parts[2])
+        if len(parts) == 3 and parts[0] in SCALES and parts[2].isdigit():
+            return parts[0], parts[1], int(parts[2])
         return None
-    if inbound.channel == "x" and text in {str(n) for n in SCORES}:
-        waiting = (store.contact(inbound.channel, inbound.sender_id) or {}).get("awaiting_survey")
-        if waiting:
-            return waiting, int(text)
+    if inbound.channel == "x" and text.isdigit():
+        waiting = (store.contact(inbound.channel, inbound.sender_id) or {}).get("awaiting_survey") or ""
+        kind, _, cid = waiting.rpartition(":")
+        if cid:
+            return kind or "csat", cid, int(text)
     return None
 
 
-def answer(inbound, rating: tuple[str, int], store, sender, now: datetime) -> str:
-    conversation_id, score = rating
-    conversation = record_answer(store, conversation_id, f"{inbound.channel}#{inbound.sender_id}", score, now)
+def answer(inbound, rating: tuple[str, str, int], store, sender, settings: Settings, now: datetime) -> str:
+    """Record the answer, thank them, and ask the next optional question (NPS, then a comment)."""
+    kind, conversation_id, score = rating
+    conversation = record_answer(store, conversation_id, f"{inbound.channel}#{inbound.sender_id}", score, now, kind)
     if conversation is None:
         return "answer refused"
+    follow_up = ("nps" if kind == "csat" and settings.survey.nps and "nps" not in conversation
+                 else "comment" if settings.survey.comment and "comment" not in conversation
+                 and kind in ("csat", "nps") and not (kind == "csat" and settings.survey.nps) else "")
+    waiting = {}
     if inbound.channel == "x":
-        store.update_contact(inbound.channel, inbound.sender_id, awaiting_survey="")
-    sender.answer_survey(inbound, thanks(conversation, score))
+        waiting["awaiting_survey"] = f"nps:{conversation_id}" if follow_up == "nps" else ""
+    if follow_up == "comment":
+        waiting["awaiting_comment"] = conversation_id
+    if waiting:
+        store.update_contact(inbound.channel, inbound.sender_id, **waiting)
+    sender.answer_survey(inbound, thanks(conversation, score, "csat" if kind == "csat" else "nps"))
+    if follow_up:
+        language = conversation.get("survey_language") or conversation.get("language") or "en"
+        question = i18n.word(language, f"{follow_up}_question").format(business=settings.business_name)
+        question = i18n.localise_digits(question, language) if follow_up == "nps" else question
+        sender.send_survey(SurveyRequest(
+            channel=inbound.channel, chat_id=conversation["chat_id"], conversation_id=conversation_id,
+            text=question, plain=question, language=language, kind=follow_up,
+            thread_id=inbound.thread_id if inbound.channel == "slack" else ""))
     return "answer recorded"

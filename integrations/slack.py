@@ -133,7 +133,7 @@ def survey_answer(payload: dict[str, Any]) -> InboundMessage | None:
     if payload.get("type") != "block_actions":
         return None
     action = next((a for a in payload.get("actions") or [] if isinstance(a, dict)
-                   and str(a.get("value", "")).startswith("csat:")), None)
+                   and str(a.get("value", "")).startswith(("csat:", "nps:"))), None)
     user = (payload.get("user") or {}).get("id")
     container = payload.get("container") or {}
     channel = container.get("channel_id") or (payload.get("channel") or {}).get("id")
@@ -186,11 +186,13 @@ class SlackSender:
                            sent_at=_ts_to_iso(response["ts"]), text=ack.text)
 
     def send_survey(self, request) -> str:
-        """The question with five buttons; each button's value is `csat:<conversation>:<score>`."""
-        buttons = [{"type": "button", "action_id": f"csat-{n}", "value": f"csat:{request.conversation_id}:{n}",
-                    "text": {"type": "plain_text", "text": str(n)}} for n in range(1, 6)]
-        blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": request.text[:SECTION_LIMIT]}},
-                  {"type": "actions", "block_id": "csat", "elements": buttons}]
+        """The question with a button per score; each button's value is `<kind>:<conversation>:<score>`."""
+        buttons = [{"type": "button", "action_id": f"{request.kind}-{n}",
+                    "value": f"{request.kind}:{request.conversation_id}:{n}",
+                    "text": {"type": "plain_text", "text": str(n)}} for n in request.scale]
+        blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": request.text[:SECTION_LIMIT]}}]
+        if buttons:
+            blocks.append({"type": "actions", "block_id": request.kind, "elements": buttons})
         response = self._call("chat_postMessage", channel=request.chat_id.split(":")[0], text=request.plain,
                               blocks=blocks, thread_ts=request.thread_id or None)
         return response["ts"]

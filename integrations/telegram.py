@@ -61,7 +61,7 @@ def _str(value: Any) -> str:
 
 def survey_answer(update: dict, query: Any) -> InboundMessage:
     """A press on one of our rating buttons; other callbacks are not ours to answer."""
-    if not isinstance(query, dict) or not str(query.get("data", "")).startswith("csat:"):
+    if not isinstance(query, dict) or not str(query.get("data", "")).startswith(("csat:", "nps:")):
         raise Ignored("callback_query")
     message, sender = query.get("message") or {}, query.get("from") or {}
     chat = message.get("chat") or {}
@@ -149,17 +149,18 @@ class TelegramSender:
         return asyncio.run(self._send(ack))
 
     def send_survey(self, request) -> str:
-        """The question with five buttons; callback_data `csat:<conversation>:<score>` (≤ 64 bytes)."""
+        """The question with a button per score; callback_data `<kind>:<conversation>:<score>` (≤ 64 bytes)."""
         return asyncio.run(self._survey(request))
 
     async def _survey(self, request) -> str:
         from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-        buttons = [InlineKeyboardButton(str(n), callback_data=f"csat:{request.conversation_id}:{n}")
-                   for n in range(1, 6)]
+        buttons = [InlineKeyboardButton(str(n), callback_data=f"{request.kind}:{request.conversation_id}:{n}")
+                   for n in request.scale]
+        rows = [buttons[i:i + 6] for i in range(0, len(buttons), 6)]   # 0–10 fits on two rows
         async with self._bot() as bot:
             message = await bot.send_message(request.chat_id, request.text, parse_mode="HTML",
-                                             reply_markup=InlineKeyboardMarkup([buttons]))
+                                             reply_markup=InlineKeyboardMarkup(rows) if rows else None)
         return str(message.message_id)
 
     def answer_survey(self, inbound: InboundMessage, text: str) -> None:

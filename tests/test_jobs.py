@@ -168,6 +168,6 @@ def test_chat_customer_gives_an_address_and_gets_the_transcript(system):
 
 @pytest.mark.parametrize("text", ["me@localhost", "not an address", "a@b.c and more", "@example.org"])
 def test_only_a_plain_address_counts(text):
-    from functions.pipeline import email_address
+    from functions.followups import email_address
 
     assert email_address(text) == ""

@@ -21,7 +21,8 @@ def test_summary_adds_days_and_channels():
               "surveys": 2}]
     row = summarise(items)["telegram"]
     assert row == {"conversations": 3, "acks": 3, "median_ack_seconds_at_most": 1.0, "surveys": 4,
-                   "csat_average": 4.5, "csat_responses": 2, "response_rate": 0.5, "nps": None}
+                   "csat_average": 4.5, "csat_responses": 2, "response_rate": 0.5, "nps": None,
+                   "nps_responses": 0}
     assert summarise(items)["email"]["conversations"] == 0
 
 

@@ -18,12 +18,12 @@ def close_and_survey(system, idle_minutes):
     return system.run_job("surveys", at(system, idle_minutes + 62))
 
 
-def telegram_press(system, conversation_id, score, user=1111111, update_id=900000001):
+def telegram_press(system, conversation_id, score, user=1111111, update_id=900000001, kind="csat"):
     update = {"update_id": update_id, "callback_query": {
         "id": f"cb{update_id}", "from": {"id": user, "is_bot": False, "first_name": "Olena"},
         "message": {"message_id": 5001, "chat": {"id": 1111111, "type": "private"}, "date": 1763806100,
                     "text": "How did we do?"},
-        "chat_instance": "-892137", "data": f"csat:{conversation_id}:{score}"}}
+        "chat_instance": "-892137", "data": f"{kind}:{conversation_id}:{score}"}}
     system.deliver(update)
 
 
@@ -164,3 +164,57 @@ def test_two_survey_runs_at_once_ask_once(system):
     for run in runs:
         run.join()
     assert len([c for c in system.sent() if "reply_markup" in c.params]) == 1
+
+
+def test_nps_then_comment_on_telegram(system):
+    system.use_settings(surveys={"enabled": True, "nps": True, "comment": True})
+    first = load_fixture("telegram", "text_private")
+    system.deliver(first)
+    cid = system.store.chat("telegram", "1111111")["conversation_id"]
+    close_and_survey(system, 30)
+    telegram_press(system, cid, 5)
+    nps_question = system.sent()[-1]
+    assert nps_question.params["text"].startswith("Наскільки ймовірно, що ви порекомендуєте Acme")
+    rows = nps_question.params["reply_markup"]["inline_keyboard"]
+    assert [b["callback_data"] for row in rows for b in row] == [f"nps:{cid}:{n}" for n in range(11)]
+    telegram_press(system, cid, 9, update_id=900000003, kind="nps")
+    assert system.sent()[-1].params["text"] == "Бажаєте щось додати? Просто дайте відповідь на це повідомлення."
+    system.deliver(update_from(first, first["update_id"] + 5, at=at(system, 100), message_id=1600,
+                               text="Кур’єр був дуже ввічливий"))
+    conversation = system.store.conversation(cid)
+    assert (conversation["csat"], conversation["nps"], conversation["comment"]) == (5, 9, "Кур’єр був дуже ввічливий")
+    assert system.sent()[-1].params["text"] == "Дякуємо за відгук!"
+    assert system.store.chat("telegram", "1111111")["conversation_id"] == cid   # not a new conversation
+
+
+def test_nps_by_number_on_x(system):
+    system.use_settings(surveys={"enabled": True, "nps": True})
+    system.post_x(load_fixture("x", "aaa_dm"))
+    system.pump.drain()
+    cid = system.store.chat("x", "3001969357")["conversation_id"]
+    close_and_survey(system, 30)
+    for number, event_id in (("3", "954491830116155600"), ("10", "954491830116155601")):
+        reply = load_fixture("x", "aaa_dm")
+        reply["direct_message_events"][0]["id"] = event_id
+        reply["direct_message_events"][0]["message_create"]["message_data"]["text"] = number
+        system.post_x(reply)
+        system.pump.drain()
+    conversation = system.store.conversation(cid)
+    assert (conversation["csat"], conversation["nps"]) == (3, 10)
+    assert "tavsiye etme olasılığınız" in system.x_api.sent("dm")[-2].params["text"]
+
+
+def test_email_page_asks_nps_and_comment_in_one_form(system):
+    system.use_settings(surveys={"enabled": True, "nps": True, "comment": True})
+    cid = system.store.get_event("email", system.ingest("outlook"))["decision"]["conversation_id"]
+    close_and_survey(system, 3 * 24 * 60)
+    html = system.sent_mail()[-1].get_body(preferencelist=("html",)).get_content()
+    link = urlsplit(html.split('href="')[1].split('"')[0])
+    path = link.path.removeprefix("/api")
+    page = system.client.http.get(f"{path}?{link.query}")
+    assert b'name="nps" value="10"' in page.body and b"<textarea" in page.body
+    done = system.client.http.post(path, headers={"Content-Type": "application/x-www-form-urlencoded"},
+                                   body=urlencode({"score": 2, "nps": 4, "comment": "Slow refund"}).encode())
+    assert done.status_code == 200
+    conversation = system.store.conversation(cid)
+    assert (conversation["csat"], conversation["nps"], conversation["comment"]) == (2, 4, "Slow refund")

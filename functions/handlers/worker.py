@@ -94,6 +94,9 @@ class LazySender:
     def answer_survey(self, inbound, text: str) -> None:
         sender_for(self.channel).answer_survey(inbound, text)
 
+    def send_survey(self, request) -> str:
+        return sender_for(self.channel).send_survey(request)
+
 
 def retry_policy() -> RetryPolicy:
     return RetryPolicy(base_delay=float(os.environ.get("FIRSTREPLY_RETRY_BASE_SECONDS", "0.5")))
