@@ -112,9 +112,18 @@ def main() -> None:
                 CountingMailer.sent += 1
                 return "id"
 
+        class CountingSurveys:
+            def send_survey(self, request):
+                return "id"
+
+        from functions import surveys
+
+        later = now + timedelta(minutes=settings.survey.delay_minutes + 1)
         for name, run in (("close-idle", lambda: jobs.close_idle(store, settings, now)),
                           ("transcripts", lambda: jobs.send_transcripts(store, CountingMailer(), settings,
-                                                                        now, "https://x.example"))):
+                                                                        now, "https://x.example")),
+                          ("surveys", lambda: surveys.send_surveys(store, lambda channel: CountingSurveys(),
+                                                                   settings, later, "https://x.example"))):
             reads.clear()
             started = time.perf_counter()
             report = run()
@@ -123,8 +132,8 @@ def main() -> None:
             print(f"  {name:<12} done {report.done:>3}  items read {reads['items']:>4}  "
                   f"per due item {per_due:4.1f}  queries {reads['Query']}  gets {reads['GetItem']}  "
                   f"scans {reads['scans']}  ({elapsed:.1f} s on moto)")
-        print("  target: close-idle ≤ 2 items read per due item; transcripts read what a transcript needs "
-              "(the due task, the conversation, the contact, its messages)")
+        print("  target: ≤ 2 items read per due item to find and claim work; transcripts and surveys then "
+              "read what they need (the conversation, the contact, and for transcripts the messages)")
 
 
 if __name__ == "__main__":
