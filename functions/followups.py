@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Callable
 
 from functions import i18n, render, surveys
@@ -16,6 +16,7 @@ from functions.settings import Settings
 from functions.text import clean
 
 log = logging.getLogger(__name__)
+COMMENT_WINDOW = timedelta(hours=24)   # how long the next message counts as the survey comment
 _ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
                       r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
 
@@ -37,7 +38,7 @@ def handle(inbound: InboundMessage, store, settings: Settings, now: datetime,
            say: Callable[[Acknowledgement], Any], sender) -> str | None:
     """The outcome when `inbound` answered us, else None (an ordinary message)."""
     if inbound.chat_type == "answer" or (inbound.channel == "x" and inbound.text.strip().isdigit()):
-        rating = surveys.rating_of(inbound, store)
+        rating = surveys.rating_of(inbound, store, now)
         if rating is not None:
             return surveys.answer(inbound, rating, store, sender, settings, now)
         if inbound.chat_type == "answer":
@@ -46,6 +47,9 @@ def handle(inbound: InboundMessage, store, settings: Settings, now: datetime,
         return None
     contact = store.contact(inbound.channel, inbound.sender_id) or {}
     waiting = contact.get("awaiting_comment")
+    asked = contact.get("awaiting_comment_since", "")
+    if waiting and asked and now - datetime.fromisoformat(asked) > COMMENT_WINDOW:
+        waiting = ""   # they did not answer the question in time: this is a new message
     if waiting and inbound.text.strip():
         store.update_conversation(waiting, comment=clean(inbound.text, 2000, keep_lines=True),
                                   comment_at=now.isoformat())

@@ -161,7 +161,7 @@ def thanks(conversation: dict[str, Any], score: int, kind: str = "csat") -> str:
     return i18n.localise_digits(text, language)
 
 
-def rating_of(inbound, store) -> tuple[str, str, int] | None:
+def rating_of(inbound, store, now: datetime) -> tuple[str, str, int] | None:
     """(kind, conversation, score) when a message answers a survey: a button's `csat|nps:<id>:<n>`,
     or on X a DM that is just a number while the contact owes us an answer."""
     text = inbound.text.strip()
@@ -171,10 +171,15 @@ def rating_of(inbound, store) -> tuple[str, str, int] | None:
             return parts[0], parts[1], int(parts[2])
         return None
     if inbound.channel == "x" and text.isdigit():
-        waiting = (store.contact(inbound.channel, inbound.sender_id) or {}).get("awaiting_survey") or ""
+        contact = store.contact(inbound.channel, inbound.sender_id) or {}
+        waiting = contact.get("awaiting_survey") or ""
+        asked = contact.get("last_survey_at", "")
+        if asked and now - datetime.fromisoformat(asked) > TOKEN_VALID:
+            return None   # the question expired like its links do
         kind, _, cid = waiting.rpartition(":")
-        if cid:
-            return kind or "csat", cid, int(text)
+        kind = kind or "csat"
+        if cid and int(text) in SCALES[kind]:   # "12345" is an order number, not a rating
+            return kind, cid, int(text)
     return None
 
 
@@ -191,7 +196,7 @@ def answer(inbound, rating: tuple[str, str, int], store, sender, settings: Setti
     if inbound.channel == "x":
         waiting["awaiting_survey"] = f"nps:{conversation_id}" if follow_up == "nps" else ""
     if follow_up == "comment":
-        waiting["awaiting_comment"] = conversation_id
+        waiting.update(awaiting_comment=conversation_id, awaiting_comment_since=now.isoformat())
     if waiting:
         store.update_contact(inbound.channel, inbound.sender_id, **waiting)
     sender.answer_survey(inbound, thanks(conversation, score, "csat" if kind == "csat" else "nps"))

@@ -218,3 +218,31 @@ def test_email_page_asks_nps_and_comment_in_one_form(system):
     assert done.status_code == 200
     conversation = system.store.conversation(cid)
     assert (conversation["csat"], conversation["nps"], conversation["comment"]) == (2, 4, "Slow refund")
+
+
+def test_a_number_outside_the_scale_on_x_is_an_ordinary_message(system):
+    system.post_x(load_fixture("x", "aaa_dm"))
+    system.pump.drain()
+    close_and_survey(system, 30)
+    order = load_fixture("x", "aaa_dm")
+    order["direct_message_events"][0]["id"] = "954491830116155700"
+    order["direct_message_events"][0]["message_create"]["message_data"]["text"] = "123456"
+    system.post_x(order)
+    system.pump.drain()
+    event = system.store.get_event("x", "dm-954491830116155700")
+    assert event["decision"]["new_conversation"] is True        # stored as a message of a new conversation
+    assert system.store.contact("x", "3001969357")["awaiting_survey"]   # the survey still waits
+
+
+def test_a_comment_question_left_unanswered_for_a_day_no_longer_swallows_messages(system):
+    system.use_settings(surveys={"enabled": True, "comment": True})
+    first = load_fixture("telegram", "text_private")
+    system.deliver(first)
+    cid = system.store.chat("telegram", "1111111")["conversation_id"]
+    close_and_survey(system, 30)
+    telegram_press(system, cid, 3)
+    system.clock.current = at(system, 3 * 24 * 60)
+    system.deliver(update_from(first, first["update_id"] + 7, at=system.clock.now(), message_id=1700,
+                               text="Нове питання про оплату"))
+    assert "comment" not in system.store.conversation(cid)
+    assert system.store.chat("telegram", "1111111")["conversation_id"] != cid
