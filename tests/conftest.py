@@ -202,6 +202,26 @@ class System:
 
         return app_module.app.handler_map[name](scheduled_event(at), None)
 
+    def run_job_racing(self, name: str, at, monkeypatch):
+        """Two runs of a job at once, deterministically: the second runs to the end right after the
+        first read its due list, and the first then works through that stale list. (Real threads
+        would race inside moto, whose conditional writes are not atomic across threads.)"""
+        from integrations.dynamodb import DynamoStore
+
+        real, reports = DynamoStore.due_tasks, []
+
+        def racing(store, kind, now):
+            found = real(store, kind, now)
+            if not reports:
+                reports.append(None)
+                reports.append(self.run_job(name, at))
+            return found
+
+        monkeypatch.setattr(DynamoStore, "due_tasks", racing)
+        first = self.run_job(name, at)
+        monkeypatch.setattr(DynamoStore, "due_tasks", real)
+        return first, reports[1]
+
     def sent_mail(self):
         """What moto's SES recorded, parsed."""
         from email import message_from_bytes, policy

@@ -153,16 +153,12 @@ def test_cooldown_and_sampling(system):
     assert close_and_survey(system, 30)["skipped"] == {"not sampled": 1}
 
 
-def test_two_survey_runs_at_once_ask_once(system):
-    import threading
-
+def test_two_survey_runs_at_once_ask_once(system, monkeypatch):
     system.deliver(load_fixture("telegram", "text_private"))
     system.run_job("close-idle", at(system, 31))
-    runs = [threading.Thread(target=system.run_job, args=("surveys", at(system, 92))) for _ in range(2)]
-    for run in runs:
-        run.start()
-    for run in runs:
-        run.join()
+    first, second = system.run_job_racing("surveys", at(system, 92), monkeypatch)
+    assert (second["done"], first["done"]) == (1, 0)
+    assert first["skipped"] == {"claimed by another run": 1}
     assert len([c for c in system.sent() if "reply_markup" in c.params]) == 1
 
 
