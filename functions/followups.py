@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 from functions import i18n, render, surveys
 from functions.language import choose_language
-from functions.models import Acknowledgement, InboundMessage
+from functions.models import Acknowledgement, Contact, InboundMessage
 from functions.ports import SendError
 from functions.settings import Settings
 from functions.text import clean
@@ -29,25 +29,24 @@ def email_address(text: str) -> str:
     return candidate.lower()
 
 
-def _language(inbound: InboundMessage, contact: dict[str, Any], settings: Settings) -> str:
-    return choose_language(inbound.language_code or contact.get("language_code", ""), settings.default_language,
+def _language(inbound: InboundMessage, contact: Contact, settings: Settings) -> str:
+    return choose_language(inbound.language_code or contact.language_code, settings.default_language,
                            render.available_languages("ack", inbound.channel))
 
 
-def handle(inbound: InboundMessage, store, settings: Settings, now: datetime,
+def handle(inbound: InboundMessage, contact: Contact | None, store, settings: Settings, now: datetime,
            say: Callable[[Acknowledgement], Any], sender) -> str | None:
-    """The outcome when `inbound` answered us, else None (an ordinary message)."""
-    if inbound.chat_type == "answer" or (inbound.channel == "x" and inbound.text.strip().isdigit()):
-        rating = surveys.rating_of(inbound, store, now)
-        if rating is not None:
-            return surveys.answer(inbound, rating, store, sender, settings, now)
-        if inbound.chat_type == "answer":
-            return "answer refused"
+    """The outcome when `inbound` answered us, else None (an ordinary message). `contact` is the
+    profile the worker already read for its decision."""
+    contact = contact or Contact(inbound.channel, inbound.sender_id)
+    rating = surveys.rating_of(inbound, contact, now)
+    if rating is not None:
+        return surveys.answer(inbound, rating, store, sender, settings, now)
+    if inbound.chat_type == "answer":
+        return "answer refused"
     if inbound.channel == "email":
         return None
-    contact = store.contact(inbound.channel, inbound.sender_id) or {}
-    waiting = contact.get("awaiting_comment")
-    asked = contact.get("awaiting_comment_since", "")
+    waiting, asked = contact.awaiting_comment, contact.awaiting_comment_since
     if waiting and asked and now - datetime.fromisoformat(asked) > COMMENT_WINDOW:
         waiting = ""   # they did not answer the question in time: this is a new message
     if waiting and inbound.text.strip():

@@ -51,6 +51,11 @@ class Contact:
     language_code: str = ""
     last_ack_at: str = ""     # ISO 8601 UTC of the last acknowledgement we committed to send
     email: str = ""           # where transcripts go (email contacts: their address; chats: if they gave one)
+    # What we asked and may be answered next (a survey on X, the comment after a survey)
+    last_survey_at: str = ""
+    awaiting_survey: str = ""          # X: "<conversation>" for the rating, "nps:<conversation>" for NPS
+    awaiting_comment: str = ""         # the conversation whose "anything to add?" is open
+    awaiting_comment_since: str = ""
 
 
 @dataclass(frozen=True)

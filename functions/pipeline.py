@@ -110,23 +110,25 @@ def process(channel: str, event_id: str, store: Store, sender: Sender, clock: Cl
         return Outcome("duplicate")
     inbound = InboundMessage.from_dict(event["inbound"])
     settings = store.load_settings()
-    if not event.get("decision") and is_own(sender, inbound):
-        store.mark_done(inbound)   # our own bot's message, which the payload did not mark as such
-        return Outcome("ignored-own")
-    if not event.get("decision"):
+    decision = Decision.from_dict(event["decision"]) if event.get("decision") else None
+    contact = chat = None
+    if decision is None:
+        if is_own(sender, inbound):
+            store.mark_done(inbound)   # our own bot's message, which the payload did not mark as such
+            return Outcome("ignored-own")
+        contact, chat = store.load_context(inbound)
         # An answer to something we asked (a rating, a comment, an address) is not a new question.
-        handled = followups.handle(inbound, store, settings, clock.now(),
+        handled = followups.handle(inbound, contact, store, settings, clock.now(),
                                    lambda note: deliver(sender, note, clock, policy), sender)
         if handled:
             store.mark_done(inbound)
             return Outcome(handled)
 
-    decision = Decision.from_dict(event["decision"]) if event.get("decision") else None
-    contact = None
-    for _ in range(3):
+    for attempt in range(3):
         if decision is not None:
             break
-        contact, chat = store.load_context(inbound)
+        if attempt:   # the previous commit lost a race: read the chat and contact again
+            contact, chat = store.load_context(inbound)
         inbound = with_profile(inbound, contact, sender)
         candidate = decide(inbound, contact, chat, settings, clock.now())
         if store.commit_decision(inbound, candidate, chat, clock.now(), settings):

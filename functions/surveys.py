@@ -161,22 +161,20 @@ def thanks(conversation: dict[str, Any], score: int, kind: str = "csat") -> str:
     return i18n.localise_digits(text, language)
 
 
-def rating_of(inbound, store, now: datetime) -> tuple[str, str, int] | None:
+def rating_of(inbound, contact, now: datetime) -> tuple[str, str, int] | None:
     """(kind, conversation, score) when a message answers a survey: a button's `csat|nps:<id>:<n>`,
-    or on X a DM that is just a number while the contact owes us an answer."""
+    or on X a DM that is just a number in the scale while the contact owes us an answer."""
     text = inbound.text.strip()
     if inbound.chat_type == "answer":
         parts = text.split(":")
         if len(parts) == 3 and parts[0] in SCALES and parts[2].isdigit():
             return parts[0], parts[1], int(parts[2])
         return None
-    if inbound.channel == "x" and text.isdigit():
-        contact = store.contact(inbound.channel, inbound.sender_id) or {}
-        waiting = contact.get("awaiting_survey") or ""
-        asked = contact.get("last_survey_at", "")
+    if inbound.channel == "x" and text.isdigit() and contact.awaiting_survey:
+        asked = contact.last_survey_at
         if asked and now - datetime.fromisoformat(asked) > TOKEN_VALID:
             return None   # the question expired like its links do
-        kind, _, cid = waiting.rpartition(":")
+        kind, _, cid = contact.awaiting_survey.rpartition(":")
         kind = kind or "csat"
         if cid and int(text) in SCALES[kind]:   # "12345" is an order number, not a rating
             return kind, cid, int(text)

@@ -21,6 +21,7 @@ transaction); every item a customer caused carries `expires_at` (TTL) from the r
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -202,10 +203,9 @@ class DynamoStore:
         contact = chat = None
         for item in found:
             if item["pk"].startswith("CONTACT#"):
+                known = {f.name for f in dataclasses.fields(Contact)} - {"channel", "sender_id"}
                 contact = Contact(channel=inbound.channel, sender_id=inbound.sender_id,
-                                  first_name=item.get("first_name", ""), name=item.get("name", ""),
-                                  language_code=item.get("language_code", ""),
-                                  last_ack_at=item.get("last_ack_at", ""), email=item.get("email", ""))
+                                  **{k: v for k, v in item.items() if k in known and isinstance(v, str)})
             else:
                 chat = ChatState(conversation_id=item["conversation_id"], status=item["status"],
                                  opened_at=item["opened_at"], last_activity_at=item["last_activity_at"],
