@@ -2,25 +2,21 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 from cli.channels import UsageError
 
 
 def run(since: str | None, until: str | None, as_json: bool) -> int:
     from cli.dev import local_aws_environment
-    from functions.stats import days_between, summarise
+    from functions.stats import days_between, period, summarise
     from integrations.dynamodb import DynamoStore
 
     local_aws_environment()
-    today = datetime.now(timezone.utc).date()
     try:
-        start = date.fromisoformat(since) if since else today - timedelta(days=29)
-        end = date.fromisoformat(until) if until else today
-    except ValueError:
-        raise UsageError("--since and --until take dates as YYYY-MM-DD") from None
-    if end < start or (end - start).days > 366:
-        raise UsageError("the period must run forwards and span at most a year")
+        start, end = period(since, until, datetime.now(timezone.utc).date())
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     summary = summarise(DynamoStore().stats_days(days_between(start, end)))
     if as_json:
         print(json.dumps({"since": start.isoformat(), "until": end.isoformat(), "channels": summary}, indent=2))

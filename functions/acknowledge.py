@@ -60,12 +60,13 @@ def acknowledgement(inbound: InboundMessage, contact: Contact | None, decision: 
     language = choose_language(requested, settings.default_language,
                                render.available_languages(name, inbound.channel))
     context = build_context(inbound, contact, decision, settings, language, now)
-    text = render.render(name, inbound.channel, language, context)
+    text = render.render(name, inbound.channel, language, context, overrides=settings.templates)
     limit = TEXT_LIMITS.get((inbound.channel, inbound.chat_type)) or TEXT_LIMITS.get((inbound.channel, ""))
     if limit and len(text) > limit:
         text = shorten(text, limit)
     # Plain text of every ack: Slack's fallback, email's text part, and the transcript's copy.
-    fallback = render.render(name, inbound.channel, language, context, markup="text")
+    fallback = render.render(name, inbound.channel, language, context, markup="text",
+                             overrides=settings.templates)
     replies = (inbound.channel, inbound.chat_type) in REPLIES_TO_MESSAGE
     details = ({"to": inbound.sender_id, "name": inbound.name, "subject": inbound.subject,
                 "references": inbound.references} if inbound.channel == "email" else {})

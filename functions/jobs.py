@@ -141,8 +141,10 @@ def send_transcripts(store: JobStore, mailer: Mailer, settings: Settings, now: d
             "unsubscribe_url": f"{public_url.rstrip('/')}/unsubscribe/"
                                + tokens.make("unsubscribe", conversation["contact"], now, UNSUBSCRIBE_VALID),
         }
-        subject, _, text = render.render("transcript", "email", language, context, markup="text").partition("\n")
-        html = render.render("transcript", "email", language, context).partition("\n")[2]
+        edited = settings.templates
+        subject, _, text = render.render("transcript", "email", language, context, markup="text",
+                                         overrides=edited).partition("\n")
+        html = render.render("transcript", "email", language, context, overrides=edited).partition("\n")[2]
         mailer.send_transcript(address, (contact or {}).get("name", ""), subject.strip(), text.strip(),
                                html.strip(), language, context["unsubscribe_url"])
         return "sent"

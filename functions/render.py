@@ -8,10 +8,17 @@ value is HTML-escaped; on Slack (mrkdwn) `_…_`, `*…*`, `<url|title>` with `&
 on X (plain text) nothing is escaped and a link is written out. Whatever a customer wrote is
 therefore shown as text on every channel. Jinja2 is imported here, in the worker, never on the
 webhook path.
+
+Admins may replace any template from the admin page (`functions/template_check.py` validates the
+source first); the stored sources travel with the settings (`Settings.templates`) and are used
+instead of the shipped files. Should one still fail for data no sample covered, the customer gets
+the shipped text: an edited template can never stop replies.
 """
 from __future__ import annotations
 
+import logging
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -19,6 +26,10 @@ from typing import Any
 TEMPLATE_DIR = Path(os.environ.get("FIRSTREPLY_TEMPLATES")
                     or Path(__file__).resolve().parent.parent / "templates")
 MARKUP = {"telegram": "html", "slack": "mrkdwn", "x": "text", "email": "html"}
+_INCLUDE = re.compile(r'{%-?\s*include\s+"(_[a-z]+\.[a-z-]+\.j2)"\s*-?%}\n?')
+_WRAPPER_NOTE = re.compile(r"^{#.*?#}\n", re.S)
+
+log = logging.getLogger(__name__)
 
 
 def template_id(name: str, channel: str, language: str) -> str:
@@ -55,7 +66,15 @@ def environment(markup: str):
         def link(url, title): return f"{title}: {url}"
         finalize = None
 
-    env = SandboxedEnvironment(
+    class StrictSandbox(SandboxedEnvironment):
+        """Unsafe access fails loudly instead of rendering as empty, so the check refuses it."""
+
+        def unsafe_undefined(self, obj, attribute):
+            from jinja2.sandbox import SecurityError
+
+            raise SecurityError(f"access to attribute {attribute!r} of {type(obj).__name__!r} object is unsafe")
+
+    env = StrictSandbox(
         loader=FileSystemLoader(str(TEMPLATE_DIR)),
         autoescape=markup == "html",
         trim_blocks=True,
@@ -73,8 +92,48 @@ def available_languages(name: str, channel: str) -> list[str]:
     return sorted(p.name[len(prefix):-3] for p in TEMPLATE_DIR.glob(f"{prefix}*.j2"))
 
 
-def render(name: str, channel: str, language: str, context: dict[str, Any], markup: str | None = None) -> str:
+def shipped_ids() -> list[str]:
+    """Every template an admin can edit: the shipped `NAME.CHANNEL.LANGUAGE` files (partials,
+    whose names start with `_`, are shared text, not templates of their own)."""
+    return sorted(p.name[:-3] for p in TEMPLATE_DIR.glob("*.j2") if not p.name.startswith("_"))
+
+
+def parse_id(identifier: str) -> tuple[str, str, str] | None:
+    """(name, channel, language) of a shipped template id, else None."""
+    parts = identifier.split(".")
+    if len(parts) != 3 or identifier not in shipped_ids():
+        return None
+    return parts[0], parts[1], parts[2]
+
+
+def default_source(identifier: str) -> str:
+    """The shipped template as one editable text: a channel file that only includes the shared
+    text of its language is shown with that text in its place, so an admin edits what customers
+    read, and the saved copy stands alone."""
+    source = (TEMPLATE_DIR / f"{identifier}.j2").read_text(encoding="utf-8")
+    if not _INCLUDE.search(source):
+        return source
+    source = _WRAPPER_NOTE.sub("", source, count=1)
+    return _INCLUDE.sub(lambda m: (TEMPLATE_DIR / m.group(1)).read_text(encoding="utf-8"), source)
+
+
+@lru_cache(maxsize=256)
+def compiled(markup: str, source: str):
+    """An admin's template compiled once per container and markup (the source is the cache key,
+    so a new version compiles on first use)."""
+    return environment(markup).from_string(source)
+
+
+def render(name: str, channel: str, language: str, context: dict[str, Any], markup: str | None = None,
+           overrides: dict[str, str] | None = None) -> str:
     """Render `name.channel.language` in the channel's markup (or another, e.g. "text" for a
-    plain-text fallback of a Slack message)."""
-    env = environment(markup or MARKUP.get(channel, "text"))
-    return env.get_template(template_id(name, channel, language) + ".j2").render(**context).strip()
+    plain-text fallback of a Slack message). `overrides` maps template ids to admins' sources."""
+    markup = markup or MARKUP.get(channel, "text")
+    identifier = template_id(name, channel, language)
+    source = (overrides or {}).get(identifier)
+    if source is not None:
+        try:
+            return compiled(markup, source).render(**context).strip()
+        except Exception:   # validated on save; whatever slipped through must not silence replies
+            log.exception("edited template %s failed; the shipped one is used", identifier)
+    return environment(markup).get_template(identifier + ".j2").render(**context).strip()

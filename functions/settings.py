@@ -74,6 +74,8 @@ class Settings:
     transcripts: bool = False          # email a copy of each closed conversation
     survey: "SurveySettings" = field(default_factory=lambda: SurveySettings())
     source: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    # admins' edited templates, id -> source (stored apart from the settings document, loaded with it)
+    templates: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def zone(self) -> ZoneInfo:

@@ -10,6 +10,21 @@ from functions.settings import CHANNELS
 LATENCY_BUCKETS = (1, 2, 5, 10, 30, 60, 300, 3600)
 
 
+MAX_PERIOD_DAYS = 366
+
+
+def period(since: str | None, until: str | None, today: date) -> tuple[date, date]:
+    """The days asked for (YYYY-MM-DD each; default the last 30 days); ValueError says what is wrong."""
+    try:
+        start = date.fromisoformat(since) if since else today - timedelta(days=29)
+        end = date.fromisoformat(until) if until else today
+    except ValueError:
+        raise ValueError("since and until take dates as YYYY-MM-DD") from None
+    if end < start or (end - start).days > MAX_PERIOD_DAYS:
+        raise ValueError("the period must run forwards and span at most a year")
+    return start, end
+
+
 def days_between(since: date, until: date) -> list[str]:
     return [(since + timedelta(days=i)).isoformat() for i in range((until - since).days + 1)]
 

@@ -98,8 +98,8 @@ def send_surveys(store: SurveyStore, sender_for: Callable[[str], SurveySender], 
         context = {"customer": {"first_name": contact.get("first_name", ""), "language": language},
                    "business": {"name": settings.business_name}, "reference": conversation["reference"],
                    "channel": channel, "survey": {"links": survey_links(public_url, token)}}
-        text = render.render("survey", channel, language, context)
-        plain = render.render("survey", channel, language, context, markup="text")
+        text = render.render("survey", channel, language, context, overrides=settings.templates)
+        plain = render.render("survey", channel, language, context, markup="text", overrides=settings.templates)
         details = {}
         if channel == "email":
             subject, _, text = text.partition("\n")

@@ -10,7 +10,10 @@ Key design. `pk`/`sk` are strings; `gsi1pk`/`gsi1sk` form a sparse index that on
 | conversation  | CONV#{conversation_id}          | META                       | get by id; gsi1pk=OPEN#{channel}, gsi1sk=last activity while open: the close-idle job queries what went idle |
 | message       | CONV#{conversation_id}          | MSG#{time}#{in/out}#{id}   | transcript: query pk, sk begins_with MSG#, in order |
 | task          | TASK#{kind}#{conversation_id}   | TASK                       | jobs: gsi1pk=DUE#{kind}, gsi1sk=due time while due (transcript, survey); claimed with a conditional update, the index keys removed when done |
-| settings      | SETTINGS                        | CURRENT                    | worker: get (cached for a minute)                 |
+| settings      | SETTINGS                        | CURRENT                    | every function: get with the templates (cached 30 s); admin: version check on save |
+| settings hist.| SETTINGS                        | V#{version:06d}            | admin: who changed what when (query, newest first) |
+| template      | TEMPLATES                       | {NAME.CHANNEL.LANGUAGE}    | every function: query the partition = all edited templates, loaded with the settings |
+| template ver. | TEMPLATE#{id}                   | V#{version:06d}            | admin: history and rollback (query newest first; get one) |
 | rate window   | RATE#{what}                     | WINDOW#{n}                 | sender: one conditional ADD per send (X DM limit) |
 | stats         | STATS#{YYYY-MM-DD}              | {channel}                  | stats: one query per day; counters ADDed in the transaction of what they count |
 | cursor        | CURSOR#{job}                    | CURSOR                     | pollers: where to resume (X mentions since_id)    |
@@ -40,7 +43,7 @@ log = logging.getLogger(__name__)
 
 TABLE_NAME = os.environ.get("FIRSTREPLY_TABLE", "firstreply")
 EVENT_TTL_DAYS = 30          # dedupe window and the raw inbound; the message copy follows retention
-SETTINGS_TTL_SECONDS = 60    # settings changes reach running functions within a minute
+SETTINGS_TTL_SECONDS = 30    # settings and template changes reach running functions within a minute
 
 TABLE_SPEC: dict[str, Any] = {
     "AttributeDefinitions": [
@@ -148,6 +151,19 @@ def task_key(kind: str, conversation_id: str) -> dict[str, Any]:
 
 
 SETTINGS_KEY = to_item({"pk": "SETTINGS", "sk": "CURRENT"})
+TEMPLATES_PARTITION = "TEMPLATES"
+
+
+class VersionConflict(Exception):
+    """A save that expected another current version: someone saved in between."""
+
+    def __init__(self, current: int):
+        super().__init__(f"the current version is {current}")
+        self.current = current
+
+
+def version_key(partition: str, version: int) -> dict[str, Any]:
+    return to_item({"pk": partition, "sk": f"V#{version:06d}"})
 
 
 # -- the webhook side: one conditional put, no reads ---------------------------------------------
@@ -362,24 +378,106 @@ class DynamoStore:
 
     # -- settings -------------------------------------------------------------------------------
     def load_settings(self) -> Settings:
+        """The settings with the admins' edited templates; read at most every 30 s per container."""
         with self._lock:
             cached = self._settings
             if cached and _time.monotonic() - cached[0] < SETTINGS_TTL_SECONDS:
                 return cached[1]
-            item = from_item(self.ddb.get_item(TableName=self.table, Key=SETTINGS_KEY).get("Item"))
+            item = self.settings_record()
             if item:
                 settings = parse_settings(json.loads(item["document"]))
             else:   # never seeded: the file that ships with the deployment
                 settings = load_settings_file(self.config_path)
+            settings = dataclasses.replace(settings, templates={
+                t["sk"]: t["source"] for t in self._query(TEMPLATES_PARTITION)})
             self._settings = (_time.monotonic(), settings)
             return settings
 
-    def save_settings(self, settings: Settings, by: str, now: datetime) -> None:
-        self.ddb.put_item(TableName=self.table, Item=to_item({
-            **_from_key(SETTINGS_KEY), "document": json.dumps(settings.source, ensure_ascii=False),
-            "updated_at": iso(now), "updated_by": by}))
+    def settings_record(self) -> dict[str, Any] | None:
+        return from_item(self.ddb.get_item(TableName=self.table, Key=SETTINGS_KEY,
+                                           ConsistentRead=True).get("Item"))
+
+    def save_settings(self, settings: Settings, by: str, now: datetime,
+                      expected_version: int | None = None) -> int:
+        """Store a validated settings document as a new version, with a history entry of who and
+        when; `expected_version` (0: never saved) guards against overwriting someone's change."""
+        record = self.settings_record()
+        current = int(record.get("version", 0)) if record else 0
+        document = json.dumps(settings.source, ensure_ascii=False)
+        version = self._save_version(SETTINGS_KEY, "SETTINGS", current, expected_version,
+                                     {"document": document, "updated_at": iso(now), "updated_by": by})
         with self._lock:
             self._settings = None
+        return version
+
+    def settings_history(self, limit: int = 20) -> list[dict[str, Any]]:
+        return [{k: v for k, v in item.items() if k not in ("pk", "sk")}
+                for item in self._query("SETTINGS", "V#", newest_first=True, limit=limit)]
+
+    # -- templates edited by admins ---------------------------------------------------------------
+    def template(self, identifier: str) -> dict[str, Any] | None:
+        return from_item(self.ddb.get_item(TableName=self.table, ConsistentRead=True, Key=to_item(
+            {"pk": TEMPLATES_PARTITION, "sk": identifier})).get("Item"))
+
+    def edited_templates(self) -> dict[str, dict[str, Any]]:
+        return {t["sk"]: t for t in self._query(TEMPLATES_PARTITION)}
+
+    def template_versions(self, identifier: str, limit: int = 50) -> list[dict[str, Any]]:
+        return self._query(f"TEMPLATE#{identifier}", "V#", newest_first=True, limit=limit)
+
+    def template_version(self, identifier: str, version: int) -> dict[str, Any] | None:
+        return from_item(self.ddb.get_item(TableName=self.table,
+                                           Key=version_key(f"TEMPLATE#{identifier}", version)).get("Item"))
+
+    def save_template(self, identifier: str, source: str, expected_version: int, by: str, now: datetime,
+                      note: str = "") -> int:
+        """Save a checked source as the template's next version (the shipped file is version 0)."""
+        key = to_item({"pk": TEMPLATES_PARTITION, "sk": identifier})
+        record = self.template(identifier)
+        current = int(record["version"]) if record else 0
+        version = self._save_version(key, f"TEMPLATE#{identifier}", current, expected_version,
+                                     {"source": source, "updated_at": iso(now), "updated_by": by, "note": note})
+        with self._lock:
+            self._settings = None
+        return version
+
+    def _save_version(self, key: dict[str, Any], history: str, current: int, expected: int | None,
+                      fields: dict[str, Any]) -> int:
+        """Put the current item and its history entry in one transaction, on the condition that
+        the current version is still the one the writer saw."""
+        if expected is not None and expected != current:
+            raise VersionConflict(current)
+        version = current + 1
+        condition = ({"ConditionExpression": "attribute_not_exists(pk)"} if current == 0 else
+                     {"ConditionExpression": "version = :seen",
+                      "ExpressionAttributeValues": to_item({":seen": current})})
+        try:
+            self.ddb.transact_write_items(TransactItems=[
+                {"Put": {"TableName": self.table, "Item": {**key, **to_item({**fields, "version": version})},
+                         **condition}},
+                {"Put": {"TableName": self.table, "ConditionExpression": "attribute_not_exists(pk)",
+                         "Item": {**version_key(history, version), **to_item({**fields, "version": version})}}},
+            ])
+        except self.ddb.exceptions.TransactionCanceledException:
+            raise VersionConflict(current) from None
+        return version
+
+    def _query(self, partition: str, prefix: str = "", newest_first: bool = False,
+               limit: int | None = None) -> list[dict[str, Any]]:
+        condition, values = "pk = :p", {":p": partition}
+        if prefix:
+            condition, values = condition + " AND begins_with(sk, :s)", {**values, ":s": prefix}
+        kwargs = {"Limit": limit} if limit else {}
+        items: list[dict[str, Any]] = []
+        start: dict[str, Any] | None = None
+        while True:
+            page = self.ddb.query(TableName=self.table, KeyConditionExpression=condition,
+                                  ExpressionAttributeValues=to_item(values), ScanIndexForward=not newest_first,
+                                  **kwargs, **({"ExclusiveStartKey": start} if start else {}))
+            items += [from_item(i) for i in page.get("Items", [])]
+            start = page.get("LastEvaluatedKey")
+            if not start or (limit and len(items) >= limit):
+                return items[:limit] if limit else items
 
     # -- scheduled work: found through the sparse index, claimed with a conditional write ----------
     def _query_index(self, partition: str, until: str) -> list[dict[str, Any]]:

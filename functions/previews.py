@@ -1,0 +1,168 @@
+"""Sample customers for the admin's live preview and for checking a template before it is saved.
+
+The contexts are built by the same code that builds real ones (`acknowledge.build_context`,
+`jobs.build_transcript`, `surveys.survey_links`) from the current settings, at moments when support
+is really open and really closed, so a preview shows exactly what a customer would get.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from functions import render
+from functions.hours import BusinessHours
+from functions.models import Decision, InboundMessage
+from functions.settings import Settings
+from functions.text import shorten
+
+NAMES = {"en": "Emma", "ru": "Анна", "uk": "Олена", "tr": "Elif", "fa": "سارا"}
+SAMPLE_REFERENCE = "7K3-Q9X"
+
+
+@dataclass(frozen=True)
+class Sample:
+    label: str
+    context: dict[str, Any]
+
+
+def open_and_closed(settings: Settings, now: datetime) -> tuple[datetime | None, datetime | None]:
+    """A moment from `now` on when support is open, and one when it is closed (None: never)."""
+    hours = BusinessHours(settings)
+    if hours.is_open(now):
+        opened = now
+        local_day = now.astimezone(settings.zone).date()
+        ends = sorted(e for s, e in hours.segments(local_day, 14) if e > now)
+        closed = next((e + timedelta(minutes=1) for e in ends if not hours.is_open(e + timedelta(minutes=1))), None)
+    else:
+        closed = now
+        opening = hours.next_opening(now)
+        opened = opening + timedelta(minutes=1) if opening else None
+    return opened, closed
+
+
+def _inbound(channel: str, text: str, first_name: str = "", media: str = "", language: str = "",
+             chat_type: str = "private", subject: str = "") -> InboundMessage:
+    return InboundMessage(channel=channel, event_id="preview", chat_id="preview", sender_id="preview",
+                          message_id="preview", received_at="", text=text, media=media, first_name=first_name,
+                          name=first_name, language_code=language, chat_type=chat_type, subject=subject)
+
+
+def _ack_samples(channel: str, language: str, settings: Settings, now: datetime, mention: bool) -> list[Sample]:
+    from functions.acknowledge import build_context
+
+    opened, closed = open_and_closed(settings, now)
+    keyword = next((k for entry in settings.faq for k in entry.keywords), "")
+    name = NAMES.get(language, "Alex")
+    chat_type = "mention" if mention else "private"
+    cases = [
+        (f"{name} · open · FAQ matched", opened,
+         _inbound(channel, f"Order #1042: {keyword}?".strip(), name, language=language, chat_type=chat_type,
+                  subject=f"Order #1042 {keyword}".strip() if channel == "email" else "")),
+        ("no name · closed · no FAQ match", closed,
+         _inbound(channel, "Is <b>anyone</b> there? Tom & Jerry's order", language=language,
+                  chat_type=chat_type, subject="Is anyone there?" if channel == "email" else "")),
+        (f"{name} · closed · a photo with a caption", closed,
+         _inbound(channel, "It arrived broken", name, media="photo", language=language, chat_type=chat_type)),
+    ]
+    decision = Decision(conversation_id="preview", reference=SAMPLE_REFERENCE, new_conversation=True,
+                        acknowledge=True, reason="new-conversation")
+    samples = []
+    for label, moment, inbound in cases:
+        if moment is None:   # always open, or never: show what is possible
+            moment, label = now, label.replace("open", "closed (never open)") if "open" in label else label
+        samples.append(Sample(label, build_context(inbound, None, decision, settings, language, moment)))
+    return samples
+
+
+def _transcript_samples(language: str, settings: Settings, now: datetime) -> list[Sample]:
+    from functions.jobs import build_transcript
+
+    start = now - timedelta(hours=1)
+    messages = [
+        {"direction": "in", "sent_at": start.isoformat(), "text": "Hello, where is my order #1042?"},
+        {"direction": "out", "kind": "ack", "sent_at": (start + timedelta(seconds=1)).isoformat(),
+         "plain": "Thanks for writing, we'll be right with you."},
+        {"direction": "out", "kind": "reply", "sent_at": (start + timedelta(minutes=20)).isoformat(),
+         "plain": "It left our warehouse today; here is the tracking link."},
+    ]
+    name = NAMES.get(language, "Alex")
+    transcript = build_transcript({}, messages, None, settings, language)
+    return [Sample(f"{name} · three messages", {
+        "customer": {"first_name": name, "name": name, "language": language},
+        "business": {"name": settings.business_name}, "reference": SAMPLE_REFERENCE, "channel": "email",
+        "transcript": transcript, "unsubscribe_url": "https://support.example/unsubscribe/sample"})]
+
+
+def _survey_samples(channel: str, language: str, settings: Settings) -> list[Sample]:
+    from functions.surveys import survey_links
+
+    name = NAMES.get(language, "Alex")
+    base = {"business": {"name": settings.business_name}, "reference": SAMPLE_REFERENCE, "channel": channel,
+            "survey": {"links": survey_links("https://support.example", "sample")}}
+    return [Sample(name, {**base, "customer": {"first_name": name, "language": language}}),
+            Sample("no name", {**base, "customer": {"first_name": "", "language": language}})]
+
+
+def custom_sample(name: str, channel: str, language: str, settings: Settings, now: datetime,
+                  spec: dict[str, Any]) -> Sample:
+    """A sample the admin describes: `first_name`, `text` (what the customer wrote) and `open`."""
+    from functions.text import clean
+
+    first_name = clean(spec.get("first_name", ""), 64)
+    text = clean(spec.get("text", ""), 1000) or "Hello"
+    if name not in ("ack", "mention"):
+        base = samples(name, channel, language, settings, now)[0].context
+        return Sample(first_name or "no name", {**base, "customer": {**base["customer"], "first_name": first_name,
+                                                                       "name": first_name}})
+    from functions.acknowledge import build_context
+
+    opened, closed = open_and_closed(settings, now)
+    moment = (opened if spec.get("open", True) else closed) or now
+    inbound = _inbound(channel, text, first_name, language=language,
+                       chat_type="mention" if name == "mention" else "private",
+                       subject=text if channel == "email" else "")
+    decision = Decision(conversation_id="preview", reference=SAMPLE_REFERENCE, new_conversation=True,
+                        acknowledge=True, reason="new-conversation")
+    label = f"{first_name or 'no name'} · {'open' if moment == opened else 'closed'}"
+    return Sample(label, build_context(inbound, None, decision, settings, language, moment))
+
+
+def samples(name: str, channel: str, language: str, settings: Settings, now: datetime) -> list[Sample]:
+    if name in ("ack", "mention"):
+        return _ack_samples(channel, language, settings, now, mention=name == "mention")
+    if name == "transcript":
+        return _transcript_samples(language, settings, now)
+    return _survey_samples(channel, language, settings)
+
+
+# what one message may hold on each channel; longer acknowledgements are shortened like real ones
+LIMITS = {"ack.telegram": 4096, "ack.x": 10_000, "mention.x": 280}
+
+
+def preview(identifier: str, source: str, settings: Settings, now: datetime,
+            spec: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The template rendered for every sample (or the one `spec` describes): the channel's markup
+    (`output`), the plain text, and for email the subject line apart, as the sender would split it."""
+    name, channel, language = render.parse_id(identifier)
+    results = []
+    chosen = ([custom_sample(name, channel, language, settings, now, spec)] if spec
+              else samples(name, channel, language, settings, now))
+    for sample in chosen:
+        output = render.compiled(render.MARKUP[channel], source).render(**sample.context).strip()
+        text = render.compiled("text", source).render(**sample.context).strip()
+        limit = LIMITS.get(f"{name}.{channel}")
+        shortened = bool(limit and len(output) > limit)
+        if shortened:
+            output = shorten(output, limit)
+        subject = ""
+        if channel == "email" and name in ("transcript", "survey"):
+            subject, _, output = output.partition("\n")
+            text = text.partition("\n")[2]
+        results.append({"label": sample.label, "output": output.strip(), "text": text.strip(),
+                        "subject": subject.strip(), "shortened": shortened,
+                        "markup": render.MARKUP[channel], "direction": "rtl" if language in RTL else "ltr"})
+    return results
+
+
+RTL = {"fa", "ar", "he", "ur"}

@@ -1,0 +1,173 @@
+"""Checking an admin's template before it is saved: nothing that would break a reply is stored.
+
+A source is refused (with the line where Jinja2 or the check can tell) when it
+- is not valid Jinja2 (syntax error, unknown tag),
+- uses a filter or test that does not exist (Jinja2 only notices those when the branch runs),
+- reaches for anything the sandbox forbids (`__class__`, `_private`, `mro`…), or includes,
+  imports or extends anything but the shipped shared texts,
+- names a variable the template is never given (the lists below are what the code passes),
+- fails, renders nothing, or (Telegram) produces HTML Telegram would reject, for any of the sample
+  customers of `functions/previews.py`.
+The sandbox still guards rendering; this makes the admin hear about a problem at save time rather
+than a customer never getting an answer.
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from typing import Any
+
+from functions import render
+
+ACK_VARIABLES = {"customer", "channel", "topic", "media", "business", "is_open", "next_opening",
+                 "hours_today", "expected_response", "faq_links", "reference", "offer_transcript"}
+VARIABLES = {
+    "ack": ACK_VARIABLES,
+    "mention": ACK_VARIABLES,
+    "transcript": {"customer", "business", "reference", "channel", "transcript", "unsubscribe_url"},
+    "survey": {"customer", "business", "reference", "channel", "survey"},
+}
+MAX_SOURCE = 20_000
+# Telegram's HTML parse mode accepts these tags only, and only balanced
+TELEGRAM_TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code", "pre",
+                 "span", "tg-spoiler", "tg-emoji", "blockquote"}
+
+
+@dataclass(frozen=True)
+class Problem:
+    kind: str          # syntax | forbidden | unknown-filter | unknown-variable | render | output
+    message: str
+    line: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "message": self.message, "line": self.line}
+
+
+class TemplateInvalid(ValueError):
+    def __init__(self, problems: list[Problem]):
+        super().__init__("; ".join(p.message for p in problems))
+        self.problems = problems
+
+
+def _forbidden_name(name: Any) -> bool:
+    return isinstance(name, str) and (name.startswith("_") or name in {"mro", "func_globals", "gi_frame"})
+
+
+def static_problems(identifier: str, source: str) -> list[Problem]:
+    """What can be told without rendering: syntax, filters, attributes, includes, variables."""
+    from jinja2 import TemplateAssertionError, TemplateSyntaxError, meta, nodes
+
+    name, channel, _ = render.parse_id(identifier)
+    if len(source) > MAX_SOURCE:
+        return [Problem("output", f"the template is longer than {MAX_SOURCE} characters")]
+    env = render.environment(render.MARKUP[channel])
+    try:
+        tree = env.parse(source)
+    except TemplateSyntaxError as exc:
+        return [Problem("syntax", exc.message or str(exc), exc.lineno)]
+    problems = []
+    for node in tree.find_all((nodes.Filter, nodes.Test)):
+        known = env.filters if isinstance(node, nodes.Filter) else env.tests
+        if node.name not in known:
+            what = "filter" if isinstance(node, nodes.Filter) else "test"
+            problems.append(Problem(f"unknown-{what}", f"no {what} named {node.name!r}", node.lineno))
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem, nodes.Filter)):
+        if isinstance(node, nodes.Getattr):
+            key = node.attr
+        elif isinstance(node, nodes.Getitem):
+            key = getattr(node.arg, "value", None)
+        else:   # |attr("__class__") reaches attributes by name
+            key = getattr(node.args[0], "value", None) if node.name == "attr" and node.args else None
+        if _forbidden_name(key):
+            problems.append(Problem("forbidden", f"access to {key!r} is not allowed", node.lineno))
+    for node in tree.find_all((nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)):
+        target = getattr(node.template, "value", None)
+        if not (isinstance(node, nodes.Include) and isinstance(target, str) and target.startswith("_")
+                and (render.TEMPLATE_DIR / target).is_file() and "/" not in target):
+            problems.append(Problem("forbidden", "only the shared texts (\"_ack.en.j2\"…) may be included",
+                                    node.lineno))
+    if problems:   # the variable analysis compiles the template, which would trip over them again
+        return problems
+    try:
+        unknown = meta.find_undeclared_variables(tree) - VARIABLES[name] - set(env.globals)
+    except TemplateAssertionError as exc:
+        return [Problem("syntax", exc.message or str(exc), exc.lineno)]
+    if unknown:
+        problems.append(Problem("unknown-variable", "unknown variables: " + ", ".join(sorted(unknown)),
+                                _first_line(tree, unknown)))
+    return problems
+
+
+def _first_line(tree, names: set[str]) -> int | None:
+    from jinja2 import nodes
+
+    lines = [n.lineno for n in tree.find_all(nodes.Name) if n.name in names]
+    return min(lines) if lines else None
+
+
+def _template_line() -> int | None:
+    """The template line a rendering error happened on: Jinja2 rewrites tracebacks so that the
+    template's frames carry its line numbers."""
+    tb, line = sys.exc_info()[2], None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == "<template>":
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+class _TelegramHtml(HTMLParser):
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.open: list[str] = []
+        self.problems: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag not in TELEGRAM_TAGS:
+            self.problems.append(f"Telegram does not accept the tag <{tag}>")
+        self.open.append(tag)
+
+    def handle_endtag(self, tag):
+        if not self.open or self.open[-1] != tag:
+            self.problems.append(f"</{tag}> does not close the last opened tag")
+        else:
+            self.open.pop()
+
+
+def output_problems(channel: str, output: str, sample: str) -> list[Problem]:
+    if not output.strip():
+        return [Problem("output", f"renders nothing for the sample “{sample}”")]
+    if channel == "telegram":
+        parser = _TelegramHtml()
+        parser.feed(output)
+        parser.close()
+        problems = parser.problems + [f"<{tag}> is never closed" for tag in parser.open]
+        if problems:
+            return [Problem("output", f"{problems[0]} (sample “{sample}”)")]
+    return []
+
+
+def check(identifier: str, source: str, settings, now) -> list[Problem]:
+    """Every problem of `source` as template `identifier`; empty when it is safe to save."""
+    from jinja2.sandbox import SecurityError
+
+    from functions import previews
+
+    if not isinstance(source, str):
+        return [Problem("syntax", "the source must be text")]
+    problems = static_problems(identifier, source)
+    if problems:
+        return problems
+    name, channel, language = render.parse_id(identifier)
+    for sample in previews.samples(name, channel, language, settings, now):
+        for markup in {render.MARKUP[channel], "text"}:
+            try:
+                output = render.compiled(markup, source).render(**sample.context).strip()
+            except SecurityError as exc:
+                return [Problem("forbidden", str(exc), _template_line())]
+            except Exception as exc:   # anything else the template does wrong with real data
+                return [Problem("render", f"fails for the sample “{sample.label}”: {exc}", _template_line())]
+            if markup == render.MARKUP[channel]:
+                problems += output_problems(channel, output, sample.label)
+    return problems[:1] if problems else []
