@@ -4,6 +4,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PORT   ?= 8000
+# The admin page is tested in Debian's Chromium (Playwright drives it; it downloads no browser).
+CHROMIUM := /usr/bin/chromium
+SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: install dev test lint bench clean
 
@@ -19,8 +22,13 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 dev: install
 	$(BIN)/firstreply dev --port $(PORT)
 
-test: install lint
+test: install lint $(CHROMIUM)
 	$(BIN)/python -m pytest
+
+$(CHROMIUM):
+	@command -v apt-get >/dev/null || { echo "make test: install Chromium (/usr/bin/chromium) for the admin page test"; exit 1; }
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium >/dev/null
 
 lint: install
 	$(BIN)/python -m pyflakes app.py functions integrations cli bench tests

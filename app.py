@@ -1,12 +1,16 @@
 """firstreply: the Chalice app. Routes and event handlers only; the work is in `functions/`."""
 import os
 
-from chalice import Chalice, Rate
+from chalice import Chalice, CognitoUserPoolAuthorizer, Rate
 
 from functions.handlers import logs
 from integrations.sqs import QUEUE_NAME
 
 MAIL_TOPIC = os.environ.get("FIRSTREPLY_MAIL_TOPIC", "firstreply-inbound-mail")
+# Admin routes: a bearer token by default; one setting puts them behind a Cognito user pool instead.
+ADMIN_COGNITO_ARN = os.environ.get("FIRSTREPLY_ADMIN_COGNITO_ARN", "")
+ADMIN_AUTHORIZER = (CognitoUserPoolAuthorizer("firstreply-admins", provider_arns=[ADMIN_COGNITO_ARN])
+                    if ADMIN_COGNITO_ARN else None)
 
 app = Chalice(app_name="firstreply")
 logs.configure(app)
@@ -106,3 +110,61 @@ def worker(event):
     from functions.handlers import worker as handler
 
     handler.handle(event)
+
+
+@app.route("/admin", methods=["GET"])
+def admin_page():
+    from functions.handlers import admin
+
+    return admin.page(app.current_request)
+
+
+def _admin(action: str, template_id: str | None = None):
+    from functions.handlers import admin
+
+    return admin.handle(app.current_request, action, template_id)
+
+
+@app.route("/admin/api/templates", methods=["GET"], authorizer=ADMIN_AUTHORIZER)
+def admin_templates():
+    return _admin("list_templates")
+
+
+@app.route("/admin/api/templates/{template_id}", methods=["GET"], authorizer=ADMIN_AUTHORIZER)
+def admin_template(template_id):
+    return _admin("get_template", template_id)
+
+
+@app.route("/admin/api/templates/{template_id}", methods=["PUT"], authorizer=ADMIN_AUTHORIZER)
+def admin_template_save(template_id):
+    return _admin("put_template", template_id)
+
+
+@app.route("/admin/api/templates/{template_id}/preview", methods=["POST"], authorizer=ADMIN_AUTHORIZER)
+def admin_template_preview(template_id):
+    return _admin("preview_template", template_id)
+
+
+@app.route("/admin/api/templates/{template_id}/versions", methods=["GET"], authorizer=ADMIN_AUTHORIZER)
+def admin_template_versions(template_id):
+    return _admin("list_versions", template_id)
+
+
+@app.route("/admin/api/templates/{template_id}/rollback", methods=["POST"], authorizer=ADMIN_AUTHORIZER)
+def admin_template_rollback(template_id):
+    return _admin("rollback_template", template_id)
+
+
+@app.route("/admin/api/settings", methods=["GET"], authorizer=ADMIN_AUTHORIZER)
+def admin_settings():
+    return _admin("get_settings")
+
+
+@app.route("/admin/api/settings", methods=["PUT"], authorizer=ADMIN_AUTHORIZER)
+def admin_settings_save():
+    return _admin("put_settings")
+
+
+@app.route("/admin/api/stats", methods=["GET"], authorizer=ADMIN_AUTHORIZER)
+def admin_stats():
+    return _admin("get_stats")

@@ -284,6 +284,12 @@ def run(port: int, config_path: str) -> None:
     # Email replies go through SES on the stand-in, from an address the dev server verifies there.
     os.environ.setdefault("SUPPORT_EMAIL_FROM", "Support <support@example.com>")
     os.environ.setdefault("FIRSTREPLY_PUBLIC_URL", f"http://127.0.0.1:{port}")   # links in emails
+    # The admin page needs a token; without one configured, a fresh one per run, printed below.
+    admin_token_generated = not os.environ.get("FIRSTREPLY_ADMIN_TOKEN")
+    if admin_token_generated:
+        import secrets
+
+        os.environ["FIRSTREPLY_ADMIN_TOKEN"] = secrets.token_urlsafe(18)
     local_aws_environment()
 
     # The app module reads its environment at import, so it comes after the settings above.
@@ -328,7 +334,10 @@ def run(port: int, config_path: str) -> None:
           f"--url http://127.0.0.1:{port}\n"
           f"  email:          AWS_ENDPOINT_URL={os.environ['AWS_ENDPOINT_URL']} .venv/bin/firstreply ingest-email "
           f"tests/fixtures/email/gmail.eml\n"
-          f"Ctrl-C stops.", flush=True)
+          f"  admin:          http://127.0.0.1:{port}/admin  token: "
+          + (f"{os.environ['FIRSTREPLY_ADMIN_TOKEN']} (generated; set FIRSTREPLY_ADMIN_TOKEN to choose one)\n"
+             if admin_token_generated else "$FIRSTREPLY_ADMIN_TOKEN\n")
+          + "Ctrl-C stops.", flush=True)
 
     def _terminate(*_):
         raise KeyboardInterrupt

@@ -20,6 +20,7 @@ os.environ.update({
     "X_CONSUMER_KEY": "xck", "X_CONSUMER_SECRET": "x-consumer-secret", "X_ACCESS_TOKEN": "4337869213-token",
     "X_ACCESS_TOKEN_SECRET": "xats", "SUPPORT_EMAIL_FROM": "Acme Support <support@acme.example>",
     "FIRSTREPLY_SIGNING_SECRET": "test-signing-key", "FIRSTREPLY_PUBLIC_URL": "https://support.acme.example/api",
+    "FIRSTREPLY_ADMIN_TOKEN": "admin-test-token",
 })
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("FIRSTREPLY_OUTBOX", None)

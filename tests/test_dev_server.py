@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -120,6 +121,9 @@ def test_dev_without_a_token_shows_replies_in_the_outbox():
     finally:
         out = stop(process)
     assert "outbox telegram → 1111111" in out        # logged as well
+    # no admin token configured: one is made up for this run and printed
+    token = re.search(r"admin: +http://\S+/admin +token: (\S+) \(generated", out)
+    assert token and len(token.group(1)) >= 20, out
 
 
 def test_bad_settings_file_is_a_one_line_error(tmp_path):
