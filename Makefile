@@ -4,11 +4,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PORT   ?= 8000
+STAGE  ?= prod
 # The admin page is tested in Debian's Chromium (Playwright drives it; it downloads no browser).
 CHROMIUM := /usr/bin/chromium
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install dev test lint bench clean
+.PHONY: install dev test lint bench clean package deploy cfn-lint
 
 install: $(STAMP)
 
@@ -22,8 +23,19 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 dev: install
 	$(BIN)/firstreply dev --port $(PORT)
 
-test: install lint $(CHROMIUM)
+test: install lint cfn-lint $(CHROMIUM)
 	$(BIN)/python -m pytest
+
+# The deployment zip (arm64 wheels, no boto3) and the CloudFormation template, in build/
+package: install
+	$(BIN)/firstreply package --stage $(STAGE)
+
+cfn-lint: package
+	$(BIN)/cfn-lint build/sam.yaml
+
+# Package, then deploy with CloudFormation to the account and region of your AWS credentials
+deploy: install
+	$(BIN)/firstreply deploy --stage $(STAGE)
 
 $(CHROMIUM):
 	@command -v apt-get >/dev/null || { echo "make test: install Chromium (/usr/bin/chromium) for the admin page test"; exit 1; }

@@ -75,6 +75,15 @@ def _run_job(args) -> int:
     return run_job(args.name, args.now)
 
 
+def _package(args) -> int:
+    from pathlib import Path
+
+    from cli.package import build
+
+    build(args.stage, Path(args.out).resolve())
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="firstreply", description="Instant, personal first replies "
                                   "on Telegram, Slack, X and email, serverless on AWS.")
@@ -110,6 +119,11 @@ def parser() -> argparse.ArgumentParser:
     stats.add_argument("--until", help="last day, YYYY-MM-DD (default: today)")
     stats.add_argument("--json", action="store_true", help="the same figures as JSON")
     stats.set_defaults(run=_stats)
+
+    package = commands.add_parser("package", help="write the deployment zip and CloudFormation template to build/")
+    package.add_argument("--stage", default="prod", help="Chalice stage of .chalice/config.json (default prod)")
+    package.add_argument("--out", default="build", help="output folder (default build/)")
+    package.set_defaults(run=_package)
 
     standin = commands.add_parser("standin", help="run a local stand-in of a channel API")
     standin.add_argument("channel", choices=["telegram", "slack", "x"])

@@ -12,6 +12,7 @@ import hmac
 import json
 import os
 from datetime import datetime, timedelta
+from typing import Callable
 
 
 class BadToken(ValueError):
@@ -20,8 +21,13 @@ class BadToken(ValueError):
         self.reason = reason   # "forged", "expired" or "malformed"
 
 
+# Where the signing key comes from: the environment, unless the handlers hand over their secret
+# store (SSM in AWS); the core itself reads no outside system.
+secret_source: Callable[[str], str] = lambda name: os.environ.get(name, "")
+
+
 def secret() -> bytes:
-    value = os.environ.get("FIRSTREPLY_SIGNING_SECRET")
+    value = secret_source("FIRSTREPLY_SIGNING_SECRET")
     if not value:
         raise RuntimeError("FIRSTREPLY_SIGNING_SECRET is not set: links cannot be signed")
     return value.encode()

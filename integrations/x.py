@@ -16,6 +16,7 @@ from typing import Any
 from functions.clock import iso, iso_from_text
 from functions.models import Acknowledgement, InboundMessage, SentMessage
 from functions.ports import SendError
+from integrations import secrets
 
 CHANNEL = "x"
 REAL_HOST = "https://api.twitter.com"
@@ -131,7 +132,7 @@ def mention_to_inbound(tweet: Any, authors: dict[str, Any]) -> InboundMessage:
 def credentials() -> dict[str, str] | None:
     names = {"consumer_key": "X_CONSUMER_KEY", "consumer_secret": "X_CONSUMER_SECRET",
              "access_token": "X_ACCESS_TOKEN", "access_token_secret": "X_ACCESS_TOKEN_SECRET"}
-    found = {k: os.environ.get(v, "") for k, v in names.items()}
+    found = {k: secrets.get(v) for k, v in names.items()}
     return found if all(found.values()) else None
 
 
@@ -154,7 +155,7 @@ def client(creds: dict[str, str]):
                 url = base + url[len(REAL_HOST):]
             return super().request(method, url, *args, **kwargs)
 
-    x = tweepy.Client(bearer_token=os.environ.get("X_BEARER_TOKEN") or None, **creds,
+    x = tweepy.Client(bearer_token=secrets.get("X_BEARER_TOKEN") or None, **creds,
                       wait_on_rate_limit=False)
     x.session = Redirecting()
     return x

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 
 from functions.handlers.http import answer, too_large
 from functions.handlers.intake import accept
-from integrations import slack
+from integrations import secrets, slack
 
 log = logging.getLogger(__name__)
 
@@ -17,7 +16,7 @@ def _refused(request):
     """The answer for a request that is too large or not signed by Slack; None when it may pass."""
     if too_large(request.raw_body, request.headers):
         return answer(413, error="body too large")
-    if not slack.verify(request.headers, request.raw_body or b"", os.environ.get("SLACK_SIGNING_SECRET")):
+    if not slack.verify(request.headers, request.raw_body or b"", secrets.get("SLACK_SIGNING_SECRET")):
         return answer(401, error="bad or stale signature")
     return None
 

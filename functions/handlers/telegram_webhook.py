@@ -3,16 +3,15 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from functions.handlers.http import answer, too_large
 from functions.handlers.intake import accept
-from integrations import telegram
+from integrations import secrets, telegram
 
 log = logging.getLogger(__name__)
 
 
 def handle(request) -> object:
-    if not telegram.verify_secret(request.headers, os.environ.get("TELEGRAM_WEBHOOK_SECRET")):
+    if not telegram.verify_secret(request.headers, secrets.get("TELEGRAM_WEBHOOK_SECRET")):
         return answer(401, error="bad or missing secret token")
     raw = request.raw_body
     if too_large(raw, request.headers):

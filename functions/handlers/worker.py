@@ -9,7 +9,7 @@ from functools import lru_cache
 from functions.clock import SystemClock
 from functions.pipeline import DeferDelivery, RetryPolicy, process
 from functions.ports import Sender
-from integrations import sqs
+from integrations import secrets, sqs
 from integrations.dynamodb import DynamoStore
 
 log = logging.getLogger(__name__)
@@ -36,14 +36,14 @@ def use_outbox() -> bool:
 def sender_for(channel: str) -> Sender:
     """One sender per channel and container (the SDK clients inside are reusable; Telegram's Bot
     is created per send, inside its event loop)."""
-    if channel == "telegram" and os.environ.get("TELEGRAM_BOT_TOKEN"):
+    if channel == "telegram" and secrets.get("TELEGRAM_BOT_TOKEN"):
         from integrations.telegram import TelegramSender
 
-        return TelegramSender(os.environ["TELEGRAM_BOT_TOKEN"])
-    if channel == "slack" and os.environ.get("SLACK_BOT_TOKEN"):
+        return TelegramSender(secrets.get("TELEGRAM_BOT_TOKEN"))
+    if channel == "slack" and secrets.get("SLACK_BOT_TOKEN"):
         from integrations.slack import SlackSender
 
-        return SlackSender(os.environ["SLACK_BOT_TOKEN"])
+        return SlackSender(secrets.get("SLACK_BOT_TOKEN"))
     if channel == "x":
         from integrations import x
 

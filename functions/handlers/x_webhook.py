@@ -3,17 +3,16 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 
 from functions.handlers.http import answer, too_large
 from functions.handlers.intake import accept
-from integrations import x
+from integrations import secrets, x
 
 log = logging.getLogger(__name__)
 
 
 def handle_crc(request) -> object:
-    secret = os.environ.get("X_CONSUMER_SECRET")
+    secret = secrets.get("X_CONSUMER_SECRET")
     token = (request.query_params or {}).get("crc_token")
     if not token:
         return answer(400, error="crc_token missing")
@@ -25,7 +24,7 @@ def handle_crc(request) -> object:
 def handle_event(request) -> object:
     if too_large(request.raw_body, request.headers):
         return answer(413, error="body too large")
-    if not x.verify(request.headers, request.raw_body or b"", os.environ.get("X_CONSUMER_SECRET")):
+    if not x.verify(request.headers, request.raw_body or b"", secrets.get("X_CONSUMER_SECRET")):
         return answer(401, error="bad signature")
     try:
         inbounds = x.to_inbounds(json.loads(request.raw_body or b""))

@@ -1,0 +1,216 @@
+"""The deployment package and its CloudFormation template, as `make package` writes them to build/.
+
+The zip is unpacked and every handler the template names is imported in a clean interpreter that
+has only boto3 (what the Lambda runtime provides): nothing the functions need may be missing from
+the zip, and the code folders Chalice does not package by itself must be in it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import ROOT
+
+BUILD = ROOT / "build"
+# what the python3.11 Lambda runtime has besides the standard library
+RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six.py")
+
+
+@pytest.fixture(scope="module")
+def package():
+    if not (BUILD / "deployment.zip").exists() or not (BUILD / "sam.yaml").exists():
+        from cli.package import build
+
+        build("prod", BUILD)
+    with open(BUILD / "sam.yaml", encoding="utf-8") as fh:
+        template = yaml.safe_load(fh)
+    return zipfile.ZipFile(BUILD / "deployment.zip"), template
+
+
+def functions(template):
+    return {name: r for name, r in template["Resources"].items() if r["Type"] == "AWS::Serverless::Function"}
+
+
+def test_the_zip_holds_the_code_and_its_packages_but_not_boto3(package):
+    archive, _ = package
+    names = set(archive.namelist())
+    assert {"app.py", "functions/pipeline.py", "functions/handlers/worker.py", "functions/handlers/admin.html",
+            "integrations/dynamodb.py", "templates/ack.telegram.uk.j2", "templates/_ack.fa.j2",
+            "chalice/app.py", "telegram/__init__.py", "slack_sdk/__init__.py", "tweepy/__init__.py",
+            "jinja2/__init__.py", "aws_lambda_powertools/__init__.py", "babel/locale-data/uk.dat"} <= names
+    assert not any(n.startswith(("boto3/", "botocore/", "moto/", "pytest", "playwright/", "tests/", "cli/"))
+                   for n in names)
+    assert not any("__pycache__" in n for n in names)
+    # Babel's data only for the languages templates exist in (plus root)
+    locales = {n.rsplit("/", 1)[1][:-4] for n in names if n.startswith("babel/locale-data/")}
+    assert {"root", "en", "ru", "uk", "tr", "fa"} <= locales and "de" not in locales and "ja" not in locales
+    # arm64 wheels for the compiled parts
+    assert any(n.endswith("aarch64-linux-gnu.so") for n in names)
+    size = (BUILD / "deployment.zip").stat().st_size
+    assert size < 12_000_000, f"{size / 1e6:.1f} MB"
+
+
+def test_every_handler_imports_from_the_zip_with_only_boto3(package, tmp_path):
+    archive, template = package
+    archive.extractall(tmp_path / "task")
+    runtime = tmp_path / "runtime"
+    runtime.mkdir()
+    site = Path(__import__("boto3").__file__).parent.parent
+    for name in RUNTIME_PACKAGES:
+        (runtime / name).symlink_to(site / name)
+    handlers = sorted(f["Properties"]["Handler"] for f in functions(template).values())
+    script = f"""
+import importlib, json, pkgutil, sys
+sys.path[:0] = [{str(tmp_path / 'task')!r}, {str(runtime)!r}]
+loaded = {{}}
+for handler in {handlers!r}:
+    module, attribute = handler.rsplit(".", 1)
+    loaded[handler] = callable(getattr(importlib.import_module(module), attribute))
+import functions.handlers, integrations
+for package in (functions.handlers, integrations):
+    for info in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(package.__name__ + "." + info.name)
+        loaded[package.__name__ + "." + info.name] = True
+# the templates travelled too: render one as the worker would
+from functions import render
+text = render.render("ack", "telegram", "uk", {{"customer": {{"first_name": "Olena"}}, "business": {{"name": "Acme"}},
+                     "topic": "доставка", "reference": "7K3-Q9X", "is_open": True, "expected_response": "швидко"}})
+# and the admin page is served by the API function (no AWS call on this path)
+import app
+event = {{"resource": "/admin", "path": "/admin", "httpMethod": "GET", "headers": {{}}, "multiValueHeaders": {{}},
+          "queryStringParameters": None, "multiValueQueryStringParameters": None, "pathParameters": None,
+          "stageVariables": None, "body": None,
+          "isBase64Encoded": False, "requestContext": {{"resourcePath": "/admin", "httpMethod": "GET", "stage": "api"}}}}
+page = app.app(event, None)
+print(json.dumps({{"loaded": loaded, "text": text, "page": page["statusCode"], "boto3": sys.modules["boto3"].__file__
+                  if "boto3" in sys.modules else None, "paths": [m.__file__ for m in sys.modules.values()
+                  if getattr(m, "__file__", None) and "site-packages" in m.__file__]}}))
+"""
+    env = {"PATH": os.environ["PATH"], "AWS_DEFAULT_REGION": "eu-west-1", "LANG": "C.UTF-8",
+           "FIRSTREPLY_LOG_FORMAT": "text"}
+    result = subprocess.run([sys.executable, "-I", "-S", "-c", script], env=env, capture_output=True, text=True,
+                            timeout=120, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.splitlines()[-1])
+    assert set(handlers) == {"app.app", "app.worker", "app.email_inbound", "app.x_mentions", "app.close_idle",
+                             "app.transcripts", "app.surveys"}
+    assert all(report["loaded"].values()) and "functions.handlers.admin" in report["loaded"]
+    assert report["text"].startswith("Вітаємо, Olena!") and report["page"] == 200
+    assert report["paths"] == []          # nothing came from this machine's site-packages
+
+
+def test_functions_run_on_arm64_with_chosen_memory_and_timeouts(package):
+    _, template = package
+    found = {name: (f["Properties"]["Architectures"], f["Properties"]["MemorySize"], f["Properties"]["Timeout"])
+             for name, f in functions(template).items()}
+    assert found == {
+        "APIHandler": (["arm64"], 512, 10), "Worker": (["arm64"], 512, 60), "EmailInbound": (["arm64"], 512, 60),
+        "XMentions": (["arm64"], 256, 30), "CloseIdle": (["arm64"], 256, 120), "Transcripts": (["arm64"], 256, 120),
+        "Surveys": (["arm64"], 256, 120)}
+    queue = template["Resources"]["WorkQueue"]["Properties"]
+    assert queue["VisibilityTimeout"] >= 6 * found["Worker"][2]
+    for name in found:
+        assert template["Resources"][f"{name}LogGroup" if name != "APIHandler" else "ApiHandlerLogGroup"][
+            "Properties"]["RetentionInDays"] == 30
+
+
+def test_resources_match_what_the_code_expects(package):
+    from integrations import dynamodb, sqs
+
+    _, template = package
+    resources = template["Resources"]
+    table = resources["Table"]["Properties"]
+    for key in ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "BillingMode"):
+        assert table[key] == dynamodb.TABLE_SPEC[key], key
+    assert table["TimeToLiveSpecification"] == {"AttributeName": dynamodb.TTL_ATTRIBUTE, "Enabled": True}
+    assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert table["SSESpecification"]["SSEEnabled"] is True
+    assert resources["Table"]["DeletionPolicy"] == "Retain"
+
+    stage = json.loads((ROOT / ".chalice" / "config.json").read_text())["stages"]["prod"]["environment_variables"]
+    assert table["TableName"] == stage["FIRSTREPLY_TABLE"]
+    assert resources["WorkQueue"]["Properties"]["QueueName"] == stage["FIRSTREPLY_QUEUE"]
+    assert resources["DeadLetterQueue"]["Properties"]["QueueName"] == stage["FIRSTREPLY_DEAD_LETTER_QUEUE"]
+    assert resources["WorkQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"] == sqs.MAX_RECEIVES
+    assert resources["MailTopic"]["Properties"]["TopicName"] == stage["FIRSTREPLY_MAIL_TOPIC"]
+    assert template["Parameters"]["SecretsPath"]["Default"] == stage["FIRSTREPLY_SECRETS_PATH"]
+
+    bucket = resources["MailBucket"]["Properties"]
+    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+    assert bucket["LifecycleConfiguration"]["Rules"][0]["ExpirationInDays"] == {"Ref": "MailRetentionDays"}
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    [ses_writes, tls_only] = resources["MailBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert ses_writes["Principal"] == {"Service": "ses.amazonaws.com"} and ses_writes["Action"] == "s3:PutObject"
+    assert "aws:SourceAccount" in ses_writes["Condition"]["StringEquals"] and tls_only["Effect"] == "Deny"
+    rule = resources["ReceiptRule"]["Properties"]["Rule"]
+    assert rule["ScanEnabled"] is True and rule["TlsPolicy"] == "Require"
+    assert rule["Actions"] == [{"S3Action": {"BucketName": {"Ref": "MailBucket"}, "ObjectKeyPrefix": "inbound/",
+                                             "TopicArn": {"Ref": "MailTopic"}}}]
+    # the event sources point at the declared queue and topic (references, so they exist first)
+    worker_events = resources["Worker"]["Properties"]["Events"]["WorkerSqsEventSource"]["Properties"]
+    assert worker_events["Queue"] == {"Fn::Sub": "${WorkQueue.Arn}"} and worker_events["BatchSize"] == 1
+    email_events = resources["EmailInbound"]["Properties"]["Events"]["EmailInboundSnsSubscription"]["Properties"]
+    assert email_events["Topic"] == {"Fn::Sub": "${MailTopic}"}
+
+
+def test_alarms_watch_dead_letters_errors_and_throttles_of_every_function(package):
+    _, template = package
+    resources = template["Resources"]
+    alarms = {name: r["Properties"] for name, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+    assert alarms["DeadLettersAlarm"]["Dimensions"] == [{"Name": "QueueName",
+                                                         "Value": {"Fn::GetAtt": ["DeadLetterQueue", "QueueName"]}}]
+    for alarm, metric in (("FunctionErrorsAlarm", "Errors"), ("FunctionThrottlesAlarm", "Throttles")):
+        watched = {m["MetricStat"]["Metric"]["Dimensions"][0]["Value"]["Ref"] for m in alarms[alarm]["Metrics"]
+                   if "MetricStat" in m and m["MetricStat"]["Metric"]["MetricName"] == metric}
+        assert watched == set(functions(template)), alarm
+    assert all(a["AlarmActions"] == [{"Ref": "AlarmTopic"}] for a in alarms.values())
+
+
+def _statements(role):
+    return [s for policy in role["Properties"]["Policies"] for s in policy["PolicyDocument"]["Statement"]]
+
+
+def _listed(value):
+    return value if isinstance(value, list) else [value]
+
+
+def test_every_function_has_its_own_least_privilege_role(package):
+    _, template = package
+    resources = template["Resources"]
+    roles = {}
+    for name, function in functions(template).items():
+        role = function["Properties"]["Role"]
+        assert role == {"Fn::GetAtt": [f"{name}Role", "Arn"]}, name
+        roles[name] = _statements(resources[f"{name}Role"])
+    for name, statements in roles.items():
+        for statement in statements:
+            actions, targets = _listed(statement["Action"]), _listed(statement["Resource"])
+            assert "*" not in actions and not any(a.endswith(":*") for a in actions), (name, statement)
+            assert "*" not in targets, (name, statement)
+            assert not {"dynamodb:Scan", "dynamodb:DeleteItem", "dynamodb:DeleteTable"} & set(actions)
+
+    def actions(name):
+        return {a for s in roles[name] for a in _listed(s["Action"])}
+
+    assert "s3:GetObject" in actions("EmailInbound") and not any("s3:" in a for a in actions("Worker"))
+    assert "sqs:ReceiveMessage" in actions("Worker") and "sqs:ReceiveMessage" not in actions("APIHandler")
+    assert actions("CloseIdle") == {"logs:CreateLogStream", "logs:PutLogEvents", "dynamodb:GetItem",
+                                    "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:PutItem",
+                                    "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"}
+    assert "ses:SendRawEmail" in actions("Transcripts") and "ses:SendRawEmail" not in actions("APIHandler")
+    secrets = next(s for s in roles["APIHandler"] if s["Sid"] == "Secrets")
+    assert secrets["Action"] == ["ssm:GetParameter"]
+    assert secrets["Resource"]["Fn::Sub"].endswith(":parameter${SecretsPath}/*")
+
+
+def test_the_template_passes_cfn_lint(package):
+    result = subprocess.run([str(Path(sys.executable).parent / "cfn-lint"), str(BUILD / "sam.yaml")],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
