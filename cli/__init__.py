@@ -84,6 +84,31 @@ def _package(args) -> int:
     return 0
 
 
+def _deploy(args) -> int:
+    from cli.deploy import run
+
+    return run(args.stage, args.stack, {"SupportAddress": args.support_address, "SupportEmailFrom": args.support_from,
+                                        "AlarmEmail": args.alarm_email}, args.skip_package)
+
+
+def _register_webhooks(args) -> int:
+    from cli.webhooks import run
+
+    return run(args.url, args.secrets_path)
+
+
+def _smoke(args) -> int:
+    from cli.smoke import run
+
+    return run(args.url, args.secrets_path)
+
+
+def _dead_letters(args) -> int:
+    from cli.dead_letters import run
+
+    return run(args.replay, args.limit)
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="firstreply", description="Instant, personal first replies "
                                   "on Telegram, Slack, X and email, serverless on AWS.")
@@ -124,6 +149,34 @@ def parser() -> argparse.ArgumentParser:
     package.add_argument("--stage", default="prod", help="Chalice stage of .chalice/config.json (default prod)")
     package.add_argument("--out", default="build", help="output folder (default build/)")
     package.set_defaults(run=_package)
+
+    deploy = commands.add_parser("deploy", help="package and deploy to AWS with CloudFormation; prints the webhook URLs")
+    deploy.add_argument("--stage", default="prod", help="Chalice stage (default prod)")
+    deploy.add_argument("--stack", default="firstreply", help="CloudFormation stack name (default firstreply)")
+    deploy.add_argument("--support-address", help="the address customers write to, e.g. support@acme.example")
+    deploy.add_argument("--support-from", help='the verified SES sender, e.g. "Acme Support <support@acme.example>"')
+    deploy.add_argument("--alarm-email", help="who is emailed when an alarm fires")
+    deploy.add_argument("--skip-package", action="store_true", help="deploy build/ as it is")
+    deploy.set_defaults(run=_deploy)
+
+    secrets_help = "read secrets from SSM under this path (e.g. /firstreply/prod) rather than the environment"
+    register = commands.add_parser("register-webhooks", help="point Telegram and X at the deployed API; print the "
+                                   "Slack manifest")
+    register.add_argument("--url", required=True, help="https base URL of the deployed API (EndpointURL)")
+    register.add_argument("--secrets-path", help=secrets_help)
+    register.set_defaults(run=_register_webhooks)
+
+    smoke = commands.add_parser("smoke", help="send signed and forged test requests to a deployed API; exit 1 on "
+                                "any surprise")
+    smoke.add_argument("--url", required=True, help="base URL of the API (EndpointURL, or http://127.0.0.1:8000)")
+    smoke.add_argument("--secrets-path", help=secrets_help)
+    smoke.set_defaults(run=_smoke)
+
+    dead = commands.add_parser("dead-letters", help="list the messages the worker gave up on; --replay sends them "
+                               "back to the work queue")
+    dead.add_argument("--replay", action="store_true", help="put them back on the work queue, then delete them here")
+    dead.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
+    dead.set_defaults(run=_dead_letters)
 
     standin = commands.add_parser("standin", help="run a local stand-in of a channel API")
     standin.add_argument("channel", choices=["telegram", "slack", "x"])

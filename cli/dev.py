@@ -40,11 +40,16 @@ def start_moto() -> Any:
     return server
 
 
-def local_aws_environment() -> None:
-    """Credentials and region for a stand-in; real ones in the environment are left alone."""
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+def local_aws_environment(stand_in: bool | None = None) -> None:
+    """Credentials and region for a stand-in (AWS_ENDPOINT_URL set, or the dev server's own). Real
+    credentials are left alone, and against AWS itself (no stand-in) none are made up, so a
+    profile in ~/.aws is used."""
+    if stand_in is None:
+        stand_in = bool(os.environ.get("AWS_ENDPOINT_URL"))
+    if stand_in:
+        os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+        os.environ.setdefault("AWS_DEFAULT_REGION", os.environ.get("AWS_REGION") or "us-east-1")
 
 
 def prepare_resources(settings, seeded_by: str) -> None:
@@ -290,7 +295,7 @@ def run(port: int, config_path: str) -> None:
         import secrets
 
         os.environ["FIRSTREPLY_ADMIN_TOKEN"] = secrets.token_urlsafe(18)
-    local_aws_environment()
+    local_aws_environment(stand_in=True)
 
     # The app module reads its environment at import, so it comes after the settings above.
     import app as app_module

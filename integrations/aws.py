@@ -13,7 +13,13 @@ _lock = threading.Lock()
 
 
 def region() -> str:
-    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    """Lambda sets AWS_REGION; on a laptop the profile's region (~/.aws/config) counts too."""
+    configured = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    if configured:
+        return configured
+    import boto3
+
+    return boto3.session.Session().region_name or "us-east-1"
 
 
 def client(service: str) -> Any:

@@ -132,6 +132,10 @@ def to_inbound(update: Any) -> InboundMessage:
     )
 
 
+# what the webhook handles: messages, and button presses on surveys
+ALLOWED_UPDATES = ["message", "callback_query"]
+
+
 def api_url() -> str:
     return (os.environ.get("TELEGRAM_API_URL") or DEFAULT_API_URL).rstrip("/")
 
@@ -175,6 +179,18 @@ class TelegramSender:
 
     def _bot(self):
         return _BotSession(self.token, self.base_url, self.timeout)
+
+    def register_webhook(self, url: str, secret: str) -> dict[str, Any]:
+        """setWebhook with the secret Telegram will send back in every request, and only the
+        updates we handle; returns getWebhookInfo."""
+        return asyncio.run(self._register(url, secret))
+
+    async def _register(self, url: str, secret: str) -> dict[str, Any]:
+        async with self._bot() as bot:
+            await bot.set_webhook(url, secret_token=secret, allowed_updates=ALLOWED_UPDATES)
+            info = await bot.get_webhook_info()
+        return {"url": info.url, "pending_update_count": info.pending_update_count,
+                "allowed_updates": list(info.allowed_updates or ()), "last_error_message": info.last_error_message}
 
     def is_own(self, sender_id: str) -> bool:
         return False   # Telegram marks bots, ours included, with from.is_bot: the webhook drops them

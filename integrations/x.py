@@ -233,3 +233,31 @@ class XSender:
             found += [mention_to_inbound(t, authors) for t in page.data or []
                       if str(t.author_id) != me]
         return sorted(found, key=lambda m: int(m.message_id))
+
+
+def register_webhook(url: str, creds: dict[str, str], bearer_token: str) -> dict[str, Any]:
+    """Register `url` as the app's webhook (X checks it with a CRC request first) unless it is
+    already, and subscribe the support account to it (X API v2 webhooks and Account Activity).
+    tweepy has no methods for these; its requests session and OAuth 1.0a helper do the calls."""
+    import requests
+    from requests_oauthlib import OAuth1
+
+    base = (os.environ.get("X_API_URL") or REAL_HOST).rstrip("/")
+    app = {"Authorization": f"Bearer {bearer_token}"}
+    user = OAuth1(creds["consumer_key"], creds["consumer_secret"], creds["access_token"], creds["access_token_secret"])
+    with requests.Session() as http:
+        listed = http.get(f"{base}/2/webhooks", headers=app, timeout=30)
+        if listed.status_code >= 400:
+            raise RuntimeError(f"X refused to list webhooks: {listed.status_code} {listed.text[:300]}")
+        webhook = next((w for w in listed.json().get("data") or [] if w.get("url") == url), None)
+        if webhook is None:
+            created = http.post(f"{base}/2/webhooks", json={"url": url}, headers=app, timeout=30)
+            if created.status_code >= 400:
+                raise RuntimeError(f"X refused the webhook {url}: {created.status_code} {created.text[:300]}")
+            webhook = created.json()["data"]
+        subscribed = http.post(f"{base}/2/account_activity/webhooks/{webhook['id']}/subscriptions/all",
+                               auth=user, timeout=30)
+        if subscribed.status_code >= 400:
+            raise RuntimeError(f"X refused the subscription: {subscribed.status_code} {subscribed.text[:300]}")
+    return {"webhook_id": webhook["id"], "url": webhook.get("url", url), "valid": webhook.get("valid"),
+            "subscribed": subscribed.json().get("data", {}).get("subscribed", False)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import time
 
 from cli.standins.base import Call, Reply, StandIn
@@ -12,6 +13,7 @@ class TelegramStandIn(StandIn):
     def __init__(self, port: int = 0):
         super().__init__(port)
         self._ids = itertools.count(1000)
+        self.webhook: dict = {}        # what setWebhook was last given
 
     def fail_next(self, status: int = 500, times: int = 1, description: str = "Internal Server Error"):
         super().fail_next(Reply(status, {"ok": False, "error_code": status, "description": description}), times)
@@ -42,6 +44,14 @@ class TelegramStandIn(StandIn):
                       "chat": {"id": int(chat_id) if str(chat_id).lstrip("-").isdigit() else chat_id,
                                "type": "private"},
                       "text": call.params.get("text", "")}
+        elif call.method == "setWebhook":
+            self.webhook = dict(call.params)
+            result = True
+        elif call.method == "getWebhookInfo":
+            allowed = self.webhook.get("allowed_updates")
+            result = {"url": self.webhook.get("url", ""), "has_custom_certificate": False, "pending_update_count": 0,
+                      **({"allowed_updates": json.loads(allowed) if isinstance(allowed, str) else allowed}
+                         if allowed else {})}
         else:
             result = True
         return Reply(200, {"ok": True, "result": result})

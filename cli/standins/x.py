@@ -10,6 +10,7 @@ from cli.standins.base import Call, Reply, StandIn
 
 _DM = re.compile(r"^/2/dm_conversations/with/(\d+)/messages$")
 _MENTIONS = re.compile(r"^/2/users/(\d+)/mentions$")
+_SUBSCRIBE = re.compile(r"^/2/account_activity/webhooks/(\d+)/subscriptions/all$")
 
 
 class XStandIn(StandIn):
@@ -18,6 +19,13 @@ class XStandIn(StandIn):
         self.mentions: list[dict] = []     # newest last, like a timeline being written
         self.users: dict[str, dict] = {}
         self._ids = itertools.count(1900000000000000000)
+        self.webhooks: list[dict] = []           # registered with POST /2/webhooks
+        self.subscriptions: set[str] = set()     # webhook ids the support account subscribed to
+
+    def reset(self) -> None:
+        super().reset()
+        self.webhooks.clear()
+        self.subscriptions.clear()
 
     def add_mention(self, tweet_id: str, author_id: str, text: str, lang: str = "en", name: str = "",
                     age_seconds: int = 0):
@@ -40,13 +48,32 @@ class XStandIn(StandIn):
             return "tweet", auth
         if _MENTIONS.match(path) and http_method == "GET":
             return "mentions", auth
+        if path == "/2/webhooks" and http_method in ("GET", "POST"):
+            return f"webhooks.{http_method.lower()}", auth
+        if _SUBSCRIBE.match(path) and http_method == "POST":
+            return "subscribe", auth
         return None
 
     def answer(self, call: Call) -> Reply:
+        if call.method.startswith("webhooks."):   # app-only: the bearer token
+            if not call.token.startswith("Bearer "):
+                return Reply(401, {"title": "Unauthorized", "status": 401, "detail": "Unauthorized"})
+            if call.method == "webhooks.get":
+                return Reply(200, {"data": self.webhooks} if self.webhooks else {"meta": {"result_count": 0}})
+            webhook = {"id": str(next(self._ids)), "url": call.params.get("url", ""), "valid": True,
+                       "created_at": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())}
+            self.webhooks.append(webhook)
+            return Reply(200, {"data": webhook})
         if not call.token.startswith("OAuth "):
             return Reply(401, {"title": "Unauthorized", "status": 401, "detail": "Unauthorized"})
         if call.method == "dm":
             return Reply(201, {"data": {"dm_conversation_id": "1-2", "dm_event_id": str(next(self._ids))}})
+        if call.method == "subscribe":
+            webhook_id = _SUBSCRIBE.match(call.path).group(1)
+            if not any(w["id"] == webhook_id for w in self.webhooks):
+                return Reply(404, {"title": "Not Found", "status": 404, "detail": "webhook not found"})
+            self.subscriptions.add(webhook_id)
+            return Reply(200, {"data": {"subscribed": True}})
         if call.method == "tweet":
             return Reply(201, {"data": {"id": str(next(self._ids)), "text": call.params.get("text", ""),
                                         "edit_history_tweet_ids": []}})

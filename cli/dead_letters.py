@@ -1,0 +1,81 @@
+"""`firstreply dead-letters [--replay]`: what the worker gave up on, and sending it back.
+
+A message lands in the dead-letter queue after 5 failed receives (a channel down for long, a bug).
+The inbound message itself is safe in the table; the queue message only names it. Listing shows
+each with what the customer wrote and how far it got, and leaves the queue as it was. `--replay`
+puts each back on the work queue (same chat group, so order holds) and then deletes it from the
+dead-letter queue; the worker is idempotent, so a message that was half done is finished, not
+doubled.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+from cli.channels import UsageError
+
+RECEIVE_BATCH = 10
+HOLD_SECONDS = 30    # how long a listed message stays hidden while we read the rest
+
+
+def _receive_all(sqs, url: str, limit: int) -> list[dict]:
+    seen: dict[str, dict] = {}
+    while len(seen) < limit:
+        batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=min(RECEIVE_BATCH, limit - len(seen)),
+                                    VisibilityTimeout=HOLD_SECONDS, WaitTimeSeconds=1,
+                                    AttributeNames=["All"]).get("Messages", [])
+        fresh = [m for m in batch if m["MessageId"] not in seen]
+        if not fresh:
+            break
+        seen.update((m["MessageId"], m) for m in fresh)
+    return list(seen.values())
+
+
+def _describe(message: dict, store) -> str:
+    attributes = message.get("Attributes", {})
+    sent = datetime.fromtimestamp(int(attributes.get("SentTimestamp", "0")) / 1000, timezone.utc)
+    try:
+        body = json.loads(message["Body"])
+        channel, event_id = body["channel"], body["event_id"]
+    except (ValueError, KeyError, TypeError):
+        return f"{sent:%Y-%m-%d %H:%M} unreadable body {message['Body'][:80]!r}"
+    event = store.get_event(channel, event_id) or {}
+    inbound = event.get("inbound") or {}
+    text = (inbound.get("text") or inbound.get("subject") or inbound.get("media") or "").replace("\n", " ")
+    return (f"{sent:%Y-%m-%d %H:%M} {channel} {event_id} from {inbound.get('name') or inbound.get('sender_id', '?')}: "
+            f"{text[:60]!r} (status {event.get('status', 'not stored')})")
+
+
+def run(replay: bool, limit: int) -> int:
+    from cli.dev import local_aws_environment
+    from integrations import sqs
+    from integrations.aws import client
+    from integrations.dynamodb import DynamoStore
+
+    if limit < 1:
+        raise UsageError("--limit must be at least 1")
+    local_aws_environment()
+    queue = client("sqs")
+    try:
+        dead_url = sqs.queue_url(sqs.DEAD_LETTER_QUEUE_NAME)
+    except queue.exceptions.QueueDoesNotExist:
+        raise UsageError(f"no queue {sqs.DEAD_LETTER_QUEUE_NAME} in this account and region") from None
+    messages = _receive_all(queue, dead_url, limit)
+    store = DynamoStore()
+    print(f"{len(messages)} dead letter(s) in {sqs.DEAD_LETTER_QUEUE_NAME}" + (":" if messages else ""))
+    for message in messages:
+        print("  " + _describe(message, store))
+    if not replay:
+        for message in messages:   # listing changes nothing: visible again at once
+            queue.change_message_visibility(QueueUrl=dead_url, ReceiptHandle=message["ReceiptHandle"],
+                                            VisibilityTimeout=0)
+        return 0
+    work_url = sqs.queue_url()
+    for message in messages:
+        group = message.get("Attributes", {}).get("MessageGroupId") or "replay"
+        queue.send_message(QueueUrl=work_url, MessageBody=message["Body"], MessageGroupId=group,
+                           # a new deduplication id: the original's may still be in SQS's 5-minute window
+                           MessageDeduplicationId=f"replay-{message['MessageId']}"[:128])
+        queue.delete_message(QueueUrl=dead_url, ReceiptHandle=message["ReceiptHandle"])
+    print(f"replayed {len(messages)} onto {sqs.QUEUE_NAME}")
+    return 0

@@ -1,0 +1,216 @@
+"""The operator's commands against local stand-ins: register-webhooks (python-telegram-bot and the
+X API through its stand-ins), smoke (a real `firstreply dev`), dead-letters (moto's SQS, the real
+worker), deploy (moto's S3, STS, CloudFormation and SES: as far as they go), secrets from SSM."""
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import urllib.request
+
+import pytest
+
+from cli import main
+from cli.standins.base import Reply
+from conftest import load_fixture
+from test_dev_server import FIRSTREPLY, dev_env, free_port, start, stop
+
+API = "https://abc123.execute-api.eu-west-1.amazonaws.com/api"
+
+
+# -- register-webhooks -----------------------------------------------------------------------------
+@pytest.fixture
+def channel_env(monkeypatch, telegram_api, x_api):
+    telegram_api.reset()
+    x_api.reset()
+    monkeypatch.setenv("TELEGRAM_API_URL", telegram_api.url)
+    monkeypatch.setenv("X_API_URL", x_api.url)
+    monkeypatch.setenv("X_BEARER_TOKEN", "app-bearer")
+    return telegram_api, x_api
+
+
+def test_register_webhooks_sets_telegram_and_x_and_prints_the_slack_manifest(channel_env, capsys):
+    telegram_api, x_api = channel_env
+    assert main(["register-webhooks", "--url", API + "/"]) == 0
+    [call] = telegram_api.sent("setWebhook")
+    assert call.params["url"] == f"{API}/webhooks/telegram"
+    assert call.params["secret_token"] == "s3cr3t-token_ABC"
+    assert call.params["allowed_updates"] == ["message", "callback_query"]
+    assert telegram_api.sent("getWebhookInfo")
+    [webhook] = x_api.webhooks
+    assert webhook["url"] == f"{API}/webhooks/x" and x_api.subscriptions == {webhook["id"]}
+    assert x_api.sent("webhooks.post")[0].token == "Bearer app-bearer"        # app-only
+    assert x_api.sent("subscribe")[0].token.startswith("OAuth ")              # the support account
+    out = capsys.readouterr().out
+    assert f"url: {API}/webhooks/slack/events" in out and "support account subscribed" in out
+
+    # again: the X webhook is found, not registered twice
+    assert main(["register-webhooks", "--url", API]) == 0
+    assert len(x_api.webhooks) == 1 and len(x_api.sent("webhooks.post")) == 1
+
+
+def test_register_webhooks_refuses_what_would_be_unsafe_or_cannot_work(channel_env, monkeypatch, capsys):
+    telegram_api, x_api = channel_env
+    with pytest.raises(SystemExit, match="https"):
+        main(["register-webhooks", "--url", "http://abc.example/api"])
+    monkeypatch.delenv("TELEGRAM_WEBHOOK_SECRET")
+    x_api.fail_next(Reply(403, {"title": "Forbidden", "detail": "webhook CRC failed"}), method="webhooks.post")
+    assert main(["register-webhooks", "--url", API]) == 1
+    out = capsys.readouterr().out
+    assert "telegram: FAILED, TELEGRAM_WEBHOOK_SECRET is not set" in out and not telegram_api.sent("setWebhook")
+    assert "x: FAILED, X refused the webhook" in out and "webhook CRC failed" in out
+
+
+# -- smoke -----------------------------------------------------------------------------------------
+def test_smoke_against_firstreply_dev_passes_and_catches_a_wrong_secret(tmp_path):
+    port = free_port()
+    process = start(port, dev_env(FIRSTREPLY_ADMIN_TOKEN="smoke-admin"))
+    secrets = {"TELEGRAM_WEBHOOK_SECRET": "dev-secret", "SLACK_SIGNING_SECRET": "dev-signing-secret",
+               "X_CONSUMER_SECRET": "dev-consumer-secret", "FIRSTREPLY_ADMIN_TOKEN": "smoke-admin"}
+    try:
+        good = subprocess.run([FIRSTREPLY, "smoke", "--url", f"http://127.0.0.1:{port}"], env=dev_env(**secrets),
+                              capture_output=True, text=True, timeout=60)
+        assert good.returncode == 0, good.stdout + good.stderr
+        assert "15 of 15 as expected" in good.stdout and "FAIL" not in good.stdout
+        assert "ok   telegram update from a bot (verified, ignored): expected 200" in good.stdout
+        assert "ok   x CRC: expected 200" in good.stdout
+
+        wrong = subprocess.run([FIRSTREPLY, "smoke", "--url", f"http://127.0.0.1:{port}"],
+                               env=dev_env(**{**secrets, "SLACK_SIGNING_SECRET": "not-the-one"}),
+                               capture_output=True, text=True, timeout=60)
+        assert wrong.returncode == 1
+        assert "FAIL slack url_verification (signed): expected 200   got 401" in wrong.stdout
+
+        partial = subprocess.run([FIRSTREPLY, "smoke", "--url", f"http://127.0.0.1:{port}"], env=dev_env(),
+                                 capture_output=True, text=True, timeout=60)
+        assert partial.returncode == 0 and "skip telegram signed checks" in partial.stdout
+        time.sleep(1)   # give the worker its chance: the smoke test must not have made it send anything
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/dev/outbox") as response:
+            assert json.load(response)["messages"] == []
+    finally:
+        stop(process)
+
+
+# -- dead letters ----------------------------------------------------------------------------------
+def test_dead_letters_are_listed_unchanged_and_replayed_once(system, capsys):
+    from integrations import sqs
+
+    system.telegram_api.fail_next(502, times=sqs.MAX_RECEIVES * 4)
+    update = load_fixture("telegram", "text_private")
+    system.post_update(update)
+    system.pump.backoff = lambda receives: 0
+    for _ in range(sqs.MAX_RECEIVES + 1):
+        system.pump.pump_once()
+    dead_url = sqs.queue_url(sqs.DEAD_LETTER_QUEUE_NAME)
+    assert system.queue_depth(dead_url) == 1
+
+    assert main(["dead-letters"]) == 0
+    out = capsys.readouterr().out
+    assert "1 dead letter(s) in firstreply-dead.fifo" in out
+    assert f"telegram {update['update_id']} from Olena" in out and "Коли буде доставка" in out
+    assert "(status received)" in out
+    assert system.queue_depth(dead_url) == 1            # listing leaves it there, visible
+    assert "Messages" in system.pump.sqs.receive_message(QueueUrl=dead_url, VisibilityTimeout=0)
+
+    sent_before = len(system.sent())
+    assert main(["dead-letters", "--replay"]) == 0
+    assert "replayed 1 onto firstreply-work.fifo" in capsys.readouterr().out
+    assert system.queue_depth(dead_url) == 0
+    system.pump.drain()
+    new = system.sent()[sent_before:]
+    assert len(new) == 1 and new[0].params["text"].startswith("Вітаємо, Olena!")
+    event = system.store.get_event("telegram", str(update["update_id"]))
+    assert event["ack_sent_at"]
+    assert main(["dead-letters"]) == 0 and "0 dead letter(s)" in capsys.readouterr().out
+
+
+# -- deploy ----------------------------------------------------------------------------------------
+def test_deploy_uploads_the_package_and_creates_a_change_set(monkeypatch, tmp_path):
+    """moto runs STS, S3, SES and CloudFormation's change sets; its CloudFormation engine cannot
+    execute SAM's generated resources, so the stack itself is checked up to the change set."""
+    import yaml
+    from moto import mock_aws
+
+    from cli import deploy
+    from cli.package import build
+    from integrations import aws
+
+    build_dir = tmp_path / "build"
+    source = deploy.ROOT / "build"
+    if not (source / "deployment.zip").exists():
+        build("prod", source)
+    build_dir.mkdir()
+    for name in ("deployment.zip", "sam.yaml"):
+        (build_dir / name).write_bytes((source / name).read_bytes())
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    with mock_aws():
+        aws.reset_clients()
+        s3, cloudformation, ses = aws.client("s3"), aws.client("cloudformation"), aws.client("ses")
+        bucket = deploy.artifacts_bucket(s3, "123456789012", "eu-west-1")
+        assert bucket == "firstreply-artifacts-123456789012-eu-west-1"
+        assert s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]["BlockPublicPolicy"]
+        assert deploy.artifacts_bucket(s3, "123456789012", "eu-west-1") == bucket      # found the second time
+        url = deploy.upload(s3, bucket, "firstreply", build_dir, "eu-west-1")
+        assert url.startswith(f"https://{bucket}.s3.eu-west-1.amazonaws.com/firstreply/")
+        keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
+        assert len(keys) == 2 and any(k.endswith(".zip") for k in keys)
+        packaged = yaml.safe_load((build_dir / "packaged.yaml").read_text())
+        uris = {r["Properties"]["CodeUri"] for r in packaged["Resources"].values()
+                if r["Type"] == "AWS::Serverless::Function"}
+        assert len(uris) == 1 and uris.pop().startswith(f"s3://{bucket}/firstreply/")
+
+        assert deploy.stack_status(cloudformation, "firstreply") is None
+        template_key = next(k for k in keys if k.endswith(".yaml"))
+        cloudformation.create_change_set(
+            StackName="firstreply", ChangeSetName="check", ChangeSetType="CREATE",
+            TemplateURL=f"https://{bucket}.s3.amazonaws.com/{template_key}", Capabilities=deploy.CAPABILITIES,
+            Parameters=deploy.parameters({"SupportAddress": "support@acme.example"}, updating=False))
+        described = cloudformation.describe_change_set(StackName="firstreply", ChangeSetName="check")
+        assert {"ParameterKey": "SupportAddress", "ParameterValue": "support@acme.example"} in described["Parameters"]
+        assert deploy.parameters({"AlarmEmail": "ops@acme.example"}, updating=True) == [
+            {"ParameterKey": "SupportAddress", "UsePreviousValue": True},
+            {"ParameterKey": "SupportEmailFrom", "UsePreviousValue": True},
+            {"ParameterKey": "AlarmEmail", "ParameterValue": "ops@acme.example"}]
+
+        ses.create_receipt_rule_set(RuleSetName="firstreply-inbound")
+        assert deploy.activate_rule_set(ses, "firstreply-inbound") == "SES receipt rule set firstreply-inbound activated"
+        assert deploy.activate_rule_set(ses, "firstreply-inbound").endswith("is active")
+        ses.create_receipt_rule_set(RuleSetName="theirs")
+        ses.set_active_receipt_rule_set(RuleSetName="theirs")
+        assert "set-active-receipt-rule-set --rule-set-name firstreply-inbound" in deploy.activate_rule_set(
+            ses, "firstreply-inbound")
+    aws.reset_clients()
+
+
+def test_deploy_without_credentials_says_so(monkeypatch, tmp_path):
+    env = {k: v for k, v in dev_env().items() if not k.startswith("AWS_")}
+    env.update(AWS_CONFIG_FILE=str(tmp_path / "none"), AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
+               AWS_EC2_METADATA_DISABLED="true", AWS_DEFAULT_REGION="eu-west-1")
+    result = subprocess.run([FIRSTREPLY, "deploy", "--skip-package"], env=env, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode != 0 and "no usable AWS credentials" in result.stderr, result.stderr
+
+
+# -- secrets ---------------------------------------------------------------------------------------
+def test_secrets_come_from_ssm_when_the_environment_has_none(monkeypatch):
+    from aws_lambda_powertools.utilities import parameters
+    from moto import mock_aws
+
+    from integrations import aws, secrets
+
+    monkeypatch.delenv("TELEGRAM_WEBHOOK_SECRET")
+    monkeypatch.setenv("FIRSTREPLY_SECRETS_PATH", "/firstreply/prod")
+    with mock_aws():
+        aws.reset_clients()
+        parameters.clear_caches()
+        import boto3
+
+        boto3.client("ssm", region_name="us-east-1").put_parameter(
+            Name="/firstreply/prod/TELEGRAM_WEBHOOK_SECRET", Value="from-ssm", Type="SecureString")
+        assert secrets.get("TELEGRAM_WEBHOOK_SECRET") == "from-ssm"
+        assert secrets.get("SLACK_BOT_TOKEN") == "xoxb-test-token"       # the environment wins
+        monkeypatch.delenv("X_BEARER_TOKEN", raising=False)
+        assert secrets.get("X_BEARER_TOKEN") == ""                       # not stored: not configured
+        parameters.clear_caches()
+    monkeypatch.delenv("FIRSTREPLY_SECRETS_PATH")
+    assert secrets.get("TELEGRAM_WEBHOOK_SECRET") == ""
