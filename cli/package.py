@@ -18,6 +18,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CODE = ("functions", "integrations", "templates")
+# the settings the functions start from until an admin saves some (FIRSTREPLY_CONFIG, relative to /var/task)
+SETTINGS_FILE = "firstreply.yaml"
 MERGE_TEMPLATE = ROOT / "infra" / "resources.yaml"
 TEMPLATE_NAME = "sam.yaml"
 
@@ -68,6 +70,7 @@ def build(stage: str = "prod", out: Path = ROOT / "build") -> Path:
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     for folder in CODE:
         shutil.copytree(ROOT / folder, vendor / folder, ignore=ignore)
+    shutil.copy(ROOT / SETTINGS_FILE, vendor / SETTINGS_FILE)
     if out.exists():
         shutil.rmtree(out)
     env = {**os.environ, **stage_environment(stage)}

@@ -47,7 +47,7 @@ def ensure_queues() -> None:
     dead_arn = sqs.get_queue_attributes(QueueUrl=dead, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     sqs.create_queue(QueueName=QUEUE_NAME, Attributes={
         "FifoQueue": "true",
-        "VisibilityTimeout": "120",
+        "VisibilityTimeout": "360",   # as in infra/resources.yaml: 6 x the worker timeout
         "RedrivePolicy": json.dumps({"deadLetterTargetArn": dead_arn, "maxReceiveCount": MAX_RECEIVES}),
     })
     queue_url.cache_clear()

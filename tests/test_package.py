@@ -41,7 +41,7 @@ def functions(template):
 def test_the_zip_holds_the_code_and_its_packages_but_not_boto3(package):
     archive, _ = package
     names = set(archive.namelist())
-    assert {"app.py", "functions/pipeline.py", "functions/handlers/worker.py", "functions/handlers/admin.html",
+    assert {"app.py", "firstreply.yaml", "functions/pipeline.py", "functions/handlers/worker.py", "functions/handlers/admin.html",
             "integrations/dynamodb.py", "templates/ack.telegram.uk.j2", "templates/_ack.fa.j2",
             "chalice/app.py", "telegram/__init__.py", "slack_sdk/__init__.py", "tweepy/__init__.py",
             "jinja2/__init__.py", "aws_lambda_powertools/__init__.py", "babel/locale-data/uk.dat"} <= names
@@ -78,6 +78,11 @@ for package in (functions.handlers, integrations):
     for info in pkgutil.iter_modules(package.__path__):
         importlib.import_module(package.__name__ + "." + info.name)
         loaded[package.__name__ + "." + info.name] = True
+# the settings file the functions start from (in Lambda the working directory is the task root)
+import os
+os.chdir({str(tmp_path / 'task')!r})
+from functions.settings import load_settings_file
+loaded["settings"] = load_settings_file("firstreply.yaml").business_name == "Acme"
 # the templates travelled too: render one as the worker would
 from functions import render
 text = render.render("ack", "telegram", "uk", {{"customer": {{"first_name": "Olena"}}, "business": {{"name": "Acme"}},
