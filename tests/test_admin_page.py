@@ -74,6 +74,8 @@ def test_admin_edits_the_telegram_ack_in_the_browser_and_the_next_update_carries
                     "Ref {{ reference|strong }}")
         expect(page.locator("#problems")).to_contain_text("Line 2")
         expect(page.locator("#gutter .bad")).to_have_text("2")
+        expect(page.locator("#previews")).to_have_class(re.compile("stale"))
+        expect(page.locator(".stale-note")).to_contain_text("last version without errors")
         page.get_by_role("button", name="Save", exact=True).click()
         expect(page.locator("#save-status")).to_contain_text("unknown tag 'endfi'")
         screenshot(page, "error")
@@ -82,6 +84,7 @@ def test_admin_edits_the_telegram_ack_in_the_browser_and_the_next_update_carries
         editor.fill("Hello {{ customer.first_name }} from the new template!\n{% if is_open %}We are in.{% endif %}\n"
                     "Ref {{ reference|strong }}")
         expect(page.locator("#problems")).to_be_empty()
+        expect(page.locator(".stale-note")).to_have_count(0)
         expect(preview.locator("body")).to_contain_text("Hello Emma from the new template!")
         expect(preview.locator("b")).to_have_text("7K3-Q9X")
         page.get_by_role("button", name="Save", exact=True).click()

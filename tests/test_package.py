@@ -219,3 +219,13 @@ def test_the_template_passes_cfn_lint(package):
     result = subprocess.run([str(Path(sys.executable).parent / "cfn-lint"), str(BUILD / "sam.yaml")],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_secret_is_named_in_the_template_and_the_deploy_guide(package):
+    from integrations.secrets import NAMES
+
+    _, template = package
+    listed = template["Outputs"]["SecretParameters"]["Value"]["Fn::Sub"]
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for name in NAMES:
+        assert name in listed and f"put {name}" in readme, name
