@@ -15,16 +15,11 @@ from __future__ import annotations
 import json
 import math
 import os
-import sys
 from collections import Counter
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-os.environ.update({"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x", "AWS_DEFAULT_REGION": "us-east-1",
-                   "TELEGRAM_WEBHOOK_SECRET": "bench", "TELEGRAM_BOT_TOKEN": "1:BENCH",
-                   "FIRSTREPLY_LOG_FORMAT": "text", "PTB_TIMEDELTA": "1"})
-os.environ.pop("AWS_ENDPOINT_URL", None)
+from local_aws import prepare
+
+ROOT = prepare(TELEGRAM_WEBHOOK_SECRET="bench", TELEGRAM_BOT_TOKEN="1:BENCH", PTB_TIMEDELTA="1")
 
 PRICES = {   # USD, us-east-1, on demand
     "api_request": 3.50 / 1e6,              # API Gateway REST API, first 333 million

@@ -15,19 +15,13 @@ turns that copy off: it counts reads, and none of its transactions fails.
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT)]
-os.environ.update({"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x", "AWS_DEFAULT_REGION": "us-east-1",
-                   "FIRSTREPLY_LOG_FORMAT": "text", "FIRSTREPLY_SIGNING_SECRET": "bench",
-                   "SUPPORT_EMAIL_FROM": "Support <support@example.com>"})
-os.environ.pop("AWS_ENDPOINT_URL", None)
+from local_aws import prepare
+
+ROOT = prepare(FIRSTREPLY_SIGNING_SECRET="bench", SUPPORT_EMAIL_FROM="Support <support@example.com>")
 
 
 def main() -> None:

@@ -18,17 +18,12 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-os.environ.update({"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x", "AWS_DEFAULT_REGION": "us-east-1",
-                   "TELEGRAM_WEBHOOK_SECRET": "bench", "TELEGRAM_BOT_TOKEN": "1:BENCH",
-                   "FIRSTREPLY_LOG_FORMAT": "text", "PTB_TIMEDELTA": "1"})
-os.environ.pop("AWS_ENDPOINT_URL", None)
+from local_aws import prepare
+
+ROOT = prepare(TELEGRAM_WEBHOOK_SECRET="bench", TELEGRAM_BOT_TOKEN="1:BENCH", PTB_TIMEDELTA="1")
 
 
 def percentile(values: list[float], p: float) -> float:
