@@ -16,9 +16,12 @@ the shipped text: an edited template can never stop replies.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 import os
 import re
+import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -30,6 +33,22 @@ _INCLUDE = re.compile(r'{%-?\s*include\s+"(_[a-z]+\.[a-z-]+\.j2)"\s*-?%}\n?')
 _WRAPPER_NOTE = re.compile(r"^{#.*?#}\n", re.S)
 
 log = logging.getLogger(__name__)
+
+# An edited template could loop for ever ({% for i in range(99999) %}{% for j in range(99999) %}…):
+# loops over `range` check a deadline, and `*` / `**` refuse to build huge values. Data-bound
+# loops (FAQ links, a transcript's messages) are as long as the data.
+RENDER_SECONDS = 2.0
+MAX_REPEAT = 10_000
+_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("render_deadline", default=None)
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float):
+    token = _deadline.set(time.perf_counter() + seconds)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
 
 
 def template_id(name: str, channel: str, language: str) -> str:
@@ -66,13 +85,32 @@ def environment(markup: str):
         def link(url, title): return f"{title}: {url}"
         finalize = None
 
+    from jinja2.sandbox import SecurityError, safe_range
+
     class StrictSandbox(SandboxedEnvironment):
-        """Unsafe access fails loudly instead of rendering as empty, so the check refuses it."""
+        """Unsafe access fails loudly instead of rendering as empty, so the check refuses it; loops
+        and repetition are bounded (see RENDER_SECONDS)."""
+
+        intercepted_binops = frozenset({"*", "**"})
 
         def unsafe_undefined(self, obj, attribute):
-            from jinja2.sandbox import SecurityError
-
             raise SecurityError(f"access to attribute {attribute!r} of {type(obj).__name__!r} object is unsafe")
+
+        def call_binop(self, context, operator, left, right):
+            numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (left, right))
+            if operator == "**" and numbers and abs(right) > 64:
+                raise SecurityError("exponent too large")
+            if operator == "*" and not numbers and any(isinstance(v, int) and abs(v) > MAX_REPEAT
+                                                       for v in (left, right)):
+                raise SecurityError(f"repeating a text or list more than {MAX_REPEAT} times")
+            return super().call_binop(context, operator, left, right)
+
+    def bounded_range(*args):
+        deadline = _deadline.get()
+        for n, value in enumerate(safe_range(*args)):
+            if deadline is not None and n % 256 == 0 and time.perf_counter() > deadline:
+                raise SecurityError("the template takes too long to render")
+            yield value
 
     env = StrictSandbox(
         loader=FileSystemLoader(str(TEMPLATE_DIR)),
@@ -82,7 +120,7 @@ def environment(markup: str):
         finalize=finalize,
     )
     env.filters.update(em=em, strong=strong)
-    env.globals["link"] = link
+    env.globals.update(link=link, range=bounded_range)
     return env
 
 
@@ -133,7 +171,8 @@ def render(name: str, channel: str, language: str, context: dict[str, Any], mark
     source = (overrides or {}).get(identifier)
     if source is not None:
         try:
-            return compiled(markup, source).render(**context).strip()
+            with time_limit(RENDER_SECONDS):
+                return compiled(markup, source).render(**context).strip()
         except Exception:   # validated on save; whatever slipped through must not silence replies
             log.exception("edited template %s failed; the shipped one is used", identifier)
     return environment(markup).get_template(identifier + ".j2").render(**context).strip()

@@ -6,14 +6,15 @@ A source is refused (with the line where Jinja2 or the check can tell) when it
 - reaches for anything the sandbox forbids (`__class__`, `_private`, `mro`…), or includes,
   imports or extends anything but the shipped shared texts,
 - names a variable the template is never given (the lists below are what the code passes),
-- fails, renders nothing, or (Telegram) produces HTML Telegram would reject, for any of the sample
-  customers of `functions/previews.py`.
+- fails, renders nothing, renders too much or too slowly (a loop over a huge range), or (Telegram)
+  produces HTML Telegram would reject, for any of the sample customers of `functions/previews.py`.
 The sandbox still guards rendering; this makes the admin hear about a problem at save time rather
 than a customer never getting an answer.
 """
 from __future__ import annotations
 
 import sys
+import time
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import Any
@@ -29,6 +30,8 @@ VARIABLES = {
     "survey": {"customer", "business", "reference", "channel", "survey"},
 }
 MAX_SOURCE = 20_000
+MAX_OUTPUT = 50_000          # characters: far beyond any channel's message, short of a memory problem
+MAX_RENDER_SECONDS = 0.5     # per sample: every acknowledgement pays it, inside the worker's time
 # Telegram's HTML parse mode accepts these tags only, and only balanced
 TELEGRAM_TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code", "pre",
                  "span", "tg-spoiler", "tg-emoji", "blockquote"}
@@ -162,12 +165,20 @@ def check(identifier: str, source: str, settings, now) -> list[Problem]:
     name, channel, language = render.parse_id(identifier)
     for sample in previews.samples(name, channel, language, settings, now):
         for markup in {render.MARKUP[channel], "text"}:
+            started = time.perf_counter()
             try:
-                output = render.compiled(markup, source).render(**sample.context).strip()
+                with render.time_limit(MAX_RENDER_SECONDS):
+                    output = render.compiled(markup, source).render(**sample.context).strip()
             except SecurityError as exc:
                 return [Problem("forbidden", str(exc), _template_line())]
             except Exception as exc:   # anything else the template does wrong with real data
                 return [Problem("render", f"fails for the sample “{sample.label}”: {exc}", _template_line())]
+            if time.perf_counter() - started > MAX_RENDER_SECONDS:
+                return [Problem("output", f"takes too long to render for the sample “{sample.label}” "
+                                          f"(over {MAX_RENDER_SECONDS} s)")]
+            if len(output) > MAX_OUTPUT:
+                return [Problem("output", f"renders {len(output):,} characters for the sample “{sample.label}”; "
+                                          f"at most {MAX_OUTPUT:,}")]
             if markup == render.MARKUP[channel]:
                 problems += output_problems(channel, output, sample.label)
     return problems[:1] if problems else []

@@ -137,6 +137,11 @@ def test_stale_expected_version_is_a_conflict_and_saves_nothing(system):
     ("{% if is_open %}{% endif %}", "output", None, "renders nothing"),
     ("<b>Hi {{ customer.first_name }}", "output", None, "<b> is never closed"),
     ("<script>alert(1)</script>Hi", "output", None, "does not accept the tag <script>"),
+    ("{% for i in range(60000) %}{{ topic }}{% endfor %}", "output", None, "at most 50,000"),
+    ("{% for i in range(99999) %}{% for j in range(99999) %}{% endfor %}{% endfor %}ok", "forbidden", 1,
+     "takes too long"),
+    ("Hi\n{{ topic * 100000 }}", "forbidden", 2, "more than 10000 times"),
+    ("{{ 7 ** 1000000 }}", "forbidden", 1, "exponent too large"),
 ])
 def test_invalid_or_hostile_templates_are_refused_with_the_line_and_nothing_is_saved(system, source, kind, line, words):
     status, body = save(system, "ack.telegram.en", source)
