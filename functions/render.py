@@ -39,6 +39,9 @@ log = logging.getLogger(__name__)
 # loops (FAQ links, a transcript's messages) are as long as the data.
 RENDER_SECONDS = 2.0
 MAX_REPEAT = 10_000
+# a width in a format ("%99999999s", "{:>99999999}") or a filter argument (center, indent, batch,
+# slice) builds a value that large before any output check could refuse it
+_WIDTH = re.compile(r"%[-+ #0]*(\d+)|\{[^{}]*:[^{}]*?(\d+)[^{}]*\}")
 _deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("render_deadline", default=None)
 
 
@@ -91,12 +94,24 @@ def environment(markup: str):
         """Unsafe access fails loudly instead of rendering as empty, so the check refuses it; loops
         and repetition are bounded (see RENDER_SECONDS)."""
 
-        intercepted_binops = frozenset({"*", "**"})
+        intercepted_binops = frozenset({"*", "**", "%"})
 
         def unsafe_undefined(self, obj, attribute):
             raise SecurityError(f"access to attribute {attribute!r} of {type(obj).__name__!r} object is unsafe")
 
+        def wrap_str_format(self, value):
+            wrapped = super().wrap_str_format(value)
+            if wrapped is None:
+                return None
+
+            def checked(*args, **kwargs):
+                check_widths(value.__self__)
+                return wrapped(*args, **kwargs)
+            return checked
+
         def call_binop(self, context, operator, left, right):
+            if operator == "%" and isinstance(left, str):
+                check_widths(left)
             numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (left, right))
             if operator == "**" and numbers and abs(right) > 64:
                 raise SecurityError("exponent too large")
@@ -104,6 +119,23 @@ def environment(markup: str):
                                                        for v in (left, right)):
                 raise SecurityError(f"repeating a text or list more than {MAX_REPEAT} times")
             return super().call_binop(context, operator, left, right)
+
+    def check_widths(fmt) -> None:
+        for match in _WIDTH.finditer(str(fmt)):
+            if int(match.group(1) or match.group(2)) > MAX_REPEAT:
+                raise SecurityError(f"a format width over {MAX_REPEAT}")
+
+    def bounded(name):
+        original = SandboxedEnvironment().filters[name]
+
+        def check(value, *args, **kwargs):
+            if any(isinstance(a, int) and not isinstance(a, bool) and abs(a) > MAX_REPEAT
+                   for a in (*args, *kwargs.values())):
+                raise SecurityError(f"|{name} with a size over {MAX_REPEAT}")
+            if name == "format":
+                check_widths(value)
+            return original(value, *args, **kwargs)
+        return check
 
     def bounded_range(*args):
         deadline = _deadline.get()
@@ -119,7 +151,8 @@ def environment(markup: str):
         lstrip_blocks=True,
         finalize=finalize,
     )
-    env.filters.update(em=em, strong=strong)
+    env.filters.update(em=em, strong=strong, **{name: bounded(name) for name in
+                                                 ("center", "indent", "batch", "slice", "format", "truncate")})
     env.globals.update(link=link, range=bounded_range)
     return env
 

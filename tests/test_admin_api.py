@@ -142,6 +142,11 @@ def test_stale_expected_version_is_a_conflict_and_saves_nothing(system):
      "takes too long"),
     ("Hi\n{{ topic * 100000 }}", "forbidden", 2, "more than 10000 times"),
     ("{{ 7 ** 1000000 }}", "forbidden", 1, "exponent too large"),
+    ("{{ topic|center(100000000) }}", "forbidden", 1, "|center with a size over 10000"),
+    ("{{ faq_links|batch(99999999)|list }}", "forbidden", 1, "|batch with a size over 10000"),
+    ('{{ "%99999999s"|format(topic) }}', "forbidden", 1, "a format width over 10000"),
+    ('{{ "%99999999s" % topic }}', "forbidden", 1, "a format width over 10000"),
+    ('{{ "{:>99999999}".format(topic) }}', "forbidden", 1, "a format width over 10000"),
 ])
 def test_invalid_or_hostile_templates_are_refused_with_the_line_and_nothing_is_saved(system, source, kind, line, words):
     status, body = save(system, "ack.telegram.en", source)
