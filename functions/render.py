@@ -16,12 +16,9 @@ the shipped text: an edited template can never stop replies.
 """
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import logging
 import os
 import re
-import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -34,24 +31,7 @@ _WRAPPER_NOTE = re.compile(r"^{#.*?#}\n", re.S)
 
 log = logging.getLogger(__name__)
 
-# An edited template could loop for ever ({% for i in range(99999) %}{% for j in range(99999) %}…):
-# loops over `range` check a deadline, and `*` / `**` refuse to build huge values. Data-bound
-# loops (FAQ links, a transcript's messages) are as long as the data.
-RENDER_SECONDS = 2.0
-MAX_REPEAT = 10_000
-# a width in a format ("%99999999s", "{:>99999999}") or a filter argument (center, indent, batch,
-# slice) builds a value that large before any output check could refuse it
-_WIDTH = re.compile(r"%[-+ #0]*(\d+)|\{[^{}]*:[^{}]*?(\d+)[^{}]*\}")
-_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("render_deadline", default=None)
-
-
-@contextlib.contextmanager
-def time_limit(seconds: float):
-    token = _deadline.set(time.perf_counter() + seconds)
-    try:
-        yield
-    finally:
-        _deadline.reset(token)
+RENDER_SECONDS = 2.0     # an edited template's budget per render (functions/sandbox.py)
 
 
 def template_id(name: str, channel: str, language: str) -> str:
@@ -65,7 +45,6 @@ def _slack_escape(value: Any) -> str:
 @lru_cache(maxsize=4)
 def environment(markup: str):
     from jinja2 import FileSystemLoader
-    from jinja2.sandbox import SandboxedEnvironment
     from markupsafe import Markup
 
     if markup == "html":
@@ -88,61 +67,7 @@ def environment(markup: str):
         def link(url, title): return f"{title}: {url}"
         finalize = None
 
-    from jinja2.sandbox import SecurityError, safe_range
-
-    class StrictSandbox(SandboxedEnvironment):
-        """Unsafe access fails loudly instead of rendering as empty, so the check refuses it; loops
-        and repetition are bounded (see RENDER_SECONDS)."""
-
-        intercepted_binops = frozenset({"*", "**", "%"})
-
-        def unsafe_undefined(self, obj, attribute):
-            raise SecurityError(f"access to attribute {attribute!r} of {type(obj).__name__!r} object is unsafe")
-
-        def wrap_str_format(self, value):
-            wrapped = super().wrap_str_format(value)
-            if wrapped is None:
-                return None
-
-            def checked(*args, **kwargs):
-                check_widths(value.__self__)
-                return wrapped(*args, **kwargs)
-            return checked
-
-        def call_binop(self, context, operator, left, right):
-            if operator == "%" and isinstance(left, str):
-                check_widths(left)
-            numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (left, right))
-            if operator == "**" and numbers and abs(right) > 64:
-                raise SecurityError("exponent too large")
-            if operator == "*" and not numbers and any(isinstance(v, int) and abs(v) > MAX_REPEAT
-                                                       for v in (left, right)):
-                raise SecurityError(f"repeating a text or list more than {MAX_REPEAT} times")
-            return super().call_binop(context, operator, left, right)
-
-    def check_widths(fmt) -> None:
-        for match in _WIDTH.finditer(str(fmt)):
-            if int(match.group(1) or match.group(2)) > MAX_REPEAT:
-                raise SecurityError(f"a format width over {MAX_REPEAT}")
-
-    def bounded(name):
-        original = SandboxedEnvironment().filters[name]
-
-        def check(value, *args, **kwargs):
-            if any(isinstance(a, int) and not isinstance(a, bool) and abs(a) > MAX_REPEAT
-                   for a in (*args, *kwargs.values())):
-                raise SecurityError(f"|{name} with a size over {MAX_REPEAT}")
-            if name == "format":
-                check_widths(value)
-            return original(value, *args, **kwargs)
-        return check
-
-    def bounded_range(*args):
-        deadline = _deadline.get()
-        for n, value in enumerate(safe_range(*args)):
-            if deadline is not None and n % 256 == 0 and time.perf_counter() > deadline:
-                raise SecurityError("the template takes too long to render")
-            yield value
+    from functions.sandbox import StrictSandbox
 
     env = StrictSandbox(
         loader=FileSystemLoader(str(TEMPLATE_DIR)),
@@ -151,22 +76,27 @@ def environment(markup: str):
         lstrip_blocks=True,
         finalize=finalize,
     )
-    env.filters.update(em=em, strong=strong, **{name: bounded(name) for name in
-                                                 ("center", "indent", "batch", "slice", "format", "truncate")})
-    env.globals.update(link=link, range=bounded_range)
+    env.filters.update(em=em, strong=strong)
+    env.globals["link"] = link
     return env
+
+
+@lru_cache(maxsize=4)
+def _listing(directory: Path) -> tuple[str, ...]:
+    return tuple(sorted(p.name[:-3] for p in directory.glob("*.j2") if not p.name.startswith("_")))
+
+
+def shipped_ids() -> tuple[str, ...]:
+    """Every template an admin can edit: the shipped `NAME.CHANNEL.LANGUAGE` files (partials,
+    whose names start with `_`, are shared text, not templates of their own). Listed once per
+    container: the folder is part of the deployment."""
+    return _listing(TEMPLATE_DIR)
 
 
 def available_languages(name: str, channel: str) -> list[str]:
     """Languages that have a shipped `name.channel.*` template."""
     prefix = f"{name}.{channel}."
-    return sorted(p.name[len(prefix):-3] for p in TEMPLATE_DIR.glob(f"{prefix}*.j2"))
-
-
-def shipped_ids() -> list[str]:
-    """Every template an admin can edit: the shipped `NAME.CHANNEL.LANGUAGE` files (partials,
-    whose names start with `_`, are shared text, not templates of their own)."""
-    return sorted(p.name[:-3] for p in TEMPLATE_DIR.glob("*.j2") if not p.name.startswith("_"))
+    return [i[len(prefix):] for i in shipped_ids() if i.startswith(prefix)]
 
 
 def parse_id(identifier: str) -> tuple[str, str, str] | None:
@@ -203,6 +133,8 @@ def render(name: str, channel: str, language: str, context: dict[str, Any], mark
     identifier = template_id(name, channel, language)
     source = (overrides or {}).get(identifier)
     if source is not None:
+        from functions.sandbox import time_limit
+
         try:
             with time_limit(RENDER_SECONDS):
                 return compiled(markup, source).render(**context).strip()

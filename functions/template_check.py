@@ -156,6 +156,7 @@ def check(identifier: str, source: str, settings, now) -> list[Problem]:
     from jinja2.sandbox import SecurityError
 
     from functions import previews
+    from functions.sandbox import time_limit
 
     if not isinstance(source, str):
         return [Problem("syntax", "the source must be text")]
@@ -167,7 +168,7 @@ def check(identifier: str, source: str, settings, now) -> list[Problem]:
         for markup in {render.MARKUP[channel], "text"}:
             started = time.perf_counter()
             try:
-                with render.time_limit(MAX_RENDER_SECONDS):
+                with time_limit(MAX_RENDER_SECONDS):
                     output = render.compiled(markup, source).render(**sample.context).strip()
             except SecurityError as exc:
                 return [Problem("forbidden", str(exc), _template_line())]
