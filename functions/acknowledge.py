@@ -48,6 +48,11 @@ REPLIES_TO_MESSAGE = {("telegram", "group"), ("telegram", "supergroup"), ("x", "
 TEXT_LIMITS = {("x", "mention"): 280, ("x", "dm"): 10_000, ("telegram", ""): 4096}
 
 
+def text_limit(channel: str, chat_type: str) -> int | None:
+    """The longest message the channel takes in this kind of chat (None: no limit we enforce)."""
+    return TEXT_LIMITS.get((channel, chat_type)) or TEXT_LIMITS.get((channel, ""))
+
+
 def template_name(inbound: InboundMessage) -> str:
     return "mention" if (inbound.channel, inbound.chat_type) == ("x", "mention") else "ack"
 
@@ -61,7 +66,7 @@ def acknowledgement(inbound: InboundMessage, contact: Contact | None, decision: 
                                render.available_languages(name, inbound.channel))
     context = build_context(inbound, contact, decision, settings, language, now)
     text = render.render(name, inbound.channel, language, context, overrides=settings.templates)
-    limit = TEXT_LIMITS.get((inbound.channel, inbound.chat_type)) or TEXT_LIMITS.get((inbound.channel, ""))
+    limit = text_limit(inbound.channel, inbound.chat_type)
     if limit and len(text) > limit:
         text = shorten(text, limit)
     # Plain text of every ack: Slack's fallback, email's text part, and the transcript's copy.

@@ -20,10 +20,17 @@ NAMES = {"en": "Emma", "ru": "Анна", "uk": "Олена", "tr": "Elif", "fa":
 SAMPLE_REFERENCE = "7K3-Q9X"
 
 
+# the chat a sample customer writes in, as each channel's adapter names it (limits depend on it)
+CHAT_TYPES = {"telegram": "private", "slack": "im", "x": "dm", "email": "email"}
+SAMPLE_DECISION = Decision(conversation_id="preview", reference=SAMPLE_REFERENCE, new_conversation=True,
+                           acknowledge=True, reason="new-conversation")
+
+
 @dataclass(frozen=True)
 class Sample:
     label: str
     context: dict[str, Any]
+    chat_type: str = ""
 
 
 def open_and_closed(settings: Settings, now: datetime) -> tuple[datetime | None, datetime | None]:
@@ -41,37 +48,40 @@ def open_and_closed(settings: Settings, now: datetime) -> tuple[datetime | None,
     return opened, closed
 
 
-def _inbound(channel: str, text: str, first_name: str = "", media: str = "", language: str = "",
-             chat_type: str = "private", subject: str = "") -> InboundMessage:
-    return InboundMessage(channel=channel, event_id="preview", chat_id="preview", sender_id="preview",
-                          message_id="preview", received_at="", text=text, media=media, first_name=first_name,
-                          name=first_name, language_code=language, chat_type=chat_type, subject=subject)
-
-
-def _ack_samples(channel: str, language: str, settings: Settings, now: datetime, mention: bool) -> list[Sample]:
+def _ack_sample(label: str, inbound: InboundMessage, settings: Settings, language: str,
+                moment: datetime) -> Sample:
     from functions.acknowledge import build_context
 
+    return Sample(label, build_context(inbound, None, SAMPLE_DECISION, settings, language, moment), inbound.chat_type)
+
+
+def _inbound(name: str, channel: str, text: str, first_name: str = "", media: str = "", language: str = "",
+             subject: str = "") -> InboundMessage:
+    return InboundMessage(channel=channel, event_id="preview", chat_id="preview", sender_id="preview",
+                          message_id="preview", received_at="", text=text, media=media, first_name=first_name,
+                          name=first_name, language_code=language, subject=subject,
+                          chat_type="mention" if name == "mention" else CHAT_TYPES[channel])
+
+
+def _ack_samples(name: str, channel: str, language: str, settings: Settings, now: datetime) -> list[Sample]:
     opened, closed = open_and_closed(settings, now)
     keyword = next((k for entry in settings.faq for k in entry.keywords), "")
-    name = NAMES.get(language, "Alex")
-    chat_type = "mention" if mention else "private"
+    first_name = NAMES.get(language, "Alex")
     cases = [
-        (f"{name} · open · FAQ matched", opened,
-         _inbound(channel, f"Order #1042: {keyword}?".strip(), name, language=language, chat_type=chat_type,
+        (f"{first_name} · open · FAQ matched", opened,
+         _inbound(name, channel, f"Order #1042: {keyword}?".strip(), first_name, language=language,
                   subject=f"Order #1042 {keyword}".strip() if channel == "email" else "")),
         ("no name · closed · no FAQ match", closed,
-         _inbound(channel, "Is <b>anyone</b> there? Tom & Jerry's order", language=language,
-                  chat_type=chat_type, subject="Is anyone there?" if channel == "email" else "")),
-        (f"{name} · closed · a photo with a caption", closed,
-         _inbound(channel, "It arrived broken", name, media="photo", language=language, chat_type=chat_type)),
+         _inbound(name, channel, "Is <b>anyone</b> there? Tom & Jerry's order", language=language,
+                  subject="Is anyone there?" if channel == "email" else "")),
+        (f"{first_name} · closed · a photo with a caption", closed,
+         _inbound(name, channel, "It arrived broken", first_name, media="photo", language=language)),
     ]
-    decision = Decision(conversation_id="preview", reference=SAMPLE_REFERENCE, new_conversation=True,
-                        acknowledge=True, reason="new-conversation")
     samples = []
     for label, moment, inbound in cases:
         if moment is None:   # always open, or never: show what is possible
             moment, label = now, label.replace("open", "closed (never open)") if "open" in label else label
-        samples.append(Sample(label, build_context(inbound, None, decision, settings, language, moment)))
+        samples.append(_ack_sample(label, inbound, settings, language, moment))
     return samples
 
 
@@ -115,43 +125,33 @@ def custom_sample(name: str, channel: str, language: str, settings: Settings, no
         base = samples(name, channel, language, settings, now)[0].context
         return Sample(first_name or "no name", {**base, "customer": {**base["customer"], "first_name": first_name,
                                                                        "name": first_name}})
-    from functions.acknowledge import build_context
-
     opened, closed = open_and_closed(settings, now)
     moment = (opened if spec.get("open", True) else closed) or now
-    inbound = _inbound(channel, text, first_name, language=language,
-                       chat_type="mention" if name == "mention" else "private",
-                       subject=text if channel == "email" else "")
-    decision = Decision(conversation_id="preview", reference=SAMPLE_REFERENCE, new_conversation=True,
-                        acknowledge=True, reason="new-conversation")
+    inbound = _inbound(name, channel, text, first_name, language=language, subject=text if channel == "email" else "")
     label = f"{first_name or 'no name'} · {'open' if moment == opened else 'closed'}"
-    return Sample(label, build_context(inbound, None, decision, settings, language, moment))
+    return _ack_sample(label, inbound, settings, language, moment)
 
 
 def samples(name: str, channel: str, language: str, settings: Settings, now: datetime) -> list[Sample]:
     if name in ("ack", "mention"):
-        return _ack_samples(channel, language, settings, now, mention=name == "mention")
+        return _ack_samples(name, channel, language, settings, now)
     if name == "transcript":
         return _transcript_samples(language, settings, now)
     return _survey_samples(channel, language, settings)
 
 
-# what one message may hold on each channel; longer acknowledgements are shortened like real ones
-LIMITS = {"ack.telegram": 4096, "ack.x": 10_000, "mention.x": 280}
+def present(identifier: str, rendered) -> list[dict[str, Any]]:
+    """The renderings of `template_check.render_samples` as the channel shows them: shortened to
+    what the channel takes, like real acknowledgements, and for email the subject line apart, as
+    the sender splits it."""
+    from functions.acknowledge import text_limit
+    from functions.i18n import RTL_LANGUAGES
 
-
-def preview(identifier: str, source: str, settings: Settings, now: datetime,
-            spec: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """The template rendered for every sample (or the one `spec` describes): the channel's markup
-    (`output`), the plain text, and for email the subject line apart, as the sender would split it."""
     name, channel, language = render.parse_id(identifier)
     results = []
-    chosen = ([custom_sample(name, channel, language, settings, now, spec)] if spec
-              else samples(name, channel, language, settings, now))
-    for sample in chosen:
-        output = render.compiled(render.MARKUP[channel], source).render(**sample.context).strip()
-        text = render.compiled("text", source).render(**sample.context).strip()
-        limit = LIMITS.get(f"{name}.{channel}")
+    for found in rendered:
+        output, text = found.output, found.text
+        limit = text_limit(channel, found.sample.chat_type) if name in ("ack", "mention") else None
         shortened = bool(limit and len(output) > limit)
         if shortened:
             output = shorten(output, limit)
@@ -159,10 +159,7 @@ def preview(identifier: str, source: str, settings: Settings, now: datetime,
         if channel == "email" and name in ("transcript", "survey"):
             subject, _, output = output.partition("\n")
             text = text.partition("\n")[2]
-        results.append({"label": sample.label, "output": output.strip(), "text": text.strip(),
-                        "subject": subject.strip(), "shortened": shortened,
-                        "markup": render.MARKUP[channel], "direction": "rtl" if language in RTL else "ltr"})
+        results.append({"label": found.sample.label, "output": output.strip(), "text": text.strip(),
+                        "subject": subject.strip(), "shortened": shortened, "markup": render.MARKUP[channel],
+                        "direction": "rtl" if language in RTL_LANGUAGES else "ltr"})
     return results
-
-
-RTL = {"fa", "ar", "he", "ur"}

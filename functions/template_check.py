@@ -151,35 +151,58 @@ def output_problems(channel: str, output: str, sample: str) -> list[Problem]:
     return []
 
 
-def check(identifier: str, source: str, settings, now) -> list[Problem]:
-    """Every problem of `source` as template `identifier`; empty when it is safe to save."""
+@dataclass(frozen=True)
+class Rendered:
+    sample: Any        # functions.previews.Sample
+    output: str        # in the channel's markup
+    text: str          # plain text
+
+
+def render_samples(identifier: str, source: str, samples) -> tuple[list[Problem], list[Rendered]]:
+    """Render `source` for each sample in the channel's markup and as plain text, within the
+    sandbox's limits; the first problem found, and what rendered."""
     from jinja2.sandbox import SecurityError
 
-    from functions import previews
     from functions.sandbox import time_limit
 
-    if not isinstance(source, str):
-        return [Problem("syntax", "the source must be text")]
-    problems = static_problems(identifier, source)
-    if problems:
-        return problems
-    name, channel, language = render.parse_id(identifier)
-    for sample in previews.samples(name, channel, language, settings, now):
-        for markup in {render.MARKUP[channel], "text"}:
+    _, channel, _ = render.parse_id(identifier)
+    markup = render.MARKUP[channel]
+    problems, rendered = [], []
+    for sample in samples:
+        outputs = {}
+        for kind in dict.fromkeys((markup, "text")):
             started = time.perf_counter()
             try:
                 with time_limit(MAX_RENDER_SECONDS):
-                    output = render.compiled(markup, source).render(**sample.context).strip()
+                    outputs[kind] = render.compiled(kind, source).render(**sample.context).strip()
             except SecurityError as exc:
-                return [Problem("forbidden", str(exc), _template_line())]
+                return [Problem("forbidden", str(exc), _template_line())], []
             except Exception as exc:   # anything else the template does wrong with real data
-                return [Problem("render", f"fails for the sample “{sample.label}”: {exc}", _template_line())]
+                return [Problem("render", f"fails for the sample “{sample.label}”: {exc}", _template_line())], []
             if time.perf_counter() - started > MAX_RENDER_SECONDS:
                 return [Problem("output", f"takes too long to render for the sample “{sample.label}” "
-                                          f"(over {MAX_RENDER_SECONDS} s)")]
-            if len(output) > MAX_OUTPUT:
-                return [Problem("output", f"renders {len(output):,} characters for the sample “{sample.label}”; "
-                                          f"at most {MAX_OUTPUT:,}")]
-            if markup == render.MARKUP[channel]:
-                problems += output_problems(channel, output, sample.label)
-    return problems[:1] if problems else []
+                                          f"(over {MAX_RENDER_SECONDS} s)")], []
+            if len(outputs[kind]) > MAX_OUTPUT:
+                return [Problem("output", f"renders {len(outputs[kind]):,} characters for the sample "
+                                          f"“{sample.label}”; at most {MAX_OUTPUT:,}")], []
+        problems += output_problems(channel, outputs[markup], sample.label)
+        rendered.append(Rendered(sample, outputs[markup], outputs["text"]))
+    return problems[:1], rendered
+
+
+def checked(identifier: str, source: str, settings, now) -> tuple[list[Problem], list[Rendered]]:
+    """Every problem of `source` as template `identifier` (none: safe to save), and its rendering
+    for the sample customers of `functions/previews.py`."""
+    from functions import previews
+
+    if not isinstance(source, str):
+        return [Problem("syntax", "the source must be text")], []
+    problems = static_problems(identifier, source)
+    if problems:
+        return problems, []
+    name, channel, language = render.parse_id(identifier)
+    return render_samples(identifier, source, previews.samples(name, channel, language, settings, now))
+
+
+def check(identifier: str, source: str, settings, now) -> list[Problem]:
+    return checked(identifier, source, settings, now)[0]

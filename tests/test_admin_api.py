@@ -198,6 +198,13 @@ def test_preview_renders_sample_customers_as_the_channel_shows_them(system):
     assert status == 200 and "/surveys/sample?score=5" in body["previews"][0]["output"]
     status, body = call(system, "POST", "/admin/api/templates/ack.telegram.en/preview", {"sample": "Emma"})
     assert status == 400
+    # a template that only fails for the admin's own sample says so, at its line
+    fragile = "Hi {{ customer.first_name }}\n{{ 10 // (customer.first_name|length - 3) }}"
+    status, body = call(system, "POST", "/admin/api/templates/ack.telegram.en/preview", {"source": fragile})
+    assert status == 200
+    status, body = call(system, "POST", "/admin/api/templates/ack.telegram.en/preview",
+                        {"source": fragile, "sample": {"first_name": "Bob", "text": "hi"}})
+    assert status == 400 and body["kind"] == "render" and body["line"] == 2 and "Bob" in body["error"]
 
 
 def test_rollback_saves_an_old_text_as_a_new_version(system):

@@ -114,23 +114,30 @@ def get_template(request, who, template_id, body) -> Response:
     return answer(200, **_current(template_id))
 
 
+def _refused(problems) -> Response:
+    return answer(400, error=problems[0].message, line=problems[0].line, kind=problems[0].kind,
+                  problems=[p.as_dict() for p in problems])
+
+
+def _conflict(conflict) -> Response:
+    return answer(409, error=f"someone saved version {conflict.current} since; reload and apply your change again",
+                  current_version=conflict.current)
+
+
 def _save(template_id: str, source: Any, expected: int | None, who: str, note: str = "") -> Response:
     from functions.template_check import check
     from integrations.dynamodb import VersionConflict
 
     if expected is None:
         return answer(400, error="expected_version: the version you edited (0 for the shipped template)")
-    store = _store()
-    problems = check(template_id, source, store.load_settings(), _now())
+    store, now = _store(), _now()
+    problems = check(template_id, source, store.load_settings(), now)
     if problems:
-        return answer(400, error=problems[0].message, line=problems[0].line, kind=problems[0].kind,
-                      problems=[p.as_dict() for p in problems])
-    now = _now()
+        return _refused(problems)
     try:
         version = store.save_template(template_id, source, expected, who, now, note)
     except VersionConflict as conflict:
-        return answer(409, error=f"someone saved version {conflict.current} since; reload and apply your change "
-                                 "again", current_version=conflict.current)
+        return _conflict(conflict)
     return answer(200, id=template_id, version=version, updated_at=now.isoformat(), updated_by=who)
 
 
@@ -140,7 +147,7 @@ def put_template(request, who, template_id, body) -> Response:
 
 def preview_template(request, who, template_id, body) -> Response:
     from functions import previews
-    from functions.template_check import check
+    from functions.template_check import checked, render_samples
     from integrations.ses import html_document
 
     source = body.get("source")
@@ -149,12 +156,16 @@ def preview_template(request, who, template_id, body) -> Response:
     spec = body.get("sample")
     if spec is not None and not isinstance(spec, dict):
         return answer(400, error="sample: expected {first_name, text, open}")
-    settings = _store().load_settings()
-    problems = check(template_id, source, settings, _now())
+    settings, now = _store().load_settings(), _now()
+    # the check renders the sample customers; their renderings are the preview
+    problems, rendered = checked(template_id, source, settings, now)
+    if not problems and spec:
+        name, channel, language = template_id.split(".")
+        problems, rendered = render_samples(template_id, source, [previews.custom_sample(
+            name, channel, language, settings, now, spec)])
     if problems:
-        return answer(400, error=problems[0].message, line=problems[0].line, kind=problems[0].kind,
-                      problems=[p.as_dict() for p in problems])
-    results = previews.preview(template_id, source, settings, _now(), spec)
+        return _refused(problems)
+    results = previews.present(template_id, rendered)
     if template_id.split(".")[1] == "email":   # shown as the mail client shows the HTML part
         language = template_id.split(".")[2]
         for result in results:
@@ -218,8 +229,7 @@ def put_settings(request, who, template_id, body) -> Response:
     try:
         version = _store().save_settings(settings, by=who, now=now, expected_version=expected)
     except VersionConflict as conflict:
-        return answer(409, error=f"someone saved version {conflict.current} since; reload and apply your change "
-                                 "again", current_version=conflict.current)
+        return _conflict(conflict)
     return answer(200, version=version, updated_at=now.isoformat(), updated_by=who)
 
 
