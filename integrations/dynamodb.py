@@ -389,7 +389,7 @@ class DynamoStore:
             else:   # never seeded: the file that ships with the deployment
                 settings = load_settings_file(self.config_path)
             settings = dataclasses.replace(settings, templates={
-                t["sk"]: t["source"] for t in self._query(TEMPLATES_PARTITION)})
+                identifier: t["source"] for identifier, t in self.edited_templates().items()})
             self._settings = (_time.monotonic(), settings)
             return settings
 
@@ -404,11 +404,8 @@ class DynamoStore:
         record = self.settings_record()
         current = int(record.get("version", 0)) if record else 0
         document = json.dumps(settings.source, ensure_ascii=False)
-        version = self._save_version(SETTINGS_KEY, "SETTINGS", current, expected_version,
-                                     {"document": document, "updated_at": iso(now), "updated_by": by})
-        with self._lock:
-            self._settings = None
-        return version
+        return self._save_version(SETTINGS_KEY, "SETTINGS", current, expected_version,
+                                  {"document": document, "updated_at": iso(now), "updated_by": by})
 
     def settings_history(self, limit: int = 20) -> list[dict[str, Any]]:
         return [{k: v for k, v in item.items() if k not in ("pk", "sk")}
@@ -435,16 +432,14 @@ class DynamoStore:
         key = to_item({"pk": TEMPLATES_PARTITION, "sk": identifier})
         record = self.template(identifier)
         current = int(record["version"]) if record else 0
-        version = self._save_version(key, f"TEMPLATE#{identifier}", current, expected_version,
-                                     {"source": source, "updated_at": iso(now), "updated_by": by, "note": note})
-        with self._lock:
-            self._settings = None
-        return version
+        return self._save_version(key, f"TEMPLATE#{identifier}", current, expected_version,
+                                  {"source": source, "updated_at": iso(now), "updated_by": by, "note": note})
 
     def _save_version(self, key: dict[str, Any], history: str, current: int, expected: int | None,
                       fields: dict[str, Any]) -> int:
         """Put the current item and its history entry in one transaction, on the condition that
-        the current version is still the one the writer saw."""
+        the current version is still the one the writer saw; this container's cached settings
+        (which carry the templates) are dropped."""
         if expected is not None and expected != current:
             raise VersionConflict(current)
         version = current + 1
@@ -460,24 +455,22 @@ class DynamoStore:
             ])
         except self.ddb.exceptions.TransactionCanceledException:
             raise VersionConflict(current) from None
+        with self._lock:
+            self._settings = None
         return version
 
-    def _query(self, partition: str, prefix: str = "", newest_first: bool = False,
-               limit: int | None = None) -> list[dict[str, Any]]:
+    def _query(self, partition: str, prefix: str = "", newest_first: bool = False, limit: int | None = None,
+               consistent: bool = False) -> list[dict[str, Any]]:
+        """The items of one partition (those whose sort key starts with `prefix`), every page of
+        them or the first `limit`."""
         condition, values = "pk = :p", {":p": partition}
         if prefix:
             condition, values = condition + " AND begins_with(sk, :s)", {**values, ":s": prefix}
-        kwargs = {"Limit": limit} if limit else {}
-        items: list[dict[str, Any]] = []
-        start: dict[str, Any] | None = None
-        while True:
-            page = self.ddb.query(TableName=self.table, KeyConditionExpression=condition,
-                                  ExpressionAttributeValues=to_item(values), ScanIndexForward=not newest_first,
-                                  **kwargs, **({"ExclusiveStartKey": start} if start else {}))
-            items += [from_item(i) for i in page.get("Items", [])]
-            start = page.get("LastEvaluatedKey")
-            if not start or (limit and len(items) >= limit):
-                return items[:limit] if limit else items
+        pages = self.ddb.get_paginator("query").paginate(
+            TableName=self.table, KeyConditionExpression=condition, ExpressionAttributeValues=to_item(values),
+            ScanIndexForward=not newest_first, ConsistentRead=consistent,
+            PaginationConfig={"MaxItems": limit, "PageSize": limit} if limit else {})
+        return [from_item(i) for page in pages for i in page.get("Items", [])]
 
     # -- scheduled work: found through the sparse index, claimed with a conditional write ----------
     def _query_index(self, partition: str, until: str) -> list[dict[str, Any]]:
@@ -570,12 +563,7 @@ class DynamoStore:
 
     def stats_days(self, days: list[str]) -> list[dict[str, Any]]:
         """The counter items of those days (a Query per day: one partition each, all channels)."""
-        found = []
-        for day in days:
-            answer = self.ddb.query(TableName=self.table, KeyConditionExpression="pk = :p",
-                                    ExpressionAttributeValues=to_item({":p": f"STATS#{day}"}))
-            found += [from_item(i) for i in answer.get("Items", [])]
-        return found
+        return [item for day in days for item in self._query(f"STATS#{day}")]
 
     def update_contact(self, channel: str, sender_id: str, **fields: Any) -> None:
         names = {f"#{k}": k for k in fields}
@@ -590,11 +578,7 @@ class DynamoStore:
                                            ConsistentRead=True).get("Item"))
 
     def messages(self, conversation_id: str) -> list[dict[str, Any]]:
-        pages = self.ddb.get_paginator("query").paginate(
-            TableName=self.table, KeyConditionExpression="pk = :pk AND begins_with(sk, :msg)",
-            ExpressionAttributeValues=to_item({":pk": f"CONV#{conversation_id}", ":msg": "MSG#"}),
-            ConsistentRead=True)
-        return [from_item(i) for page in pages for i in page.get("Items", [])]
+        return self._query(f"CONV#{conversation_id}", "MSG#", consistent=True)
 
     def chat(self, channel: str, chat_id: str) -> dict[str, Any] | None:
         return from_item(self.ddb.get_item(TableName=self.table, Key=chat_key(channel, chat_id),
