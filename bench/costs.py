@@ -16,6 +16,7 @@ import json
 import math
 import os
 from collections import Counter
+from datetime import datetime, timezone
 
 from local_aws import prepare
 
@@ -132,7 +133,7 @@ def measure() -> dict[str, dict]:
         dynamodb.ensure_table()
         sqs.ensure_queues()
         dynamodb.DynamoStore().save_settings(load_settings_file(str(ROOT / "firstreply.yaml")), by="bench",
-                                             now=__import__("datetime").datetime.now(__import__("datetime").timezone.utc))
+                                             now=datetime.now(timezone.utc))
         pump = QueuePump(app_module.app)
         worker.store().load_settings()       # a warm container: settings cached, as for most messages
         tally = Tally()

@@ -22,11 +22,26 @@ class UsageError(SystemExit):
         super().__init__(f"firstreply: {message}")
 
 
-def slack_manifest(url: str) -> str:
+def https_base_url(url: str) -> str:
+    """The deployed API's base URL without a trailing slash; channels only call https."""
     parts = urlsplit(url)
     if parts.scheme != "https" or not parts.netloc or parts.query or parts.fragment:
-        raise UsageError(f"--url must be the https base URL of the deployed API, got {url!r}")
-    return MANIFEST.read_text(encoding="utf-8").replace(PLACEHOLDER, url.rstrip("/"))
+        raise UsageError(f"--url must be the https base URL of the deployed API (channels only call https), "
+                         f"got {url!r}")
+    return url.rstrip("/")
+
+
+def slack_manifest(url: str) -> str:
+    return MANIFEST.read_text(encoding="utf-8").replace(PLACEHOLDER, https_base_url(url))
+
+
+def send(request: urllib.request.Request, timeout: float = 10) -> tuple[int, str]:
+    """Status and body of an HTTP request, error statuses included (network errors raise OSError)."""
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode("utf-8", "replace")
 
 
 def secret(name: str) -> str:
@@ -60,10 +75,7 @@ def post(channel: str, path: str, base_url: str) -> int:
     request = urllib.request.Request(base_url.rstrip("/") + route, data=body, method="POST",
                                      headers={"Content-Type": "application/json", **headers})
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            status, answer = response.status, response.read().decode()
-    except urllib.error.HTTPError as error:
-        status, answer = error.code, error.read().decode()
+        status, answer = send(request)
     except OSError as exc:
         raise UsageError(f"cannot reach {base_url}: {exc}") from None
     print(f"{status} {answer}")

@@ -73,10 +73,11 @@ def build(stage: str = "prod", out: Path = ROOT / "build") -> Path:
     shutil.copy(ROOT / SETTINGS_FILE, vendor / SETTINGS_FILE)
     if out.exists():
         shutil.rmtree(out)
-    env = {**os.environ, **stage_environment(stage)}
+    staged = stage_environment(stage)
+    env = {**os.environ, **staged}
     env.setdefault("AWS_DEFAULT_REGION", env.get("AWS_REGION") or "us-east-1")   # chalice wants one
-    for variable in ("AWS_ENDPOINT_URL", "FIRSTREPLY_ADMIN_COGNITO_ARN"):
-        if variable not in stage_environment(stage):
+    for variable in ("AWS_ENDPOINT_URL", "FIRSTREPLY_ADMIN_COGNITO_ARN"):   # this shell's, not the stage's
+        if variable not in staged:
             env.pop(variable, None)
     try:
         subprocess.run([str(Path(sys.executable).parent / "chalice"), "package", "--stage", stage,

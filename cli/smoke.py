@@ -12,12 +12,11 @@ from __future__ import annotations
 import json
 import os
 import time
-import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from typing import Callable
 
-from cli.channels import UsageError, signed_request
+from cli.channels import UsageError, send, signed_request
 
 
 @dataclass
@@ -32,14 +31,8 @@ class Check:
 
 
 def _request(base: str, check: Check) -> tuple[int, str]:
-    request = urllib.request.Request(base + check.path, data=check.body, method=check.method,
-                                     headers={"Content-Type": "application/json", "User-Agent": "firstreply-smoke",
-                                              **(check.headers or {})})
-    try:
-        with urllib.request.urlopen(request, timeout=15) as response:
-            return response.status, response.read().decode("utf-8", "replace")
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode("utf-8", "replace")
+    return send(urllib.request.Request(base + check.path, data=check.body, method=check.method, headers={
+        "Content-Type": "application/json", "User-Agent": "firstreply-smoke", **(check.headers or {})}), timeout=15)
 
 
 def _json(text: str) -> dict:

@@ -9,22 +9,18 @@ without credentials is skipped; a failure makes the command exit 1.
 from __future__ import annotations
 
 import os
-from urllib.parse import urlsplit
 
-from cli.channels import UsageError, slack_manifest
+from cli.channels import https_base_url, slack_manifest
 
 
 def run(url: str, secrets_path: str | None) -> int:
-    parts = urlsplit(url)
-    if parts.scheme != "https" or not parts.netloc or parts.query or parts.fragment:
-        raise UsageError(f"--url must be the https base URL of the deployed API (channels only call https), "
-                         f"got {url!r}")
+    base = https_base_url(url)
     if secrets_path:
         os.environ["FIRSTREPLY_SECRETS_PATH"] = secrets_path
     from integrations import secrets, x
     from integrations.telegram import TelegramSender
 
-    base, failures = url.rstrip("/"), 0
+    failures = 0
 
     token, secret = secrets.get("TELEGRAM_BOT_TOKEN"), secrets.get("TELEGRAM_WEBHOOK_SECRET")
     if token and not secret:
