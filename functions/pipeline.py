@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 
 from functions import followups
 from functions.acknowledge import acknowledgement
+from functions.clock import iso
 from functions.decide import decide
 from functions.models import Acknowledgement, Decision, InboundMessage, SentMessage
 from functions.ports import Clock, Sender, SendError, Store
@@ -46,12 +47,19 @@ class Outcome:
     sent: SentMessage | None = None
 
 
+def stamped(sent: SentMessage, clock: Clock) -> SentMessage:
+    """One clock orders a conversation: what we store carries our time (the injected clock's),
+    in and out alike; the channel's own time (its server's, a sender's Date header) is kept beside
+    it as `channel_at`, never used for order."""
+    return replace(sent, sent_at=iso(clock.now()), extra={**sent.extra, "channel_at": sent.sent_at})
+
+
 def deliver(sender: Sender, ack: Acknowledgement, clock: Clock, policy: RetryPolicy) -> SentMessage:
     attempt = 0
     while True:
         attempt += 1
         try:
-            return sender.send(ack)
+            return stamped(sender.send(ack), clock)
         except SendError as exc:
             if exc.retry_after:
                 if exc.retry_after > policy.max_inline_wait:

@@ -8,7 +8,7 @@ Key design. `pk`/`sk` are strings; `gsi1pk`/`gsi1sk` form a sparse index that on
 | chat          | CHAT#{channel}#{chat_id}        | CHAT                       | worker: the chat's current conversation (get)    |
 | contact       | CONTACT#{channel}#{sender_id}   | PROFILE                    | worker: name, language, last ack (get)           |
 | conversation  | CONV#{conversation_id}          | META                       | get by id; gsi1pk=OPEN#{channel}, gsi1sk=last activity while open: the close-idle job queries what went idle |
-| message       | CONV#{conversation_id}          | MSG#{time}#{in/out}#{id}   | transcript: query pk, sk begins_with MSG#, in order |
+| message       | CONV#{conversation_id}          | MSG#{time}#{in/out}#{id}   | transcript: query pk, sk begins_with MSG#, in order; {time} is ours (the worker's clock when it stored or sent it), the channel's own time is kept as `channel_at` |
 | task          | TASK#{kind}#{conversation_id}   | TASK                       | jobs: gsi1pk=DUE#{kind}, gsi1sk=due time while due (transcript, survey); claimed with a conditional update, the index keys removed when done |
 | settings      | SETTINGS                        | CURRENT                    | every function: get with the templates (cached 30 s); admin: version check on save |
 | settings hist.| SETTINGS                        | V#{version:06d}            | admin: who changed what when (query, newest first) |
@@ -287,11 +287,12 @@ class DynamoStore:
         items.append({"Put": {
             "TableName": self.table,
             "Item": to_item({
-                "pk": f"CONV#{cid}", "sk": f"MSG#{inbound.received_at}#in#{inbound.event_id}",
+                "pk": f"CONV#{cid}", "sk": f"MSG#{at}#in#{inbound.event_id}",
                 "direction": "in", "channel": inbound.channel, "message_id": inbound.message_id,
                 "sender_id": inbound.sender_id, "text": inbound.text, "media": inbound.media,
                 "subject": inbound.subject or None, "no_reply": inbound.no_reply or None,
-                "details": inbound.details or None, "sent_at": inbound.received_at, TTL_ATTRIBUTE: keep}),
+                "details": inbound.details or None, "sent_at": at, "channel_at": inbound.received_at,
+                TTL_ATTRIBUTE: keep}),
         }})
         # Only what the channel told us: Slack and X send ids, the names come from a lookup that
         # may have failed; an empty value must not erase a cached one.
@@ -343,7 +344,7 @@ class DynamoStore:
                 "pk": f"CONV#{cid}", "sk": f"MSG#{sent.sent_at}#out#{sent.message_id}",
                 "direction": "out", "kind": "ack", "channel": sent.channel, "message_id": sent.message_id,
                 "text": sent.text, "plain": plain or None, "language": language, "sent_at": sent.sent_at,
-                TTL_ATTRIBUTE: keep})}},
+                "channel_at": sent.extra.get("channel_at"), TTL_ATTRIBUTE: keep})}},
             {"Update": {
                 "TableName": self.table, "Key": event_key(inbound.channel, inbound.event_id),
                 "UpdateExpression": "SET #s = :done, ack_sent_at = :t, ack_message_id = :m",
