@@ -47,7 +47,8 @@ def main() -> None:
     from functions import jobs
     from functions.settings import load_settings_file
     from integrations import aws, dynamodb, ses
-    from integrations.dynamodb import TABLE_NAME, iso, to_item
+    from functions.clock import iso
+    from integrations.dynamodb import TABLE_NAME, to_item
 
     reads: Counter = Counter()
     original = botocore.client.BaseClient._make_api_call

@@ -185,15 +185,15 @@ def register_dev_routes(app) -> None:
 
     @app.route("/dev/outbox", methods=["GET"])
     def dev_outbox():
-        items = outbox.messages()
+        items, desk = outbox.messages(), outbox.desk_posts()
         accept = app.current_request.headers.get("accept", "")
         if "text/html" not in accept:
-            return {"messages": items}
-        return Response(body=outbox_page(items), status_code=200,
+            return {"messages": items, "desk": desk}
+        return Response(body=outbox_page(items, desk), status_code=200,
                         headers={"Content-Type": "text/html; charset=utf-8"})
 
 
-def outbox_page(items: list[dict[str, Any]]) -> str:
+def outbox_page(items: list[dict[str, Any]], desk: list[dict[str, Any]] = ()) -> str:
     import html
 
     rows = "".join(
@@ -201,6 +201,12 @@ def outbox_page(items: list[dict[str, Any]]) -> str:
         f'· {html.escape(m["language"])} · <time>{html.escape(m["sent_at"])}</time></header>'
         f'<div class="msg" dir="auto">{_shown(m)}</div></article>'
         for m in items) or "<p>Nothing sent yet. Post a Telegram update to /webhooks/telegram (see README).</p>"
+    if desk:
+        rows += ("<h2>Desk</h2><p>What agents see in the desk channel; answer a thread with "
+                 "<code>firstreply post slack --thread THREAD --text '…'</code>.</p>" + "".join(
+            f'<article><header>{html.escape(d["surface"])} · {html.escape(d["what"])} · thread '
+            f'<code>{html.escape(d["thread"])}</code> · <time>{html.escape(d["at"])}</time></header>'
+            f'<div class="msg" dir="auto">{html.escape(d["text"])}</div></article>' for d in desk))
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="refresh" content="5"><title>firstreply · local outbox</title>
 <style>body{{font:15px system-ui,sans-serif;max-width:44rem;margin:2rem auto;padding:0 1rem}}

@@ -90,6 +90,20 @@ class BusinessHours:
                 return min(starts).astimezone(self.zone)
         return None
 
+    def business_minutes(self, start: datetime, end: datetime) -> float:
+        """Minutes between two instants that fall inside business hours (holidays excluded): the
+        one clock of first response, SLA and the measured reply time. Zero when end <= start."""
+        if end <= start:
+            return 0.0
+        first = start.astimezone(self.zone).date()
+        days = (end.astimezone(self.zone).date() - first).days + 1
+        total = 0.0
+        for s, e in self.segments(first, days):
+            overlap = (min(e, end) - max(s, start)).total_seconds()
+            if overlap > 0:
+                total += overlap
+        return total / 60
+
     def hours_on(self, day: date) -> list[str]:
         """The day's intervals as written in the settings ("09:00-13:00"); [] on a holiday."""
         if self.is_holiday(day):

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from functions import i18n, render, tokens
+from functions import agent_text, i18n, render, tokens
+from functions.desk import Agent, closing_tasks
 from functions.language import choose_language
 from functions.settings import CHANNELS, Settings
 from functions.text import clean
@@ -54,12 +55,7 @@ def close_idle(store: JobStore, settings: Settings, now: datetime) -> JobReport:
     for channel in CHANNELS:
         idle_since = now - timedelta(minutes=settings.timeouts_minutes[channel])
         for conversation in store.idle_conversations(channel, idle_since):
-            tasks = []
-            if settings.transcripts:
-                tasks.append(("transcript", now))
-            if settings.survey.enabled:
-                tasks.append(("survey", now + timedelta(minutes=settings.survey.delay_minutes)))
-            if store.close_conversation(conversation, now, tasks):
+            if store.close_conversation(conversation, now, closing_tasks(settings, now)):
                 report.done += 1
             else:   # a message arrived since the query: the conversation goes on
                 report.skip("active again")
@@ -106,13 +102,19 @@ def build_transcript(conversation: dict[str, Any], messages: list[dict[str, Any]
     zone = ZoneInfo((contact or {}).get("timezone") or settings.timezone)
     lines = []
     for message in messages:
+        if message["direction"] not in ("in", "out") or message.get("delivery") == "undeliverable":
+            continue   # notes and status changes are the team's, never the customer's
         moment = datetime.fromisoformat(message["sent_at"].replace("Z", "+00:00")).astimezone(zone)
+        agent = ""
         if message["direction"] == "in":
             sender, text = "customer", message.get("text") or i18n.word(language, message.get("media") or "message")
+        elif message.get("kind") == "reply":
+            sender, text = "agent", agent_text.to_plain(message.get("text", ""))
+            agent = Agent(message.get("agent", ""), message.get("agent_name", "")).first_name
         else:
             sender = "auto-reply" if message.get("kind") in ("ack", "survey") else "agent"
             text = message.get("plain") or message.get("text", "")
-        lines.append({"time": i18n.format_moment(moment, language), "sender": sender,
+        lines.append({"time": i18n.format_moment(moment, language), "sender": sender, "agent": agent,
                       "text": clean(text, 5000, keep_lines=True) if sender == "customer" else text.strip()})
     return {"messages": lines}
 

@@ -10,13 +10,16 @@ from __future__ import annotations
 import logging
 import random
 from dataclasses import dataclass, replace
+from typing import Callable
 
 from functions import followups
 from functions.acknowledge import acknowledgement
 from functions.clock import iso
 from functions.decide import decide
+from functions.desk import is_desk_chat
 from functions.models import Acknowledgement, Decision, InboundMessage, SentMessage
 from functions.ports import Clock, Sender, SendError, Store
+from functions.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +45,7 @@ class DeliveryFailed(Exception):
 
 @dataclass(frozen=True)
 class Outcome:
-    status: str            # duplicate | ignored-unknown | acknowledged | no-ack | undeliverable
+    status: str            # duplicate | ignored-… | acknowledged | no-ack | undeliverable | a desk action's outcome
     decision: Decision | None = None
     sent: SentMessage | None = None
 
@@ -107,7 +110,8 @@ def with_profile(inbound: InboundMessage, contact, sender: Sender) -> InboundMes
 
 
 def process(channel: str, event_id: str, store: Store, sender: Sender, clock: Clock,
-            policy: RetryPolicy = RetryPolicy()) -> Outcome:
+            policy: RetryPolicy = RetryPolicy(),
+            desk: Callable[[InboundMessage, Settings], str] | None = None) -> Outcome:
     event = store.get_event(channel, event_id)
     if event is None:
         # The webhook stores before it enqueues, so this is a message from a different table or a
@@ -118,6 +122,13 @@ def process(channel: str, event_id: str, store: Store, sender: Sender, clock: Cl
         return Outcome("duplicate")
     inbound = InboundMessage.from_dict(event["inbound"])
     settings = store.load_settings()
+    if inbound.chat_type.startswith("desk"):   # an agent's message or click in a desk surface
+        result = desk(inbound, settings) if desk else "ignored: no desk"
+        store.mark_done(inbound)
+        return Outcome(result)
+    if is_desk_chat(inbound, settings):   # the desk is never a customer: no ack, no loop
+        store.mark_done(inbound)
+        return Outcome("ignored-desk-chat")
     decision = Decision.from_dict(event["decision"]) if event.get("decision") else None
     contact = chat = None
     if decision is None:

@@ -94,7 +94,10 @@ def _transcript_samples(language: str, settings: Settings, now: datetime) -> lis
         {"direction": "out", "kind": "ack", "sent_at": (start + timedelta(seconds=1)).isoformat(),
          "plain": "Thanks for writing, we'll be right with you."},
         {"direction": "out", "kind": "reply", "sent_at": (start + timedelta(minutes=20)).isoformat(),
-         "plain": "It left our warehouse today; here is the tracking link."},
+         "agent": "inbox:sam", "agent_name": "Sam Reed", "delivery": "sent",
+         "text": "It left our warehouse today; here is the tracking link."},
+        {"direction": "desk", "kind": "note", "sent_at": (start + timedelta(minutes=21)).isoformat(),
+         "text": "(an internal note: never in a transcript)"},
     ]
     name = NAMES.get(language, "Alex")
     transcript = build_transcript({}, messages, None, settings, language)

@@ -56,6 +56,29 @@ class SurveySettings:
     daytime: tuple[int, int] = (9, 20)   # local hours a survey may arrive in
 
 
+DESK_MODES = ("two-way", "alerts-only")
+
+
+@dataclass(frozen=True)
+class DeskSettings:
+    """Where agents see and answer conversations. `slack_channel`: the channel id (C…/G…) of the
+    business's own workspace that gets a thread per conversation; `telegram_group`: a forum
+    supergroup's chat id. `alerts-only`: the desk shows conversations, nothing typed there is sent."""
+    slack_channel: str = ""
+    telegram_group: str = ""
+    mode: str = "two-way"
+    note_prefix: str = "note:"
+    agents: tuple[str, ...] = ()     # who may act, as `surface:user id`; empty: anyone in the desk
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.slack_channel or self.telegram_group)
+
+    @property
+    def relays(self) -> bool:
+        return self.mode == "two-way"
+
+
 @dataclass(frozen=True)
 class Settings:
     business_name: str
@@ -73,6 +96,7 @@ class Settings:
     retention_days: int = 400
     transcripts: bool = False          # email a copy of each closed conversation
     survey: "SurveySettings" = field(default_factory=lambda: SurveySettings())
+    desk: DeskSettings = field(default_factory=DeskSettings)
     source: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
     # admins' edited templates, id -> source (stored apart from the settings document, loaded with it)
     templates: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
@@ -244,8 +268,31 @@ def parse_settings(data: Any) -> Settings:
             nps=_flag(survey.get("nps", False), "surveys.nps"),
             comment=_flag(survey.get("comment", False), "surveys.comment"),
         ),
+        desk=parse_desk(data.get("desk")),
         source=data,
     )
+
+
+def parse_desk(data: Any) -> DeskSettings:
+    desk = _mapping(data, "desk")
+    slack_channel = _text(desk.get("slack_channel"), "desk.slack_channel", required=False, limit=30)
+    if slack_channel and not re.match(r"^[CG][A-Z0-9]{2,29}$", slack_channel):
+        raise SettingsError("desk.slack_channel", f"expected a Slack channel id such as C0123ABCD, got {slack_channel!r}")
+    group = desk.get("telegram_group", "")
+    if isinstance(group, int) and not isinstance(group, bool):
+        group = str(group)
+    group = _text(group, "desk.telegram_group", required=False, limit=20)
+    if group and not re.match(r"^-100\d{5,15}$", group):
+        raise SettingsError("desk.telegram_group", f"expected a supergroup id such as -1001234567890, got {group!r}")
+    mode = _text(desk.get("mode", "two-way"), "desk.mode", limit=20)
+    if mode not in DESK_MODES:
+        raise SettingsError("desk.mode", f"expected one of {', '.join(DESK_MODES)}, got {mode!r}")
+    agents = desk.get("agents") or []
+    if not isinstance(agents, list):
+        raise SettingsError("desk.agents", "expected a list such as [\"slack:U0123\", \"telegram:42\"]")
+    return DeskSettings(slack_channel=slack_channel, telegram_group=group, mode=mode,
+                        note_prefix=_text(desk.get("note_prefix", "note:"), "desk.note_prefix", limit=20),
+                        agents=tuple(_text(str(a), f"desk.agents[{i}]", limit=60) for i, a in enumerate(agents)))
 
 
 def _check_country(country: str, subdivision: str) -> None:

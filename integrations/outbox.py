@@ -17,6 +17,7 @@ from functions.models import Acknowledgement, SentMessage
 
 log = logging.getLogger(__name__)
 _messages: deque[dict] = deque(maxlen=500)
+_desk: deque[dict] = deque(maxlen=500)     # what a desk surface would show agents
 _ids = itertools.count(1)
 _lock = threading.Lock()
 
@@ -52,6 +53,43 @@ class OutboxSender:
         return {}   # without a token there is nobody to ask; the greeting stays neutral
 
 
+class OutboxDesk:
+    """A desk surface in the dev server without a Slack token: threads listed on /dev/outbox, with
+    their ids, so an agent's reply can be posted by hand (`firstreply post slack --thread`)."""
+
+    def __init__(self, name: str, channel: str):
+        self.name, self.channel = name, channel
+
+    def _record(self, what: str, thread: str, text: str, **extra) -> None:
+        with _lock:
+            _desk.append({"surface": self.name, "what": what, "channel": self.channel, "thread": thread,
+                          "text": text, "at": iso(datetime.now(timezone.utc)), **extra})
+        log.info("desk %s %s in %s:\n%s", self.name, what, thread, text)
+
+    def open_thread(self, view: dict) -> dict:
+        with _lock:
+            ts = f"{datetime.now(timezone.utc).timestamp():.6f}"[:-3] + f"{next(_ids) % 1000:03d}"
+        self._record("conversation", ts, f"{view.get('name') or 'A customer'} on {view['channel']} "
+                     f"({view.get('language') or '?'}) · ref {view['reference']}: {view.get('text') or view.get('media')}"
+                     f"\nauto-reply: {view.get('ack') or view.get('ack_status')}", view=view)
+        return {"channel": self.channel, "ts": ts, "thread": f"{self.channel}:{ts}"}
+
+    def update_parent(self, ref: dict, view: dict) -> None:
+        self._record("updated", ref["ts"], f"{view.get('state')} · priority {view.get('priority')} · "
+                     f"assigned to {view.get('assignee_name') or 'nobody'}")
+
+    def post(self, ref: dict, text: str) -> None:
+        self._record("in thread", ref["ts"], text)
+
+    def confirm(self, origin: dict, outcome: str, reason: str = "") -> None:
+        self._record("confirmed", origin.get("thread_ts", ""), f"{outcome} {reason}".strip())
+
+
+def desk_posts() -> list[dict]:
+    with _lock:
+        return list(reversed(_desk))
+
+
 def messages() -> list[dict]:
     with _lock:
         return list(reversed(_messages))
@@ -60,3 +98,4 @@ def messages() -> list[dict]:
 def clear() -> None:
     with _lock:
         _messages.clear()
+        _desk.clear()

@@ -149,10 +149,16 @@ class EmailSender:
         self.sender = sender
 
     def build(self, ack: Acknowledgement) -> EmailMessage:
-        headers = {"In-Reply-To": ack.thread_id, "References": ack.details.get("references", ""),
-                   "Auto-Submitted": "auto-replied",
-                   "X-Auto-Response-Suppress": "All"}   # asks Exchange not to auto-answer us back
-        return compose(self.sender, ack.details["to"], ack.details.get("name", ""),
+        headers = {"In-Reply-To": ack.thread_id, "References": ack.details.get("references", "")}
+        sender = self.sender
+        if ack.details.get("human"):
+            # An agent wrote it: not Auto-Submitted (the customer's auto-replies may answer it, as
+            # they would any person), from the support address under the agent's name.
+            sender = formataddr((ack.details.get("agent", ""), parseaddr(self.sender)[1]))
+        else:
+            headers |= {"Auto-Submitted": "auto-replied",
+                        "X-Auto-Response-Suppress": "All"}   # asks Exchange not to auto-answer us back
+        return compose(sender, ack.details["to"], ack.details.get("name", ""),
                        reply_subject(ack.details.get("subject", "")), ack.fallback or ack.text, ack.text,
                        ack.language, headers)
 

@@ -13,7 +13,8 @@ def test_close_idle_reads_one_item_per_due_conversation_whatever_the_table_holds
     from functions import jobs
     from functions.settings import load_settings_file
     from integrations.aws import client
-    from integrations.dynamodb import TABLE_NAME, iso, to_item
+    from functions.clock import iso
+    from integrations.dynamodb import TABLE_NAME, to_item
 
     now = datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc)
     items = []

@@ -1,5 +1,6 @@
-"""A local stand-in of the Slack Web API (`/api/<method>`): auth.test, users.info and
-chat.postMessage as slack-sdk calls them. `SLACK_API_URL=http://127.0.0.1:PORT/api/`."""
+"""A local stand-in of the Slack Web API (`/api/<method>`): auth.test, users.info,
+chat.postMessage, chat.update, chat.getPermalink and reactions.add as slack-sdk calls them.
+`SLACK_API_URL=http://127.0.0.1:PORT/api/`."""
 from __future__ import annotations
 
 import itertools
@@ -47,4 +48,10 @@ class SlackStandIn(StandIn):
         if call.method == "chat.update":
             return Reply(200, {"ok": True, "channel": call.params.get("channel"), "ts": call.params.get("ts"),
                                "text": call.params.get("text")})
+        if call.method == "reactions.add":
+            return Reply(200, {"ok": True})
+        if call.method == "chat.getPermalink":
+            channel, ts = call.params.get("channel", ""), call.params.get("message_ts", "")
+            return Reply(200, {"ok": True, "channel": channel,
+                               "permalink": f"https://acme.slack.com/archives/{channel}/p{ts.replace('.', '')}"})
         return Reply(200, {"ok": False, "error": "unknown_method"})

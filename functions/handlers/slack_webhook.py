@@ -7,7 +7,7 @@ import logging
 
 from functions.handlers.http import answer, too_large
 from functions.handlers.intake import accept
-from integrations import secrets, slack
+from integrations import secrets, slack, slack_desk
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,12 @@ def handle_event(request) -> object:
         if not isinstance(challenge, str):
             return answer(400, error="url_verification without challenge")
         return answer(200, challenge=challenge)
+    # A reply in a channel thread may be an agent answering in the desk: the worker decides.
+    agent_message = slack_desk.desk_message(payload)
+    if agent_message is not None:
+        if not accept(agent_message):
+            return answer(200, ok=True, duplicate=True)
+        return answer(200, ok=True)
     try:
         inbound = slack.to_inbound(payload)
     except slack.MalformedEvent as exc:
@@ -57,6 +63,10 @@ def handle_interaction(request) -> object:
         payload = slack.parse_interaction(request.raw_body or b"")
     except slack.MalformedEvent as exc:
         return answer(400, error=str(exc))
+    clicked = slack_desk.desk_action(payload)
+    if clicked is not None:   # Assign, Priority, Close, Reopen on a desk parent
+        accept(clicked)
+        return answer(200, ok=True)
     rating = slack.survey_answer(payload)
     if rating is not None:   # recorded and acknowledged in the channel by the worker
         accept(rating)

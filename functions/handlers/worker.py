@@ -7,6 +7,7 @@ import os
 from functools import lru_cache
 
 from functions.clock import SystemClock
+from functions.handlers import desk
 from functions.pipeline import DeferDelivery, RetryPolicy, process
 from functions.ports import Sender
 from integrations import secrets, sqs
@@ -106,9 +107,12 @@ def handle(event) -> None:
     """Chalice SQS event: raise to have SQS retry (and, after the last receive, dead-letter)."""
     for record in event:
         body = json.loads(record.body)
+        policy = retry_policy()
         try:
             outcome = process(body["channel"], body["event_id"], store(), LazySender(body["channel"]),
-                              clock, retry_policy())
+                              clock, policy, desk=lambda inbound, settings: desk.handle(
+                                  inbound, store(), settings, clock, policy))
+            desk.mirror(store(), store().load_settings(), clock, policy, body["channel"], body["event_id"])
         except DeferDelivery as exc:
             log.warning("deferring %s/%s by %.0fs", body["channel"], body["event_id"], exc.seconds)
             sqs.defer(record.receipt_handle, exc.seconds)

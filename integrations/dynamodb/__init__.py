@@ -1,0 +1,167 @@
+"""The one DynamoDB table (single-table design): its keys, serialisation and the store, one module
+per aggregate (events, conversations, desk, jobs, admin, stats, channels) sharing one client.
+
+Key design. `pk`/`sk` are strings; `gsi1pk`/`gsi1sk` form a sparse index that only due work carries.
+
+| item          | pk                              | sk                         | access pattern                                   |
+|---------------|---------------------------------|----------------------------|--------------------------------------------------|
+| event         | EVENT#{channel}#{event_id}      | EVENT                      | webhook: conditional put = dedupe + store inbound; worker: get by key |
+| chat          | CHAT#{channel}#{chat_id}        | CHAT                       | worker: the chat's current conversation (get)    |
+| contact       | CONTACT#{channel}#{sender_id}   | PROFILE                    | worker: name, language, last ack (get)           |
+| conversation  | CONV#{conversation_id}          | META                       | get by id; gsi1pk=OPEN#{channel}, gsi1sk=last activity while open: the close-idle job queries what went idle |
+| message       | CONV#{conversation_id}          | MSG#{time}#{in/out}#{id}   | transcript: query pk, sk begins_with MSG#, in order; {time} is ours (the worker's clock when it stored or sent it), the channel's own time is kept as `channel_at` |
+| task          | TASK#{kind}#{conversation_id}   | TASK                       | jobs: gsi1pk=DUE#{kind}, gsi1sk=due time while due (transcript, survey); claimed with a conditional update, the index keys removed when done |
+| settings      | SETTINGS                        | CURRENT                    | every function: get with the templates (cached 30 s); admin: version check on save |
+| settings hist.| SETTINGS                        | V#{version:06d}            | admin: who changed what when (query, newest first) |
+| template      | TEMPLATES                       | {NAME.CHANNEL.LANGUAGE}    | every function: query the partition = all edited templates, loaded with the settings |
+| template ver. | TEMPLATE#{id}                   | V#{version:06d}            | admin: history and rollback (query newest first; get one) |
+| rate window   | RATE#{what}                     | WINDOW#{n}                 | sender: one conditional ADD per send (X DM limit) |
+| stats         | STATS#{YYYY-MM-DD}              | {channel}                  | stats: one query per day; counters ADDed in the transaction of what they count |
+| cursor        | CURSOR#{job}                    | CURSOR                     | pollers: where to resume (X mentions since_id)    |
+| message id    | MSGID#{email Message-ID}        | MSGID                      | email: which chat a reply's In-Reply-To/References belong to (batch get) |
+
+Rules: no Scan anywhere; writes that must happen once are conditional (the event put, the decision
+transaction); every item a customer caused carries `expires_at` (TTL) from the retention setting.
+"""
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+from importlib import import_module
+from typing import Any
+
+from integrations.aws import client
+
+TABLE_NAME = os.environ.get("FIRSTREPLY_TABLE", "firstreply")
+EVENT_TTL_DAYS = 30          # dedupe window and the raw inbound; the message copy follows retention
+SETTINGS_TTL_SECONDS = 30    # settings and template changes reach running functions within a minute
+
+TABLE_SPEC: dict[str, Any] = {
+    "AttributeDefinitions": [
+        {"AttributeName": "pk", "AttributeType": "S"},
+        {"AttributeName": "sk", "AttributeType": "S"},
+        {"AttributeName": "gsi1pk", "AttributeType": "S"},
+        {"AttributeName": "gsi1sk", "AttributeType": "S"},
+    ],
+    "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+    "GlobalSecondaryIndexes": [{
+        "IndexName": "gsi1",
+        "KeySchema": [{"AttributeName": "gsi1pk", "KeyType": "HASH"},
+                      {"AttributeName": "gsi1sk", "KeyType": "RANGE"}],
+        "Projection": {"ProjectionType": "ALL"},
+    }],
+    "BillingMode": "PAY_PER_REQUEST",
+}
+TTL_ATTRIBUTE = "expires_at"
+
+
+# -- (de)serialisation of plain values; the table only holds strings, numbers, maps, lists, bools --
+def _av(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {"NULL": True}
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, (int, float)):
+        return {"N": str(value)}
+    if isinstance(value, str):
+        return {"S": value}
+    if isinstance(value, dict):
+        return {"M": {str(k): _av(v) for k, v in value.items()}}
+    if isinstance(value, (list, tuple)):
+        return {"L": [_av(v) for v in value]}
+    raise TypeError(f"cannot store {type(value).__name__}")
+
+
+def _py(av: dict[str, Any]) -> Any:
+    (kind, value), = av.items()
+    if kind == "S":
+        return value
+    if kind == "N":
+        return int(value) if value.lstrip("-").isdigit() else float(value)
+    if kind == "BOOL":
+        return value
+    if kind == "NULL":
+        return None
+    if kind == "M":
+        return {k: _py(v) for k, v in value.items()}
+    if kind == "L":
+        return [_py(v) for v in value]
+    raise TypeError(f"unexpected attribute type {kind}")
+
+
+def to_item(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: _av(v) for k, v in data.items() if v is not None}
+
+
+def from_item(item: dict[str, Any] | None) -> dict[str, Any] | None:
+    return None if item is None else {k: _py(v) for k, v in item.items()}
+
+
+def expiry(moment: datetime, days: int) -> int:
+    return int((moment + timedelta(days=days)).timestamp())
+
+
+def event_key(channel: str, event_id: str) -> dict[str, Any]:
+    return to_item({"pk": f"EVENT#{channel}#{event_id}", "sk": "EVENT"})
+
+
+def chat_key(channel: str, chat_id: str) -> dict[str, Any]:
+    return to_item({"pk": f"CHAT#{channel}#{chat_id}", "sk": "CHAT"})
+
+
+def contact_key(channel: str, sender_id: str) -> dict[str, Any]:
+    return to_item({"pk": f"CONTACT#{channel}#{sender_id}", "sk": "PROFILE"})
+
+
+def conversation_key(conversation_id: str) -> dict[str, Any]:
+    return to_item({"pk": f"CONV#{conversation_id}", "sk": "META"})
+
+
+def task_key(kind: str, conversation_id: str) -> dict[str, Any]:
+    return to_item({"pk": f"TASK#{kind}#{conversation_id}", "sk": "TASK"})
+
+
+SETTINGS_KEY = to_item({"pk": "SETTINGS", "sk": "CURRENT"})
+TEMPLATES_PARTITION = "TEMPLATES"
+
+
+def version_key(partition: str, version: int) -> dict[str, Any]:
+    return to_item({"pk": partition, "sk": f"V#{version:06d}"})
+
+
+
+def _from_key(key: dict[str, Any]) -> dict[str, Any]:
+    return {k: _py(v) for k, v in key.items()}
+
+
+def ensure_table(table: str = TABLE_NAME) -> None:
+    """Create the table when missing, with TTL and point-in-time recovery (local stand-ins; in AWS
+    the infrastructure template declares it)."""
+    ddb = client("dynamodb")
+    try:
+        ddb.describe_table(TableName=table)
+        return
+    except ddb.exceptions.ResourceNotFoundException:
+        pass
+    ddb.create_table(TableName=table, **TABLE_SPEC)
+    ddb.get_waiter("table_exists").wait(TableName=table, WaiterConfig={"Delay": 0.2, "MaxAttempts": 50})
+    ddb.update_time_to_live(TableName=table, TimeToLiveSpecification={
+        "Enabled": True, "AttributeName": TTL_ATTRIBUTE})
+    ddb.update_continuous_backups(TableName=table, PointInTimeRecoverySpecification={
+        "PointInTimeRecoveryEnabled": True})
+
+
+# What callers import from the package, loaded on first use: the webhook's put must not pull in the
+# worker's store, the admin code or the settings parser.
+_LAZY = {
+    "DynamoStore": "store", "store_event": "events", "VersionConflict": "admin",
+    "take_slot": "channels", "message_id_key": "channels", "remember_message_ids": "channels",
+    "find_thread": "channels", "get_cursor": "channels", "set_cursor": "channels",
+    "latency_bucket": "stats", "stats_update": "stats",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,228 @@
+"""Conversations: the chat's current conversation, the contact, the decision transaction, the
+messages in and out, and the reads the transcript, the desk and the dev page make."""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time as _time
+from datetime import datetime, timedelta
+from typing import Any
+
+from functions.clock import iso
+from functions.models import ChatState, Contact, Decision, InboundMessage, SentMessage
+from functions.settings import Settings
+from integrations.dynamodb import (EVENT_TTL_DAYS, TTL_ATTRIBUTE, _from_key, chat_key, contact_key,
+                                   conversation_key, event_key, expiry, from_item, to_item)
+from integrations.dynamodb.stats import latency_bucket, stats_update
+
+log = logging.getLogger(__name__)
+
+
+class ConversationStore:
+    """A mixin of `DynamoStore`."""
+
+    def load_context(self, inbound: InboundMessage) -> tuple[Contact | None, ChatState | None]:
+        keys = [contact_key(inbound.channel, inbound.sender_id), chat_key(inbound.channel, inbound.chat_id)]
+        request = {self.table: {"Keys": keys, "ConsistentRead": True}}
+        found: list[dict[str, Any]] = []
+        for _ in range(5):   # BatchGetItem may hand back unprocessed keys under load
+            answer = self.ddb.batch_get_item(RequestItems=request)
+            found += [from_item(i) for i in answer.get("Responses", {}).get(self.table, [])]
+            request = answer.get("UnprocessedKeys") or {}
+            if not request:
+                break
+            _time.sleep(0.05)
+        contact = chat = None
+        for item in found:
+            if item["pk"].startswith("CONTACT#"):
+                known = {f.name for f in dataclasses.fields(Contact)} - {"channel", "sender_id"}
+                contact = Contact(channel=inbound.channel, sender_id=inbound.sender_id,
+                                  **{k: v for k, v in item.items() if k in known and isinstance(v, str)})
+            else:
+                chat = ChatState(conversation_id=item["conversation_id"], status=item["status"],
+                                 opened_at=item["opened_at"], last_activity_at=item["last_activity_at"],
+                                 reference=item["reference"])
+        return contact, chat
+
+    def commit_decision(self, inbound: InboundMessage, decision: Decision, previous: ChatState | None,
+                        now: datetime, settings: Settings) -> bool:
+        """One transaction: the decision on the event, the message in its conversation, the chat
+        and conversation moved, the contact's profile (and last ack) updated. It fails, and the
+        caller reads again, when the event was decided or the chat moved in the meantime."""
+        at = iso(now)
+        keep = expiry(now, settings.retention_days)
+        event_expiry = expiry(now, min(EVENT_TTL_DAYS, settings.retention_days))
+        cid = decision.conversation_id
+        # what an agent's reply needs to thread under the customer's last message
+        last_in = {"message_id": inbound.message_id, "thread_id": inbound.thread_id, "chat_type": inbound.chat_type,
+                   "subject": inbound.subject, "references": inbound.references}
+        items: list[dict[str, Any]] = [{"Update": {
+            "TableName": self.table, "Key": event_key(inbound.channel, inbound.event_id),
+            "UpdateExpression": "SET decision = :d, decided_at = :t, #ttl = :e",
+            "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(decision)",
+            "ExpressionAttributeNames": {"#ttl": TTL_ATTRIBUTE},
+            "ExpressionAttributeValues": to_item({":d": decision.to_dict(), ":t": at, ":e": event_expiry}),
+        }}]
+        chat_condition = ("attribute_not_exists(pk)" if previous is None
+                          else "conversation_id = :old AND last_activity_at = :seen")
+        chat_values = {} if previous is None else {":old": previous.conversation_id,
+                                                   ":seen": previous.last_activity_at}
+        if decision.new_conversation:
+            items.append({"Put": {
+                "TableName": self.table,
+                "Item": to_item({
+                    **_from_key(chat_key(inbound.channel, inbound.chat_id)),
+                    "conversation_id": cid, "status": "open", "opened_at": at, "last_activity_at": at,
+                    "reference": decision.reference, TTL_ATTRIBUTE: keep}),
+                "ConditionExpression": chat_condition,
+                **({"ExpressionAttributeValues": to_item(chat_values)} if chat_values else {}),
+            }})
+            items.append({"Put": {
+                "TableName": self.table,
+                "Item": to_item({
+                    **_from_key(conversation_key(cid)),
+                    "conversation_id": cid, "channel": inbound.channel, "chat_id": inbound.chat_id,
+                    "contact": f"{inbound.channel}#{inbound.sender_id}", "status": "open",
+                    "opened_at": at, "last_activity_at": at, "reference": decision.reference,
+                    "messages": 1, "ack": "pending" if decision.acknowledge else decision.reason,
+                    "state": "waiting", "priority": "normal", "name": inbound.name or inbound.first_name or None,
+                    "customer_language": inbound.language_code or None, "last_in": last_in,
+                    "previous_conversation_id": previous.conversation_id if previous else None,
+                    "gsi1pk": f"OPEN#{inbound.channel}", "gsi1sk": at, TTL_ATTRIBUTE: keep}),
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }})
+        else:
+            items.append({"Update": {
+                "TableName": self.table, "Key": chat_key(inbound.channel, inbound.chat_id),
+                "UpdateExpression": "SET last_activity_at = :t, #ttl = :e",
+                "ConditionExpression": chat_condition,
+                "ExpressionAttributeNames": {"#ttl": TTL_ATTRIBUTE},
+                "ExpressionAttributeValues": to_item({":t": at, ":e": keep, **chat_values}),
+            }})
+            items.append({"Update": {
+                "TableName": self.table, "Key": conversation_key(cid),
+                # a customer writing again puts the conversation back on us
+                "UpdateExpression": "SET last_activity_at = :t, gsi1sk = :t, #ttl = :e, #state = :waiting, "
+                                    "last_in = :li ADD messages :one",
+                "ConditionExpression": "attribute_exists(pk)",
+                "ExpressionAttributeNames": {"#ttl": TTL_ATTRIBUTE, "#state": "state"},
+                "ExpressionAttributeValues": to_item({":t": at, ":e": keep, ":one": 1, ":waiting": "waiting",
+                                                      ":li": last_in}),
+            }})
+        items.append({"Put": {
+            "TableName": self.table,
+            "Item": to_item({
+                "pk": f"CONV#{cid}", "sk": f"MSG#{at}#in#{inbound.event_id}",
+                "direction": "in", "channel": inbound.channel, "message_id": inbound.message_id,
+                "sender_id": inbound.sender_id, "text": inbound.text, "media": inbound.media,
+                "subject": inbound.subject or None, "no_reply": inbound.no_reply or None,
+                "details": inbound.details or None, "sent_at": at, "channel_at": inbound.received_at,
+                TTL_ATTRIBUTE: keep}),
+        }})
+        # Only what the channel told us: Slack and X send ids, the names come from a lookup that
+        # may have failed; an empty value must not erase a cached one.
+        profile: dict[str, Any] = {":t": at, ":e": keep}
+        sets = ["last_seen_at = :t", "#ttl = :e"]
+        names = {"#ttl": TTL_ATTRIBUTE}
+        for field_name, placeholder in (("first_name", ":f"), ("name", ":n"), ("language_code", ":l")):
+            value = getattr(inbound, field_name)
+            if value:
+                names[f"#{field_name}"] = field_name
+                sets.append(f"#{field_name} = {placeholder}")
+                profile[placeholder] = value
+        update = "SET " + ", ".join(sets)
+        condition = None
+        if decision.acknowledge:
+            # the gap holds even if two chats of one contact race: only one can move last_ack_at
+            update += ", last_ack_at = :t"
+            condition = "attribute_not_exists(last_ack_at) OR last_ack_at < :gap"
+            profile[":gap"] = iso(now - timedelta(minutes=settings.contact_gap_minutes))
+        if decision.new_conversation:
+            items.append(stats_update(self.table, inbound.channel, now, {"conversations": 1}))
+        items.append({"Update": {
+            "TableName": self.table, "Key": contact_key(inbound.channel, inbound.sender_id),
+            "UpdateExpression": update,
+            **({"ConditionExpression": condition} if condition else {}),
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": to_item(profile),
+        }})
+        try:
+            self.ddb.transact_write_items(TransactItems=items)
+            return True
+        except self.ddb.exceptions.TransactionCanceledException as exc:
+            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+            if any(r not in (None, "None", "ConditionalCheckFailed") for r in reasons):
+                raise   # a conflict or throttle: the queue retries the whole message
+            log.info("decision not committed (%s), reading again", reasons)
+            return False
+
+    def record_ack_sent(self, inbound: InboundMessage, decision: Decision, sent: SentMessage,
+                        language: str, settings: Settings, plain: str = "") -> None:
+        now = datetime.fromisoformat(sent.sent_at.replace("Z", "+00:00"))
+        keep = expiry(now, settings.retention_days)
+        cid = decision.conversation_id
+        received = datetime.fromisoformat(inbound.received_at.replace("Z", "+00:00"))
+        latency = max((now - received).total_seconds(), 0.0)
+        self.ddb.transact_write_items(TransactItems=[
+            stats_update(self.table, inbound.channel, now, {"acks": 1, latency_bucket(latency): 1}),
+            {"Put": {"TableName": self.table, "Item": to_item({
+                "pk": f"CONV#{cid}", "sk": f"MSG#{sent.sent_at}#out#{sent.message_id}",
+                "direction": "out", "kind": "ack", "channel": sent.channel, "message_id": sent.message_id,
+                "text": sent.text, "plain": plain or None, "language": language, "sent_at": sent.sent_at,
+                "channel_at": sent.extra.get("channel_at"), TTL_ATTRIBUTE: keep})}},
+            {"Update": {
+                "TableName": self.table, "Key": event_key(inbound.channel, inbound.event_id),
+                "UpdateExpression": "SET #s = :done, ack_sent_at = :t, ack_message_id = :m",
+                "ExpressionAttributeNames": {"#s": "status"},
+                "ExpressionAttributeValues": to_item({":done": "done", ":t": sent.sent_at,
+                                                      ":m": sent.message_id})}},
+            {"Update": {
+                "TableName": self.table, "Key": conversation_key(cid),
+                "UpdateExpression": "SET ack = :sent, acked_at = :t, ack_message_id = :m, #lang = :l",
+                "ExpressionAttributeNames": {"#lang": "language"},
+                "ExpressionAttributeValues": to_item({":sent": "sent", ":t": sent.sent_at,
+                                                      ":m": sent.message_id, ":l": language})}},
+        ])
+
+    def record_ack_failed(self, inbound: InboundMessage, decision: Decision, reason: str) -> None:
+        self.ddb.transact_write_items(TransactItems=[
+            {"Update": {
+                "TableName": self.table, "Key": event_key(inbound.channel, inbound.event_id),
+                "UpdateExpression": "SET #s = :done, ack_error = :r",
+                "ExpressionAttributeNames": {"#s": "status"},
+                "ExpressionAttributeValues": to_item({":done": "done", ":r": reason[:500]})}},
+            {"Update": {
+                "TableName": self.table, "Key": conversation_key(decision.conversation_id),
+                "UpdateExpression": "SET ack = :failed, ack_error = :r",
+                "ExpressionAttributeValues": to_item({":failed": "failed", ":r": reason[:500]})}},
+        ])
+
+    def update_conversation(self, conversation_id: str, **fields: Any) -> None:
+        names = {f"#{k}": k for k in fields}
+        self.ddb.update_item(
+            TableName=self.table, Key=conversation_key(conversation_id),
+            UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in fields),
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeNames=names, ExpressionAttributeValues=to_item({f":{k}": v for k, v in fields.items()}))
+
+    def update_contact(self, channel: str, sender_id: str, **fields: Any) -> None:
+        names = {f"#{k}": k for k in fields}
+        self.ddb.update_item(
+            TableName=self.table, Key=contact_key(channel, sender_id),
+            UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in fields),
+            ExpressionAttributeNames=names, ExpressionAttributeValues=to_item({f":{k}": v for k, v in fields.items()}))
+
+    def conversation(self, conversation_id: str) -> dict[str, Any] | None:
+        return from_item(self.ddb.get_item(TableName=self.table, Key=conversation_key(conversation_id),
+                                           ConsistentRead=True).get("Item"))
+
+    def messages(self, conversation_id: str) -> list[dict[str, Any]]:
+        return self._query(f"CONV#{conversation_id}", "MSG#", consistent=True)
+
+    def chat(self, channel: str, chat_id: str) -> dict[str, Any] | None:
+        return from_item(self.ddb.get_item(TableName=self.table, Key=chat_key(channel, chat_id),
+                                           ConsistentRead=True).get("Item"))
+
+    def contact(self, channel: str, sender_id: str) -> dict[str, Any] | None:
+        return from_item(self.ddb.get_item(TableName=self.table, Key=contact_key(channel, sender_id),
+                                           ConsistentRead=True).get("Item"))
