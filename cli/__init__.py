@@ -50,7 +50,7 @@ def _slack_manifest(args) -> int:
 def _post(args) -> int:
     from cli.channels import post
 
-    return post(args.channel, args.file, args.url)
+    return post(args.channel, args.file, args.url, args.thread, args.text)
 
 
 def _ingest_email(args) -> int:
@@ -126,7 +126,9 @@ def parser() -> argparse.ArgumentParser:
 
     post = commands.add_parser("post", help="post a payload to a running server, signed as the channel would")
     post.add_argument("channel", choices=["telegram", "slack", "x"])
-    post.add_argument("file", help="JSON payload file, or - for standard input")
+    post.add_argument("file", nargs="?", help="JSON payload file, or - for standard input")
+    post.add_argument("--thread", default="", help="slack: reply as an agent in this desk thread (CHANNEL:TS)")
+    post.add_argument("--text", default="", help="with --thread: the agent's reply")
     post.add_argument("--url", default="http://127.0.0.1:8000", help="server (default http://127.0.0.1:8000)")
     post.set_defaults(run=_post)
 

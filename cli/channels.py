@@ -65,12 +65,35 @@ def signed_request(channel: str, body: bytes, secret=secret) -> tuple[str, dict[
     return "/webhooks/x", {SIGNATURE_HEADER: x_signature(secret("X_CONSUMER_SECRET"), body)}
 
 
-def post(channel: str, path: str, base_url: str) -> int:
-    try:
-        body = (sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes())
-        json.loads(body)
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"cannot read a JSON payload from {path}: {exc}") from None
+def agent_reply(thread: str, text: str, user: str = "U0DEVAGENT") -> bytes:
+    """An Events API `message` event as Slack sends it when a person replies in a desk thread
+    (`thread` is `CHANNEL:THREAD_TS`, as the dev outbox page lists it)."""
+    channel, _, thread_ts = thread.partition(":")
+    if not channel or not thread_ts:
+        raise UsageError(f"--thread takes CHANNEL:THREAD_TS as /dev/outbox lists it, got {thread!r}")
+    ts = f"{time.time():.6f}"
+    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return json.dumps({
+        "type": "event_callback", "event_id": f"EvDEV{ts.replace('.', '')}", "event_time": int(time.time()),
+        "team_id": "T0DEV", "api_app_id": "A0DEV",
+        "event": {"type": "message", "channel": channel, "channel_type": "channel", "user": user,
+                  "text": escaped, "ts": ts, "event_ts": ts, "thread_ts": thread_ts},
+    }).encode()
+
+
+def post(channel: str, path: str | None, base_url: str, thread: str = "", text: str = "") -> int:
+    if thread:
+        if channel != "slack" or not text:
+            raise UsageError("--thread goes with `post slack` and --text (an agent's reply in a desk thread)")
+        body = agent_reply(thread, text)
+    else:
+        if not path:
+            raise UsageError("post needs a payload FILE (or - for standard input), or --thread and --text")
+        try:
+            body = (sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes())
+            json.loads(body)
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"cannot read a JSON payload from {path}: {exc}") from None
     route, headers = signed_request(channel, body)
     request = urllib.request.Request(base_url.rstrip("/") + route, data=body, method="POST",
                                      headers={"Content-Type": "application/json", **headers})

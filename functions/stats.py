@@ -66,3 +66,42 @@ def summarise(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             "nps_responses": counters.get("nps_count", 0),
         }
     return result
+
+
+def percentile(values: list[float], share: float) -> float | None:
+    """The nearest-rank percentile (share 0.5 = median) of `values`; None when there are none."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * share // 1))   # ceil, at least the first
+    return ordered[int(rank) - 1]
+
+
+def _response_times(facts: list[dict[str, Any]]) -> dict[str, Any]:
+    wall = [float(f["wall_minutes"]) for f in facts]
+    business = [float(f["business_minutes"]) for f in facts]
+    return {"answered": len(facts),
+            "first_response_minutes": {"median": percentile(wall, 0.5), "p90": percentile(wall, 0.9)},
+            "first_response_business_minutes": {"median": percentile(business, 0.5),
+                                                "p90": percentile(business, 0.9)}}
+
+
+def summarise_responses(facts: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """First response (wall and business minutes, median and p90) per channel and per agent;
+    replies per conversation and time to close per channel, from the per-conversation facts."""
+    first = [f for f in facts if f["sk"].startswith("first_response#")]
+    closes = [f for f in facts if f["sk"].startswith("close#")]
+    channels: dict[str, Any] = {}
+    for channel in CHANNELS:
+        mine = [f for f in closes if f["channel"] == channel]
+        replies = [int(f.get("agent_replies", 0)) for f in mine]
+        channels[channel] = {
+            **_response_times([f for f in first if f["channel"] == channel]),
+            "closed": len(mine),
+            "replies_per_conversation": round(sum(replies) / len(replies), 2) if replies else None,
+            "minutes_to_close": {"median": percentile([float(f["minutes_to_close"]) for f in mine], 0.5),
+                                 "p90": percentile([float(f["minutes_to_close"]) for f in mine], 0.9)},
+        }
+    agents = {agent: _response_times([f for f in first if f["agent"] == agent])
+              for agent in sorted({f["agent"] for f in first})}
+    return {"channels": channels, "agents": agents}

@@ -62,27 +62,28 @@ class OutboxDesk:
 
     def _record(self, what: str, thread: str, text: str, **extra) -> None:
         with _lock:
-            _desk.append({"surface": self.name, "what": what, "channel": self.channel, "thread": thread,
+            _desk.append({"surface": self.name, "what": what, "thread": thread,
                           "text": text, "at": iso(datetime.now(timezone.utc)), **extra})
         log.info("desk %s %s in %s:\n%s", self.name, what, thread, text)
 
     def open_thread(self, view: dict) -> dict:
         with _lock:
             ts = f"{datetime.now(timezone.utc).timestamp():.6f}"[:-3] + f"{next(_ids) % 1000:03d}"
-        self._record("conversation", ts, f"{view.get('name') or 'A customer'} on {view['channel']} "
+        self._record("conversation", f"{self.channel}:{ts}", f"{view.get('name') or 'A customer'} on {view['channel']} "
                      f"({view.get('language') or '?'}) · ref {view['reference']}: {view.get('text') or view.get('media')}"
                      f"\nauto-reply: {view.get('ack') or view.get('ack_status')}", view=view)
         return {"channel": self.channel, "ts": ts, "thread": f"{self.channel}:{ts}"}
 
     def update_parent(self, ref: dict, view: dict) -> None:
-        self._record("updated", ref["ts"], f"{view.get('state')} · priority {view.get('priority')} · "
+        self._record("updated", ref["thread"], f"{view.get('state')} · priority {view.get('priority')} · "
                      f"assigned to {view.get('assignee_name') or 'nobody'}")
 
     def post(self, ref: dict, text: str) -> None:
-        self._record("in thread", ref["ts"], text)
+        self._record("in thread", f"{ref['channel']}:{ref['ts']}", text)
 
     def confirm(self, origin: dict, outcome: str, reason: str = "") -> None:
-        self._record("confirmed", origin.get("thread_ts", ""), f"{outcome} {reason}".strip())
+        self._record("confirmed", f"{origin.get('channel')}:{origin.get('thread_ts')}",
+                     f"{outcome} {reason}".strip())
 
 
 def desk_posts() -> list[dict]:

@@ -10,10 +10,12 @@ from cli.channels import UsageError, signed_request, slack_manifest
 def test_slack_manifest_has_scopes_events_and_urls():
     manifest = yaml.safe_load(slack_manifest("https://abc.execute-api.eu-west-1.amazonaws.com/api/"))
     assert set(manifest["oauth_config"]["scopes"]["bot"]) == {"chat:write", "im:history",
-                                                              "app_mentions:read", "users:read"}
+                                                              "app_mentions:read", "users:read",
+                                                              "channels:history", "groups:history",
+                                                              "reactions:write"}
     events = manifest["settings"]["event_subscriptions"]
     assert events["request_url"] == "https://abc.execute-api.eu-west-1.amazonaws.com/api/webhooks/slack/events"
-    assert set(events["bot_events"]) == {"message.im", "app_mention"}
+    assert set(events["bot_events"]) == {"message.im", "app_mention", "message.channels", "message.groups"}
     assert manifest["settings"]["interactivity"]["request_url"].endswith("/api/webhooks/slack/interactions")
 
 

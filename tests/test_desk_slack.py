@@ -273,3 +273,83 @@ def test_a_new_conversation_of_the_same_customer_links_the_previous_thread(desk)
     parents = [c for c in desk_posts(desk) if not c.params.get("thread_ts")]
     assert len(parents) == 2
     assert f"p{first_thread.replace('.', '')}" in json.dumps(parents[1].params["blocks"])
+
+
+def test_first_response_in_business_minutes_across_a_night_and_a_holiday(desk, capsys):
+    """Hours Mon–Fri 09:00–18:00 Kyiv, Monday 30 November a holiday. A customer writes Friday
+    27 November at 17:30; the agent answers Tuesday 1 December at 09:30: 3 days 16 hours on the wall
+    (5,280 minutes), 60 business minutes (17:30–18:00 Friday, 09:00–09:30 Tuesday)."""
+    from datetime import datetime, timezone
+
+    from cli.stats import run
+    from conftest import update_from
+
+    weekdays = {day: ["09:00-18:00"] for day in ("mon", "tue", "wed", "thu", "fri")}
+    desk.use_settings(desk={"slack_channel": DESK}, hours={**weekdays, "sat": [], "sun": []},
+                      holidays={"dates": ["2026-11-30"]})
+    friday = datetime(2026, 11, 27, 15, 30, tzinfo=timezone.utc)
+    desk.clock.current = friday
+    desk.deliver(update_from(load_fixture("telegram", "text_private"), 880001, at=friday))
+    thread = thread_of(desk, "telegram", "1111111")
+    desk.clock.current = datetime(2026, 12, 1, 7, 30, tzinfo=timezone.utc)
+    agent_says(desk, thread, "Good morning, here is your answer")
+    agent_says(desk, thread, "And one more detail", ts="1763806300.000001", event_id="Ev2")
+    conversation = conversation_of(desk, "telegram", "1111111")
+    assert conversation["first_response_minutes"] == 5280
+    assert conversation["first_response_business_minutes"] == 60
+    click(desk, "desk_close", thread, conversation["conversation_id"])
+    assert run("2026-11-27", "2026-12-01", True) == 0
+    report = json.loads(capsys.readouterr().out)
+    telegram = report["channels"]["telegram"]
+    assert telegram["answered"] == 1 and telegram["closed"] == 1
+    assert telegram["first_response_minutes"] == {"median": 5280, "p90": 5280}
+    assert telegram["first_response_business_minutes"] == {"median": 60, "p90": 60}
+    assert telegram["replies_per_conversation"] == 2
+    assert report["agents"][f"slack:{AGENT}"]["first_response_business_minutes"]["median"] == 60
+    assert run("2026-11-27", "2026-12-01", False) == 0
+    assert f"slack:{AGENT}" in capsys.readouterr().out
+
+
+def test_the_desk_in_make_dev_with_a_reply_posted_by_hand(tmp_path):
+    """`firstreply dev` without a Slack token shows the desk on /dev/outbox; `firstreply post slack
+    --thread … --text …` answers as an agent, and the reply reaches the customer's outbox."""
+    import subprocess
+    import time
+    import urllib.request
+
+    import yaml
+
+    from conftest import ROOT
+    from test_dev_server import FIRSTREPLY, dev_env, free_port, post, start, stop
+
+    settings = yaml.safe_load((ROOT / "firstreply.yaml").read_text(encoding="utf-8"))
+    settings["desk"] = {"slack_channel": DESK}
+    config = tmp_path / "desk.yaml"
+    config.write_text(yaml.safe_dump(settings, allow_unicode=True), encoding="utf-8")
+
+    def outbox(port, key, count):
+        deadline, items = time.monotonic() + 20, []
+        while time.monotonic() < deadline and len(items) < count:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/dev/outbox") as response:
+                items = json.load(response)[key]
+            time.sleep(0.2)
+        return items
+
+    port = free_port()
+    process = start(port, dev_env(), "--config", str(config))
+    try:
+        assert post(port, load_fixture("telegram", "text_private"), "dev-secret") == 200
+        [parent] = outbox(port, "desk", 1)
+        assert parent["what"] == "conversation" and "Olena" in parent["text"]
+        posted = subprocess.run([FIRSTREPLY, "post", "slack", "--thread", parent["thread"], "--text",
+                                 "Hello from the desk", "--url", f"http://127.0.0.1:{port}"],
+                                env=dev_env(), capture_output=True, text=True, timeout=30)
+        assert posted.returncode == 0 and posted.stdout.startswith("200 "), posted.stdout + posted.stderr
+        messages = outbox(port, "messages", 2)
+        assert [m["text"] for m in messages][0] == "Hello from the desk"
+        assert any(d["what"] == "confirmed" and d["text"] == "sent" for d in outbox(port, "desk", 2))
+        page = urllib.request.Request(f"http://127.0.0.1:{port}/dev/outbox", headers={"Accept": "text/html"})
+        with urllib.request.urlopen(page) as response:
+            assert parent["thread"] in response.read().decode()
+    finally:
+        stop(process)

@@ -23,7 +23,7 @@ def test_close_idle_reads_one_item_per_due_conversation_whatever_the_table_holds
         cid, when = f"R{i:09d}", iso(now - timedelta(days=4 if due else 9))
         conversation = {"pk": f"CONV#{cid}", "sk": "META", "conversation_id": cid, "channel": "email",
                         "chat_id": f"c{i}", "contact": f"email#c{i}@example.org", "reference": "R00-000",
-                        "status": "open" if due else "closed", "last_activity_at": when}
+                        "status": "open" if due else "closed", "opened_at": when, "last_activity_at": when}
         if due:
             conversation.update(gsi1pk="OPEN#email", gsi1sk=when)
         items += [conversation, {"pk": f"CHAT#email#c{i}", "sk": "CHAT", "conversation_id": cid, "status": "open"}]

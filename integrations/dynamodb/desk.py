@@ -13,9 +13,10 @@ from typing import Any
 
 from functions.clock import iso
 from integrations.dynamodb import (TTL_ATTRIBUTE, _from_key, chat_key, conversation_key, event_key, expiry,
-                                   from_item, task_key, to_item)
+                                   from_item, to_item)
+from integrations.dynamodb.jobs import due_task_items
+from integrations.dynamodb.stats import FACTS_DAYS, close_fact
 
-FACTS_DAYS = 800    # first-response facts feed the stats and the measured reply time
 
 
 def desk_key(action_id: str) -> dict[str, Any]:
@@ -43,7 +44,7 @@ class DeskStore:
         at, cid, kind = iso(now), action.conversation_id, action.kind
         keep = expiry(now, settings.retention_days)
         history_sk = f"MSG#{at}#{'out' if kind == 'reply' else 'desk'}#{action.action_id}"
-        changes, outcome = self._changes(action, conversation, at, tasks)
+        changes, outcome = self._changes(action, conversation, now, tasks)
         record = {**_from_key(desk_key(action.action_id)), "action": action.to_dict(), "conversation_id": cid,
                   "kind": kind, "at": at, "history_sk": history_sk, "outcome": outcome,
                   "delivery": "pending" if kind == "reply" else None, TTL_ATTRIBUTE: keep}
@@ -72,10 +73,10 @@ class DeskStore:
                 {"Put": {"TableName": self.table, "Item": to_item(line)}}])
         return record
 
-    def _changes(self, action, conversation: dict[str, Any], at: str,
+    def _changes(self, action, conversation: dict[str, Any], now: datetime,
                  tasks: list[tuple[str, datetime]]) -> tuple[list[dict[str, Any]], str]:
         """The transaction items of what an action changes, and the outcome it records."""
-        cid, kind = action.conversation_id, action.kind
+        cid, kind, at = action.conversation_id, action.kind, iso(now)
         key = conversation_key(cid)
         update = lambda expression, values, condition=None, names=None: {"Update": {  # noqa: E731
             "TableName": self.table, "Key": key, "UpdateExpression": expression,
@@ -102,13 +103,8 @@ class DeskStore:
                             "REMOVE gsi1pk, gsi1sk",
                             {":closed": "closed", ":t": at, ":by": action.agent.id, ":open": "open"},
                             condition="#s = :open", names={"#s": "status", "#state": "state"}),
-                     chat_status("closed")]
-            for task, due in tasks:
-                items.append({"Put": {"TableName": self.table, "ConditionExpression": "attribute_not_exists(pk)",
-                                      "Item": to_item({**_from_key(task_key(task, cid)), "kind": task,
-                                                       "conversation_id": cid, "created_at": at,
-                                                       "gsi1pk": f"DUE#{task}", "gsi1sk": iso(due),
-                                                       TTL_ATTRIBUTE: expiry(due, 60)})}})
+                     chat_status("closed"), close_fact(self.table, conversation, now, action.agent.id)]
+            items += due_task_items(self.table, cid, tasks, now)
             return items, "closed"
         if kind == "reopen":
             return [update("SET #s = :open, #state = :waiting, reopened_at = :t, gsi1pk = :p, gsi1sk = :t "
@@ -214,6 +210,3 @@ class DeskStore:
             return True
         except self.ddb.exceptions.ConditionalCheckFailedException:
             return False
-
-    def first_response_facts(self, days: list[str]) -> list[dict[str, Any]]:
-        return [item for day in days for item in self._query(f"FACTS#{day}")]

@@ -6,8 +6,20 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from functions.clock import iso
+from integrations.dynamodb.stats import close_fact
 from integrations.dynamodb import (TTL_ATTRIBUTE, _from_key, chat_key, conversation_key, expiry, from_item, task_key,
                                    to_item)
+
+
+def due_task_items(table: str, conversation_id: str, tasks: list[tuple[str, datetime]],
+                   now: datetime) -> list[dict[str, Any]]:
+    """Transaction items making a closed conversation's follow-up work due (transcript, survey),
+    each once: whoever closes it, close-idle or an agent."""
+    return [{"Put": {"TableName": table, "ConditionExpression": "attribute_not_exists(pk)",
+                     "Item": to_item({**_from_key(task_key(kind, conversation_id)), "kind": kind,
+                                      "conversation_id": conversation_id, "created_at": iso(now),
+                                      "gsi1pk": f"DUE#{kind}", "gsi1sk": iso(due),
+                                      TTL_ATTRIBUTE: expiry(now, 60)})}} for kind, due in tasks]
 
 
 class JobStore:
@@ -44,12 +56,8 @@ class JobStore:
                         "ExpressionAttributeNames": {"#s": "status"},
                         "ExpressionAttributeValues": to_item({":closed": "closed", ":cid": cid})}},
         ]
-        for kind, due in tasks:
-            items.append({"Put": {"TableName": self.table, "ConditionExpression": "attribute_not_exists(pk)",
-                                  "Item": to_item({**_from_key(task_key(kind, cid)), "kind": kind,
-                                                   "conversation_id": cid, "created_at": at,
-                                                   "gsi1pk": f"DUE#{kind}", "gsi1sk": iso(due),
-                                                   TTL_ATTRIBUTE: expiry(now, 60)})}})
+        items.append(close_fact(self.table, conversation, now, "close-idle"))
+        items += due_task_items(self.table, cid, tasks, now)
         try:
             self.ddb.transact_write_items(TransactItems=items)
             return True

@@ -5,7 +5,10 @@ from datetime import datetime
 from typing import Any
 
 from functions.stats import LATENCY_BUCKETS
-from integrations.dynamodb import to_item
+from functions.clock import iso
+from integrations.dynamodb import TTL_ATTRIBUTE, expiry, to_item
+
+FACTS_DAYS = 800    # per-conversation facts feed the stats and the measured reply time
 
 
 def latency_bucket(seconds: float) -> str:
@@ -26,6 +29,18 @@ def stats_update(table: str, channel: str, now: datetime, increments: dict[str, 
                        "ExpressionAttributeNames": names, "ExpressionAttributeValues": to_item(values)}}
 
 
+def close_fact(table: str, conversation: dict[str, Any], now: datetime, by: str) -> dict[str, Any]:
+    """A transaction item: the facts of a closed conversation (how long it took, how many agent
+    replies), under the day it closed, written with the close itself."""
+    opened = datetime.fromisoformat(conversation["opened_at"].replace("Z", "+00:00"))
+    at = iso(now)
+    return {"Put": {"TableName": table, "Item": to_item({
+        "pk": f"FACTS#{at[:10]}", "sk": f"close#{conversation['channel']}#{conversation['conversation_id']}",
+        "channel": conversation["channel"], "conversation_id": conversation["conversation_id"], "by": by,
+        "minutes_to_close": round(max((now - opened).total_seconds(), 0) / 60, 2),
+        "agent_replies": int(conversation.get("agent_replies", 0)), TTL_ATTRIBUTE: expiry(now, FACTS_DAYS)})}}
+
+
 class StatsStore:
     """A mixin of `DynamoStore`."""
 
@@ -35,3 +50,7 @@ class StatsStore:
     def stats_days(self, days: list[str]) -> list[dict[str, Any]]:
         """The counter items of those days (a Query per day: one partition each, all channels)."""
         return [item for day in days for item in self._query(f"STATS#{day}")]
+
+    def facts_days(self, days: list[str]) -> list[dict[str, Any]]:
+        """Per-conversation facts of those days (first responses, closes): a Query per day."""
+        return [item for day in days for item in self._query(f"FACTS#{day}")]
