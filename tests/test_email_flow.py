@@ -58,11 +58,11 @@ def test_reply_to_our_ack_joins_the_conversation_without_a_new_ack(system):
 
 
 @pytest.mark.parametrize("fixture, reason", [
-    ("outlook_automatic_reply", "Auto-Submitted: auto-generated"),
-    ("gmail_vacation", "Auto-Submitted: auto-replied"),
-    ("bounce_dsn", "Auto-Submitted: auto-replied"),
-    ("list_digest", "Precedence: list"),
-    ("noreply_notification", "automated sender no-reply"),
+    ("outlook_automatic_reply", "auto-submitted"),
+    ("gmail_vacation", "auto-submitted"),
+    ("bounce_dsn", "auto-submitted"),
+    ("list_digest", "precedence-list"),
+    ("noreply_notification", "noreply"),
 ])
 def test_automatic_mail_is_stored_never_answered_and_the_reason_recorded(system, fixture, reason):
     message_id = system.ingest(fixture)
@@ -79,12 +79,12 @@ def test_list_headers_alone_suppress(system):
     message_id = system.ingest(raw)
     assert system.sent_mail() == []
     event = system.store.get_event("email", message_id)
-    assert event["decision"]["reason"] == "suppressed: mailing list (List-Unsubscribe)"
+    assert event["decision"]["reason"] == "suppressed: list-unsubscribe"
 
 
 @pytest.mark.parametrize("header, reason", [
-    (b"Precedence: junk", "suppressed: Precedence: junk"),
-    (b"X-Auto-Response-Suppress: OOF", "suppressed: X-Auto-Response-Suppress"),
+    (b"Precedence: junk", "suppressed: precedence-junk"),
+    (b"X-Auto-Response-Suppress: OOF", "suppressed: x-auto-response-suppress"),
     (b"Auto-Submitted: no", None),   # explicitly not automatic: answered
 ])
 def test_rfc3834_headers(system, header, reason):
@@ -122,7 +122,7 @@ def test_spam_verdict_is_stored_as_such_and_never_answered(system):
     system.pump.drain()
     assert system.sent_mail() == []
     event = system.store.get_event("email", notification["mail"]["messageId"])
-    assert event["decision"]["reason"] == "suppressed: SES spam verdict FAIL"
+    assert event["decision"]["reason"] == "suppressed: ses-spam"
     assert event["inbound"]["details"]["verdicts"]["spam"] == "FAIL"
     assert json.dumps(event)   # stored as plain data
 

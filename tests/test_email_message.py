@@ -35,14 +35,14 @@ def headers(extra: str) -> bytes:
 
 
 @pytest.mark.parametrize("extra, reason", [
-    ("Auto-Submitted: auto-replied; owner-email=ana@example.org\r\n", "Auto-Submitted: auto-replied"),
+    ("Auto-Submitted: auto-replied; owner-email=ana@example.org\r\n", "auto-submitted"),
     ("Auto-Submitted: No\r\n", ""),
-    ("Precedence: bulk\r\n", "Precedence: bulk"),
+    ("Precedence: bulk\r\n", "precedence-bulk"),
     ("Precedence: first-class\r\n", ""),
-    ("List-Id: <news.example.org>\r\n", "mailing list (List-Id)"),
-    ("X-Auto-Response-Suppress: All\r\n", "X-Auto-Response-Suppress"),
-    ("X-Autorespond: yes\r\n", "X-Autorespond"),
-    ("Return-Path: <>\r\n", "empty Return-Path"),
+    ("List-Id: <news.example.org>\r\n", "list-id"),
+    ("X-Auto-Response-Suppress: All\r\n", "x-auto-response-suppress"),
+    ("X-Autorespond: yes\r\n", "x-autoreply"),
+    ("Return-Path: <>\r\n", "empty-return-path"),
     ("", ""),
 ])
 def test_no_reply_reasons(extra, reason):
@@ -50,11 +50,11 @@ def test_no_reply_reasons(extra, reason):
 
 
 @pytest.mark.parametrize("sender, reason", [
-    ("MAILER-DAEMON@mx.example.org", "automated sender mailer-daemon"),
-    ("postmaster@example.org", "automated sender postmaster"),
-    ("noreply-alerts@example.org", "automated sender noreply-alerts"),
-    ("do-not-reply@example.org", "automated sender do-not-reply"),
-    ("Support@Acme.Example", "our own address"),
+    ("MAILER-DAEMON@mx.example.org", "mailer-daemon"),
+    ("postmaster@example.org", "postmaster"),
+    ("noreply-alerts@example.org", "noreply"),
+    ("do-not-reply@example.org", "noreply"),
+    ("Support@Acme.Example", "own-address"),
 ])
 def test_automated_and_own_senders(sender, reason):
     raw = headers("").replace(b"Ana <ana@example.org>", sender.encode())
@@ -62,7 +62,7 @@ def test_automated_and_own_senders(sender, reason):
 
 
 def test_envelope_sender_empty_means_a_bounce():
-    assert parse_mail(headers(""), "", envelope_sender="").no_reply == "empty Return-Path"
+    assert parse_mail(headers(""), "", envelope_sender="").no_reply == "empty-return-path"
 
 
 def test_names_and_ids():
