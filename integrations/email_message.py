@@ -101,15 +101,21 @@ def decode_bytes(data: bytes, declared: str | None, problems: list[str], where: 
             if codec and candidate != codec:
                 problems.append(f"{where}: declared {codec}, read as {candidate}")
             return text
-    try:
-        from charset_normalizer import from_bytes   # only for the rare mail the above cannot read
+    if len(data) >= 32:   # a detector guesses wildly on a few bytes (a name, a subject word)
+        try:
+            from charset_normalizer import from_bytes   # only for the rare mail the above cannot read
 
-        best = from_bytes(data).best()
-        if best is not None:
-            problems.append(f"{where}: read as {best.encoding} (detected)")
-            return str(best)
-    except Exception:   # the detector is a last resort; its failure must not cost the mail
-        pass
+            best = from_bytes(data).best()
+            # UTF-16/32 without a byte-order mark is never what a mail part holds
+            if best is not None and not best.encoding.startswith(("utf_16", "utf_32")):
+                problems.append(f"{where}: read as {best.encoding} (detected)")
+                return str(best)
+        except Exception:   # the detector is a last resort; its failure must not cost the mail
+            pass
+    text = _strict(data, "cp1252")   # the most common undeclared 8-bit charset in the West
+    if text is not None:
+        problems.append(f"{where}: read as cp1252 (guessed)")
+        return text
     problems.append(f"{where}: undecodable bytes replaced")
     return data.decode(codec or "utf-8", "replace")
 
