@@ -5,6 +5,7 @@ raw message in S3 and the notification names the object; we read it from there.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -20,7 +21,7 @@ from functions.models import Acknowledgement, InboundMessage, SentMessage
 from functions.ports import SendError
 from integrations import dynamodb
 from integrations.aws import client, region
-from integrations.email_message import parse_mail
+from integrations.email_message import clean, parse_mail
 
 CHANNEL = "email"
 MAIL_BUCKET = os.environ.get("FIRSTREPLY_MAIL_BUCKET", "firstreply-inbound-mail")
@@ -67,21 +68,29 @@ def fetch_raw(notification: dict[str, Any]) -> bytes:
     return client("s3").get_object(Bucket=action["bucketName"], Key=action["objectKey"])["Body"].read()
 
 
+VERDICTS = ("spam", "virus", "spf", "dkim", "dmarc")
+
+
+def _event_id(mail: dict[str, Any]) -> str:
+    """SES's id of the mail (the dedupe key): its ids are short, but whatever forms a key is bounded."""
+    value = str(mail["messageId"])
+    return value if len(value.encode()) <= 200 else "h-" + hashlib.sha256(value.encode()).hexdigest()
+
+
 def to_inbound(notification: dict[str, Any], raw: bytes) -> InboundMessage:
     mail, receipt = notification["mail"], notification.get("receipt") or {}
-    verdicts = {name: (receipt.get(f"{name}Verdict") or {}).get("status", "")
-                for name in ("spam", "virus", "spf", "dkim", "dmarc")}
-    parsed = parse_mail(raw, support_address(), mail.get("source"))
-    no_reply = parsed.no_reply
-    for name in ("virus", "spam"):
-        if verdicts[name] == "FAIL":
-            no_reply = f"SES {name} verdict FAIL"
+    # SES's authenticity and content checks (14.10): recorded on every mail, and a DMARC, spam or
+    # virus FAIL means no acknowledgement (`automatic_mail`'s first rules)
+    verdicts = {name: str((receipt.get(f"{name}Verdict") or {}).get("status", ""))[:40] for name in VERDICTS}
+    source = mail.get("source")
+    parsed = parse_mail(raw, support_address(), source if isinstance(source, str) else None, verdicts)
     thread = list(parsed.in_reply_to) + list(parsed.references)
     known_chat = dynamodb.find_thread(thread) if thread else None
-    message_id = parsed.message_id or f"<{mail['messageId']}@ses.inbound>"
+    event_id = _event_id(mail)
+    message_id = parsed.message_id or f"<{event_id}@ses.inbound>"
     first = parsed.display_name.split()[0] if parsed.display_name else ""
     return InboundMessage(
-        channel=CHANNEL, event_id=mail["messageId"], chat_id=known_chat or f"{parsed.address}#{message_id}",
+        channel=CHANNEL, event_id=event_id, chat_id=known_chat or f"{parsed.address}#{message_id}",
         sender_id=parsed.address or "unknown", message_id=message_id,
         received_at=iso_from_text(mail.get("timestamp")), text=parsed.text,
         media="document" if parsed.attachments and not parsed.text else "",
@@ -89,12 +98,11 @@ def to_inbound(notification: dict[str, Any], raw: bytes) -> InboundMessage:
         language_code=parsed.language or detect_language(f"{parsed.subject} {parsed.text}"),
         chat_type="email", thread_id=message_id, subject=parsed.subject,
         references=" ".join(dict.fromkeys([*parsed.references, message_id])),
-        no_reply=no_reply,
+        no_reply=parsed.no_reply,
         details={"attachments": list(parsed.attachments), "verdicts": verdicts, "in_thread": bool(known_chat),
-                 "s3_key": receipt["action"]["objectKey"], "defects": list(parsed.defects)[:10]},
+                 "s3_key": str(receipt["action"]["objectKey"])[:1024], "defects": list(parsed.defects)[:10],
+                 "problems": list(parsed.problems)},
     )
-
-
 
 
 def reply_subject(subject: str) -> str:
@@ -110,13 +118,37 @@ def html_document(body_html: str, language: str) -> str:
             f'line-height:1.5">{paragraphs}</div></body></html>')
 
 
+def deliverable_address(address: str) -> str:
+    """The address as SES v2 takes it. SES does not support SMTPUTF8 (RFC 6531): every address must
+    be 7-bit ASCII, an internationalised domain in its IDNA (punycode) form, and a non-ASCII local
+    part cannot be sent to at all: that is a permanent `SendError`, so the reply is recorded as
+    undeliverable once instead of failing on every receive."""
+    local, at, domain = address.strip().rpartition("@")
+    if not at or not local or not domain:
+        raise SendError(f"not an email address: {address[:100]!r}", retryable=False)
+    if not local.isascii():
+        raise SendError("SES does not support SMTPUTF8: non-ASCII local part "
+                        f"in {address[:100]!r}", retryable=False)
+    if not domain.isascii():
+        import idna
+
+        try:
+            domain = idna.encode(domain, uts46=True).decode("ascii")
+        except (idna.IDNAError, UnicodeError) as exc:
+            raise SendError(f"domain of {address[:100]!r} has no IDNA form: {exc}", retryable=False) from None
+    address = f"{local}@{domain}"
+    if len(address) > 254 or any(c.isspace() or ord(c) < 32 for c in address):
+        raise SendError(f"not a deliverable address: {address[:100]!r}", retryable=False)
+    return address
+
+
 def compose(sender: str, to: str, name: str, subject: str, text: str, html_body: str, language: str,
             headers: dict[str, str]) -> EmailMessage:
     """A text + HTML message in the customer's language, with the given extra headers."""
     message = EmailMessage(policy=SMTP)
     message["From"] = sender
-    message["To"] = formataddr((name, to))
-    message["Subject"] = subject
+    message["To"] = formataddr((clean(name, 200), deliverable_address(to)))
+    message["Subject"] = clean(subject, 998)   # a stored value with CR/LF must not raise or inject
     message["Date"] = formatdate(usegmt=True)
     for header, value in headers.items():
         if value:
@@ -133,7 +165,8 @@ def send_raw(sender: str, to: str, raw: bytes) -> str:
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
-        return client("sesv2").send_email(FromEmailAddress=sender, Destination={"ToAddresses": [to]},
+        return client("sesv2").send_email(FromEmailAddress=sender,
+                                          Destination={"ToAddresses": [deliverable_address(to)]},
                                           Content={"Raw": {"Data": raw}})["MessageId"]
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")

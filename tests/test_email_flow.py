@@ -58,11 +58,11 @@ def test_reply_to_our_ack_joins_the_conversation_without_a_new_ack(system):
 
 
 @pytest.mark.parametrize("fixture, reason", [
-    ("outlook_automatic_reply", "Auto-Submitted: auto-generated"),
-    ("gmail_vacation", "Auto-Submitted: auto-replied"),
-    ("bounce_dsn", "Auto-Submitted: auto-replied"),
-    ("list_digest", "Precedence: list"),
-    ("noreply_notification", "automated sender no-reply"),
+    ("outlook_automatic_reply", "auto-submitted"),
+    ("gmail_vacation", "auto-submitted"),
+    ("bounce_dsn", "auto-submitted"),
+    ("list_digest", "precedence-list"),
+    ("noreply_notification", "noreply"),
 ])
 def test_automatic_mail_is_stored_never_answered_and_the_reason_recorded(system, fixture, reason):
     message_id = system.ingest(fixture)
@@ -79,12 +79,12 @@ def test_list_headers_alone_suppress(system):
     message_id = system.ingest(raw)
     assert system.sent_mail() == []
     event = system.store.get_event("email", message_id)
-    assert event["decision"]["reason"] == "suppressed: mailing list (List-Unsubscribe)"
+    assert event["decision"]["reason"] == "suppressed: list-unsubscribe"
 
 
 @pytest.mark.parametrize("header, reason", [
-    (b"Precedence: junk", "suppressed: Precedence: junk"),
-    (b"X-Auto-Response-Suppress: OOF", "suppressed: X-Auto-Response-Suppress"),
+    (b"Precedence: junk", "suppressed: precedence-junk"),
+    (b"X-Auto-Response-Suppress: OOF", "suppressed: x-auto-response-suppress"),
     (b"Auto-Submitted: no", None),   # explicitly not automatic: answered
 ])
 def test_rfc3834_headers(system, header, reason):
@@ -122,7 +122,7 @@ def test_spam_verdict_is_stored_as_such_and_never_answered(system):
     system.pump.drain()
     assert system.sent_mail() == []
     event = system.store.get_event("email", notification["mail"]["messageId"])
-    assert event["decision"]["reason"] == "suppressed: SES spam verdict FAIL"
+    assert event["decision"]["reason"] == "suppressed: ses-spam"
     assert event["inbound"]["details"]["verdicts"]["spam"] == "FAIL"
     assert json.dumps(event)   # stored as plain data
 
@@ -266,3 +266,66 @@ def test_ingest_email_command_rejects_unreadable_input(tmp_path):
     junk.write_bytes(b"\x00\x01 not a mail")
     result = subprocess.run([firstreply, "ingest-email", str(junk)], capture_output=True, text=True)
     assert result.returncode != 0 and "is not an email message" in result.stderr
+
+
+@pytest.mark.parametrize("fixture, first_name, subject", [
+    ("ascii_declared_utf8", "Jürgen", "Bestellung überfällig"),
+    ("gb2312_is_gb18030", "朱镕", "订单查询"),
+    ("big5_is_big5hkscs", "Wing", "訂單幾時到㗎"),
+    ("latin1_is_windows1252", "Céline", "Commande « 6610 » – rembourser 49 €"),
+    ("no_content_type_utf8", "Lucía", "¿Dónde está mi pedido?"),
+    ("raw_8bit_headers_cp1251", "Иван", "Возврат денег за заказ 3301"),
+])
+def test_lying_charsets_are_stored_and_acknowledged_readably(system, fixture, first_name, subject):
+    message_id = system.ingest((FIXTURES / "email" / "charsets" / f"{fixture}.eml").read_bytes())
+    inbound = system.store.get_event("email", message_id)["inbound"]
+    assert inbound["subject"] == subject and inbound["first_name"] == first_name
+    assert "\ufffd" not in inbound["text"] + inbound["name"] + inbound["subject"]
+    [reply] = system.sent_mail()
+    assert reply["Subject"] == f"Re: {subject}"
+    assert first_name in body(reply) and "\ufffd" not in body(reply)
+
+
+def notify(system, raw: bytes, key: str, **verdicts):
+    """Ingest `raw` with SES's receipt verdicts as given (the others PASS)."""
+    import app as app_module
+    from cli.email import ses_notification, sns_event
+    from integrations import ses
+    from integrations.aws import client
+
+    client("s3").put_object(Bucket=ses.MAIL_BUCKET, Key=key, Body=raw)
+    topic = client("sns").create_topic(Name=ses.MAIL_TOPIC)["TopicArn"]
+    notification = ses_notification(raw, ses.MAIL_BUCKET, key, topic, "support@acme.example", system.clock.now())
+    for name, status in verdicts.items():
+        notification["receipt"][f"{name}Verdict"] = {"status": status}
+    app_module.app.handler_map["email_inbound"](sns_event(notification, topic), None)
+    system.pump.drain()
+    return system.store.get_event("email", notification["mail"]["messageId"])
+
+
+@pytest.mark.parametrize("verdicts, reason", [
+    ({"dmarc": "FAIL", "spf": "FAIL", "dkim": "FAIL"}, "suppressed: dmarc-fail"),   # a forged From
+    ({"virus": "FAIL"}, "suppressed: ses-virus"),
+    ({"spam": "FAIL", "dmarc": "FAIL"}, "suppressed: dmarc-fail"),
+])
+def test_inauthentic_or_dangerous_mail_is_stored_with_the_reason_and_never_answered(system, verdicts, reason):
+    """Issue 14.10: answering a forged sender would make us mail a third party of the forger's choice."""
+    event = notify(system, (FIXTURES / "email" / "outlook.eml").read_bytes(), "inbound/auth", **verdicts)
+    assert system.sent_mail() == []
+    assert event["status"] == "done" and event["decision"]["reason"] == reason
+    assert event["inbound"]["text"].startswith("Hello,")   # stored for the agents all the same
+    for name, status in verdicts.items():
+        assert event["inbound"]["details"]["verdicts"][name] == status
+    conversation = system.store.conversation(event["decision"]["conversation_id"])
+    assert conversation["ack"] == reason
+
+
+@pytest.mark.parametrize("verdicts", [
+    {"spf": "FAIL"},                      # a forwarder breaks SPF; DMARC passed on DKIM alignment
+    {"dmarc": "GRAY", "spam": "GRAY"},    # SES could not tell: not a failure
+    {"dmarc": "PROCESSING_FAILED"},
+])
+def test_verdicts_short_of_a_failure_are_recorded_and_answered(system, verdicts):
+    event = notify(system, (FIXTURES / "email" / "outlook.eml").read_bytes(), "inbound/ok", **verdicts)
+    assert len(system.sent_mail()) == 1
+    assert all(event["inbound"]["details"]["verdicts"][k] == v for k, v in verdicts.items())

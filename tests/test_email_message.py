@@ -35,14 +35,14 @@ def headers(extra: str) -> bytes:
 
 
 @pytest.mark.parametrize("extra, reason", [
-    ("Auto-Submitted: auto-replied; owner-email=ana@example.org\r\n", "Auto-Submitted: auto-replied"),
+    ("Auto-Submitted: auto-replied; owner-email=ana@example.org\r\n", "auto-submitted"),
     ("Auto-Submitted: No\r\n", ""),
-    ("Precedence: bulk\r\n", "Precedence: bulk"),
+    ("Precedence: bulk\r\n", "precedence-bulk"),
     ("Precedence: first-class\r\n", ""),
-    ("List-Id: <news.example.org>\r\n", "mailing list (List-Id)"),
-    ("X-Auto-Response-Suppress: All\r\n", "X-Auto-Response-Suppress"),
-    ("X-Autorespond: yes\r\n", "X-Autorespond"),
-    ("Return-Path: <>\r\n", "empty Return-Path"),
+    ("List-Id: <news.example.org>\r\n", "list-id"),
+    ("X-Auto-Response-Suppress: All\r\n", "x-auto-response-suppress"),
+    ("X-Autorespond: yes\r\n", "x-autoreply"),
+    ("Return-Path: <>\r\n", "empty-return-path"),
     ("", ""),
 ])
 def test_no_reply_reasons(extra, reason):
@@ -50,11 +50,11 @@ def test_no_reply_reasons(extra, reason):
 
 
 @pytest.mark.parametrize("sender, reason", [
-    ("MAILER-DAEMON@mx.example.org", "automated sender mailer-daemon"),
-    ("postmaster@example.org", "automated sender postmaster"),
-    ("noreply-alerts@example.org", "automated sender noreply-alerts"),
-    ("do-not-reply@example.org", "automated sender do-not-reply"),
-    ("Support@Acme.Example", "our own address"),
+    ("MAILER-DAEMON@mx.example.org", "mailer-daemon"),
+    ("postmaster@example.org", "postmaster"),
+    ("noreply-alerts@example.org", "noreply"),
+    ("do-not-reply@example.org", "noreply"),
+    ("Support@Acme.Example", "own-address"),
 ])
 def test_automated_and_own_senders(sender, reason):
     raw = headers("").replace(b"Ana <ana@example.org>", sender.encode())
@@ -62,7 +62,7 @@ def test_automated_and_own_senders(sender, reason):
 
 
 def test_envelope_sender_empty_means_a_bounce():
-    assert parse_mail(headers(""), "", envelope_sender="").no_reply == "empty Return-Path"
+    assert parse_mail(headers(""), "", envelope_sender="").no_reply == "empty-return-path"
 
 
 def test_names_and_ids():
@@ -77,3 +77,46 @@ def test_names_and_ids():
 def test_garbage_never_raises():
     for raw in (b"", b"\x00\xff\xfe", b"Subject: =?utf-8?B?@@@?=\r\n\r\n", b"From: <<<>>>\r\n\r\nx"):
         parse_mail(raw)
+
+
+# -- charsets that lie (issue 21.7): the declared charset strictly, then UTF-8, then its superset,
+# then a detector; never U+FFFD where the bytes can be read
+CHARSETS = [
+    ("ascii_declared_utf8", "Jürgen Müller", "Bestellung überfällig", "Grüße, wo bleibt meine Bestellung 7120?"),
+    ("gb2312_is_gb18030", "朱镕", "订单查询", "您好，我是朱镕，我的订单8830什么时候到？"),
+    ("big5_is_big5hkscs", "Wing Chan", "訂單幾時到㗎", "你好，我張訂單4410幾時到㗎？"),
+    ("latin1_is_windows1252", "Céline Dupont", "Commande « 6610 » – rembourser 49 €",
+     "Bonjour, j’ai payé 49 € pour la commande « 6610 »."),
+    ("no_content_type_utf8", "Lucía Gómez", "¿Dónde está mi pedido?", "¿Dónde está mi pedido 5502? Gracias."),
+    ("raw_8bit_headers_cp1251", "Иван Петров", "Возврат денег за заказ 3301",
+     "Здравствуйте! Когда вернут деньги за заказ 3301?"),
+    ("unknown_charset_detected", "Olga", "Order 4001",
+     "Здравствуйте! Я заказала у вас пальто две недели назад, заказ номер 4001, но до сих пор не получила "
+     "никакого письма о доставке. Подскажите, пожалуйста, когда его отправят?"),
+]
+
+
+@pytest.mark.parametrize("fixture, name, subject, text", CHARSETS)
+def test_lying_charsets_are_read_right(fixture, name, subject, text):
+    from conftest import FIXTURES
+
+    parsed = parse_mail((FIXTURES / "email" / "charsets" / f"{fixture}.eml").read_bytes())
+    assert (parsed.display_name, parsed.subject, parsed.text) == (name, subject, text)
+    assert "\ufffd" not in parsed.display_name + parsed.subject + parsed.text
+
+
+def test_a_charset_fallback_is_recorded_as_a_problem():
+    from conftest import FIXTURES
+
+    parsed = parse_mail((FIXTURES / "email" / "charsets" / "gb2312_is_gb18030.eml").read_bytes())
+    assert "text/plain: declared gb2312, read as gb18030" in parsed.problems
+
+
+def test_bytes_no_charset_reads_are_replaced_only_as_a_last_resort():
+    from integrations.email_message import decode_bytes
+
+    problems: list[str] = []
+    assert decode_bytes("naïve".encode("utf-8"), "utf-8", problems, "t") == "naïve" and problems == []
+    assert decode_bytes(b"caf\xe9", "utf-8", problems, "t") == "café"   # UTF-8 declared, Latin-1 sent
+    assert decode_bytes(b"\x81", "nonsense\x00", problems, "t")            # never raises
+    assert any("unknown charset" in p for p in problems)
