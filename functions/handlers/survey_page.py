@@ -3,7 +3,6 @@ nothing (mail scanners open every link); POST records it; answering again replac
 from __future__ import annotations
 
 import html
-from datetime import datetime, timezone
 from urllib.parse import parse_qs
 
 from functions import surveys, tokens
@@ -31,9 +30,10 @@ def _radios(name: str, scale: range, chosen: int | None, language: str) -> str:
 
 
 def handle(request, token: str):
+    from functions.handlers import worker
     from functions.handlers.worker import store
 
-    now = datetime.now(timezone.utc)
+    now = worker.clock.now()   # the process's one clock: what signed the link reads it
     try:
         conversation_id = tokens.read(token, "survey", now)
     except tokens.BadToken as exc:
