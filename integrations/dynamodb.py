@@ -25,6 +25,7 @@ transaction); every item a customer caused carries `expires_at` (TTL) from the r
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import os
@@ -333,12 +334,18 @@ class DynamoStore:
 
     def record_ack_sent(self, inbound: InboundMessage, decision: Decision, sent: SentMessage,
                         language: str, settings: Settings, plain: str = "") -> None:
+        """One transaction: the message, the event done, the conversation's ack, the day's counters.
+        The worker retries it when it fails (`functions.pipeline.record_sent`). Every part is a SET
+        or a Put of the same key, except the counters' ADD: a try that DynamoDB committed but whose
+        answer was lost would count twice on the retry, so the request carries a
+        ClientRequestToken made from its own content — DynamoDB applies a repeated identical
+        transaction once (for ten minutes)."""
         now = datetime.fromisoformat(sent.sent_at.replace("Z", "+00:00"))
         keep = expiry(now, settings.retention_days)
         cid = decision.conversation_id
         received = datetime.fromisoformat(inbound.received_at.replace("Z", "+00:00"))
         latency = max((now - received).total_seconds(), 0.0)
-        self.ddb.transact_write_items(TransactItems=[
+        items = [
             stats_update(self.table, inbound.channel, now, {"acks": 1, latency_bucket(latency): 1}),
             {"Put": {"TableName": self.table, "Item": to_item({
                 "pk": f"CONV#{cid}", "sk": f"MSG#{sent.sent_at}#out#{sent.message_id}",
@@ -357,7 +364,21 @@ class DynamoStore:
                 "ExpressionAttributeNames": {"#lang": "language"},
                 "ExpressionAttributeValues": to_item({":sent": "sent", ":t": sent.sent_at,
                                                       ":m": sent.message_id, ":l": language})}},
-        ])
+        ]
+        token = hashlib.sha256(json.dumps(items, sort_keys=True).encode()).hexdigest()[:36]
+        self.ddb.transact_write_items(TransactItems=items, ClientRequestToken=token)
+
+    def remember_ack_sent(self, inbound: InboundMessage, sent: SentMessage, language: str,
+                          plain: str = "") -> None:
+        """The fallback when the record above keeps failing: the one fact that must survive — the
+        channel took this acknowledgement — on the event alone (one small item, one write), so
+        the redelivered queue message completes the record instead of sending again."""
+        self.ddb.update_item(
+            TableName=self.table, Key=event_key(inbound.channel, inbound.event_id),
+            UpdateExpression="SET #a = :a", ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeNames={"#a": "ack_sent"},
+            ExpressionAttributeValues=to_item({":a": {
+                "sent": dataclasses.asdict(sent), "language": language, "plain": plain}}))
 
     def record_ack_failed(self, inbound: InboundMessage, decision: Decision, reason: str) -> None:
         self.ddb.transact_write_items(TransactItems=[
@@ -613,7 +634,12 @@ def message_id_key(message_id: str) -> str:
     differs by region): such ids are keyed by the SES id alone."""
     inner = message_id.strip().strip("<>").lower()
     local, _, domain = inner.partition("@")
-    return local if domain.endswith("amazonses.com") else inner
+    key = local if domain.endswith("amazonses.com") else inner
+    # a Message-ID has no length limit a sender must keep: a long one keys by its hash (both when
+    # it is remembered and when a reply names it), within the partition key's 2,048 bytes
+    if len(key.encode("utf-8", "surrogatepass")) > 512:
+        key = "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+    return key
 
 
 def remember_message_ids(message_ids: list[str], chat_id: str, now: datetime, days: int = 400) -> None:
