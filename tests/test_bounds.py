@@ -4,6 +4,8 @@ stored and answered, never crash-looped into the dead-letter queue by DynamoDB's
 from __future__ import annotations
 
 
+import json
+
 from conftest import FIXTURES, load_fixture
 
 
@@ -87,3 +89,14 @@ def test_a_mail_with_a_huge_message_id_is_stored_and_answered(system):
     assert system.store.get_event("email", event_id)["status"] == "done"
     [reply] = system.sent_mail()
     assert reply["Subject"].startswith("Re: ")
+
+
+def test_lone_surrogates_are_stored_as_replacement_characters(system):
+    """JSON lets a sender write "\\ud800"; boto3 cannot encode it, so intake failed on every try."""
+    failures = worker_failures(system)
+    body = json.dumps(load_fixture("telegram", "text_private")).replace(
+        '"Olena"', '"Ol\\ud800na"').encode()
+    assert system.post_update(None, raw=body).status_code == 200
+    system.pump.drain()
+    assert failures == [] and dead_letters(system) == 0
+    assert system.store.contact("telegram", "1111111")["first_name"] == "Ol?na"

@@ -39,6 +39,30 @@ def _clip(text: str, limit_bytes: int) -> str:
     return text.encode("utf-8", "surrogatepass")[:limit_bytes].decode("utf-8", "ignore")
 
 
+def _storable(value: str) -> str:
+    """Text DynamoDB and SQS accept: JSON lets a sender write lone surrogates ("\\ud800"), which no
+    UTF-8 encoder takes — boto3 would fail on every try."""
+    try:
+        value.encode("utf-8")
+        return value
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "replace").decode("utf-8")
+
+
+def _numbers(value):
+    """DynamoDB refuses NaN, infinities and numbers past 38 digits or 1E+125: those are kept as
+    text (a sender's odd value, not ours to lose the message over)."""
+    if isinstance(value, dict):
+        return {k: _numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_numbers(v) for v in value]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return value
+    if isinstance(value, int):
+        return value if abs(value) < 10 ** 38 else str(value)
+    return value if value == 0 or 1e-120 < abs(value) < 1e120 else str(value)
+
+
 def bounded(inbound: InboundMessage) -> InboundMessage:
     """`inbound` with every key-forming id and every text within what the table stores."""
     changes: dict = {}
@@ -46,14 +70,20 @@ def bounded(inbound: InboundMessage) -> InboundMessage:
         value = getattr(inbound, item.name)
         if not isinstance(value, str):
             continue
+        value = _storable(value)
         if item.name in KEY_FIELDS:
             fitted = bounded_key(value)
         else:
             fitted = _clip(value, TEXT_LIMITS.get(item.name, OTHER_TEXT_BYTES))
-        if fitted != value:
+        if fitted != getattr(inbound, item.name):
             changes[item.name] = fitted
-    if inbound.details and len(json.dumps(inbound.details, default=str)) > MAX_DETAILS_BYTES:
-        changes["details"] = {"dropped": f"details over {MAX_DETAILS_BYTES} bytes"}
+    if inbound.details:
+        # plain JSON values in storable text (what the adapter put there came from the sender)
+        text = json.dumps(inbound.details, default=str, ensure_ascii=False)
+        details = _numbers(json.loads(_storable(text))) if len(text) <= MAX_DETAILS_BYTES else {
+            "dropped": f"details over {MAX_DETAILS_BYTES} bytes"}
+        if details != inbound.details:
+            changes["details"] = details
     if changes:
         log.warning("inbound bounded: %s", ", ".join(sorted(changes)),
                     extra={"channel": inbound.channel})
