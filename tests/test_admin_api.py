@@ -255,6 +255,16 @@ def test_changes_reach_a_running_function_within_its_30_second_cache(system, mon
 
 
 # -- settings ---------------------------------------------------------------------------------------
+def changed(document: dict, path: tuple, value) -> dict:
+    """A copy of a settings document with the value at `path` replaced."""
+    copy = json.loads(json.dumps(document))
+    target = copy
+    for key in path[:-1]:
+        target = target.setdefault(key, {})
+    target[path[-1]] = value
+    return copy
+
+
 def test_settings_round_trip_validation_and_history(system):
     status, body = call(system, "GET", "/admin/api/settings")
     assert status == 200 and body["settings"]["business"]["name"] == "Acme" and body["version"] == 1
@@ -269,12 +279,8 @@ def test_settings_round_trip_validation_and_history(system):
         (("retention_days",), 0, "retention_days"),
         (("holidays", "dates"), ["2026-02-30"], "holidays.dates[0]"),
     ]:
-        changed = json.loads(json.dumps(document))
-        target = changed
-        for key in path[:-1]:
-            target = target.setdefault(key, {})
-        target[path[-1]] = value
-        status, body = call(system, "PUT", "/admin/api/settings", {"settings": changed, "expected_version": version})
+        status, body = call(system, "PUT", "/admin/api/settings",
+                            {"settings": changed(document, path, value), "expected_version": version})
         assert status == 400 and body["field"] == field, (field, body)
     assert call(system, "PUT", "/admin/api/settings", {"settings": "nope", "expected_version": version})[0] == 400
     assert call(system, "GET", "/admin/api/settings")[1]["version"] == version      # nothing saved
@@ -338,11 +344,7 @@ def test_settings_of_the_wrong_type_are_400_naming_the_field(system):
         (("retention_days",), 1e300, "retention_days"),
     ]
     for path, value, field in cases:
-        changed = json.loads(json.dumps(document))
-        target = changed
-        for key in path[:-1]:
-            target = target.setdefault(key, {})
-        target[path[-1]] = value
-        status, body = call(system, "PUT", "/admin/api/settings", {"settings": changed, "expected_version": version})
+        status, body = call(system, "PUT", "/admin/api/settings",
+                            {"settings": changed(document, path, value), "expected_version": version})
         assert status == 400 and body["field"] == field, (path, value, status, body)
     assert call(system, "GET", "/admin/api/settings")[1]["version"] == version      # nothing saved

@@ -9,19 +9,6 @@ import json
 from conftest import FIXTURES, load_fixture
 
 
-def worker_failures(system) -> list:
-    failures, handler = [], system.pump.handler
-
-    def recording(event, context):
-        try:
-            return handler(event, context)
-        except Exception as exc:
-            failures.append(exc)
-            raise
-    system.pump.handler = recording
-    return failures
-
-
 def dead_letters(system) -> int:
     from integrations import sqs
 
@@ -47,7 +34,7 @@ def test_bounded_keeps_short_ids_and_hashes_long_ones_stably():
 
 
 def test_huge_slack_ids_are_accepted_stored_and_answered(system):
-    failures = worker_failures(system)
+    failures = system.worker_failures()
     event = load_fixture("slack", "message_im")
     event["event_id"] = "Ev" + "9" * 1500            # fits a partition key, not a message's sort key
     event["event"]["user"] = "U" + "7" * 3000        # over a partition key
@@ -67,7 +54,7 @@ def test_huge_slack_ids_are_accepted_stored_and_answered(system):
 
 
 def test_a_huge_telegram_chat_id_never_reaches_the_dead_letter_queue(system):
-    failures = worker_failures(system)
+    failures = system.worker_failures()
     update = load_fixture("telegram", "text_private")
     update["message"]["chat"]["id"] = int("9" * 3000)
     update["message"]["from"]["id"] = int("8" * 3000)
@@ -79,7 +66,7 @@ def test_a_huge_telegram_chat_id_never_reaches_the_dead_letter_queue(system):
 
 
 def test_a_mail_with_a_huge_message_id_is_stored_and_answered(system):
-    failures = worker_failures(system)
+    failures = system.worker_failures()
     raw = (FIXTURES / "email" / "gmail.eml").read_bytes()
     huge = b"<" + b"a" * 3000 + b"@mail.gmail.com>"
     raw = raw.replace(b"<CAJ8x7Yw1b2c3d4e5f6g7h8i9j0kLmNoPqRsTuVwXyZ@mail.gmail.com>", huge, 1)
@@ -93,7 +80,7 @@ def test_a_mail_with_a_huge_message_id_is_stored_and_answered(system):
 
 def test_lone_surrogates_are_stored_as_replacement_characters(system):
     """JSON lets a sender write "\\ud800"; boto3 cannot encode it, so intake failed on every try."""
-    failures = worker_failures(system)
+    failures = system.worker_failures()
     body = json.dumps(load_fixture("telegram", "text_private")).replace(
         '"Olena"', '"Ol\\ud800na"').encode()
     assert system.post_update(None, raw=body).status_code == 200

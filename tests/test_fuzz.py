@@ -112,25 +112,6 @@ def slack_headers(body: bytes) -> dict:
     return {"X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": f"v0={digest}"}
 
 
-def worker_failures(system) -> list:
-    """Exceptions the worker raised (the pump swallows them, as Lambda would), except a deferral,
-    which is the queue waiting out a channel's rate limit."""
-    from functions.pipeline import DeferDelivery
-
-    failures, handler = [], system.pump.handler
-
-    def recording(event, context):
-        try:
-            return handler(event, context)
-        except DeferDelivery:
-            raise
-        except Exception as exc:
-            failures.append(repr(exc)[:300])
-            raise
-    system.pump.handler = recording
-    return failures
-
-
 def item_count() -> int:
     """Items in the table, read from moto's memory (the code under test never scans)."""
     from moto.dynamodb.models import dynamodb_backends
@@ -150,7 +131,7 @@ class Run:
 
     def __init__(self, system):
         self.system = system
-        self.failures = worker_failures(system)
+        self.failures = system.worker_failures()
         self.problems: list[str] = []
         self.statuses: dict[int, int] = {}
 
