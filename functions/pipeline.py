@@ -81,6 +81,51 @@ def deliver(sender: Sender, ack: Acknowledgement, clock: Clock, policy: RetryPol
             clock.sleep(delay * random.uniform(0.8, 1.2))
 
 
+def record_sent(store: Store, inbound: InboundMessage, decision: Decision, sent: SentMessage,
+                language: str, settings, plain: str, clock: Clock, policy: RetryPolicy) -> None:
+    """Record an acknowledgement the channel has taken, so that no retry sends it again.
+
+    Once the channel took it, this record is all that stands between a redelivered queue message
+    and a second acknowledgement. So the (idempotent) record is retried with backoff, and if it
+    still fails, the bare fact is written on the event alone (`remember_ack_sent`: one small
+    item) for the redelivery to complete the record from, without sending.
+
+    Why not write "about to send" before sending instead? None of the channels (Telegram's Bot
+    API, SES, Slack's chat.postMessage, X's DM endpoint) accepts an idempotency key or can be asked
+    whether a message went out, so a redelivery that finds such a mark cannot tell a send that
+    happened from one that never did: it could only stay silent — trading a possible duplicate
+    for a customer who never hears from us. The mark after the send records a certainty instead.
+    What is left: the worker dying between the send and these writes, or DynamoDB refusing every
+    write for the length of the retries — then the queue sends again (at least once, never lost).
+    """
+    error: Exception | None = None
+    for attempt in range(1, policy.attempts + 1):
+        try:
+            store.record_ack_sent(inbound, decision, sent, language, settings, plain=plain)
+            return
+        except Exception as exc:   # the store's own failures: throttling, 5xx, a lost connection
+            error = exc
+            if attempt < policy.attempts:
+                delay = policy.base_delay * 2 ** (attempt - 1)
+                log.warning("recording the sent ack failed (%s), attempt %d", exc, attempt,
+                            extra={"conversation_id": decision.conversation_id})
+                clock.sleep(delay * random.uniform(0.8, 1.2))
+    try:
+        store.remember_ack_sent(inbound, sent, language, plain)
+        log.error("ack sent but not recorded; the redelivery completes the record",
+                  extra={"conversation_id": decision.conversation_id})
+    except Exception:
+        log.exception("ack sent and not even marked: a redelivery will send it again",
+                      extra={"conversation_id": decision.conversation_id})
+    raise error
+
+
+def replay_sent(event: dict) -> tuple[SentMessage, str, str]:
+    """The acknowledgement a previous receive sent but could not record (`remember_ack_sent`)."""
+    marker = event["ack_sent"]
+    return SentMessage(**marker["sent"]), marker.get("language", ""), marker.get("plain") or ""
+
+
 PROFILE_FIELDS = ("first_name", "name", "language_code")
 
 def is_own(sender: Sender, inbound: InboundMessage) -> bool:
@@ -130,6 +175,12 @@ def process(channel: str, event_id: str, store: Store, sender: Sender, clock: Cl
         store.mark_done(inbound)
         return Outcome("ignored-desk-chat")
     decision = Decision.from_dict(event["decision"]) if event.get("decision") else None
+    if decision is not None and event.get("ack_sent"):
+        # the channel took the ack in an earlier receive, whose record failed: complete it, send nothing
+        sent, language, plain = replay_sent(event)
+        record_sent(store, inbound, decision, sent, language, settings, plain, clock, policy)
+        log.info("acknowledgement record completed", extra={"conversation_id": decision.conversation_id})
+        return Outcome("acknowledged", decision, sent)
     contact = chat = None
     if decision is None:
         if is_own(sender, inbound):
@@ -176,7 +227,7 @@ def process(channel: str, event_id: str, store: Store, sender: Sender, clock: Cl
                     extra={"conversation_id": decision.conversation_id})
         store.record_ack_failed(inbound, decision, str(exc))
         return Outcome("undeliverable", decision)
-    store.record_ack_sent(inbound, decision, sent, ack.language, settings, plain=ack.fallback)
+    record_sent(store, inbound, decision, sent, ack.language, settings, ack.fallback, clock, policy)
     log.info("acknowledged", extra={"conversation_id": decision.conversation_id,
                                      "language": ack.language})
     return Outcome("acknowledged", decision, sent)

@@ -139,6 +139,16 @@ def _mapping(data: Any, where: str) -> dict:
     return data
 
 
+def _list(data: Any, where: str, what: str = "a list") -> list:
+    """A list, or nothing; anything else would be iterated as characters ("2026-12-25") or keys,
+    or not at all (a number), and reported against the wrong field."""
+    if data is None:
+        return []
+    if not isinstance(data, list):
+        raise SettingsError(where, f"expected {what}")
+    return data
+
+
 def _positive_int(value: Any, where: str, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise SettingsError(where, f"expected a whole number from {low} to {high}")
@@ -186,22 +196,23 @@ def parse_settings(data: Any) -> Settings:
         raise SettingsError(f"hours.{sorted(unknown)[0]}", f"not a weekday; use {', '.join(WEEKDAYS)}")
     hours: dict[str, tuple[Interval, ...]] = {}
     for day in WEEKDAYS:
-        raw = hours_data.get(day) or []
+        raw = hours_data.get(day)
         if isinstance(raw, str):
             raw = [raw]
-        if not isinstance(raw, list):
-            raise SettingsError(f"hours.{day}", "expected a list of intervals")
+        raw = _list(raw, f"hours.{day}", "a list of intervals")
         hours[day] = tuple(parse_interval(v, f"hours.{day}[{i}]") for i, v in enumerate(raw))
 
     holidays_data = _mapping(data.get("holidays"), "holidays")
     dates = set()
-    for i, raw in enumerate(holidays_data.get("dates") or []):
+    for i, raw in enumerate(_list(holidays_data.get("dates"), "holidays.dates", 'a list of dates "YYYY-MM-DD"')):
         where = f"holidays.dates[{i}]"
         if isinstance(raw, date):
             dates.add(raw)
             continue
+        if not isinstance(raw, str):   # str(20261225) would read as a date
+            raise SettingsError(where, f"expected a date YYYY-MM-DD, got {raw!r}")
         try:
-            dates.add(date.fromisoformat(str(raw)))
+            dates.add(date.fromisoformat(raw))
         except ValueError:
             raise SettingsError(where, f"expected a date YYYY-MM-DD, got {raw!r}") from None
     country = _text(holidays_data.get("country"), "holidays.country", required=False, limit=3).upper()
@@ -217,14 +228,10 @@ def parse_settings(data: Any) -> Settings:
                         _mapping(expected, "expected_response").items()}
 
     faq = []
-    raw_faq = data.get("faq") or []
-    if not isinstance(raw_faq, list):
-        raise SettingsError("faq", "expected a list")
-    for i, entry in enumerate(raw_faq):
-        entry = _mapping(entry, f"faq[{i}]")
-        keywords = entry.get("keywords") or []
-        if not isinstance(keywords, list):
-            raise SettingsError(f"faq[{i}].keywords", "expected a list of words")
+    for i, entry in enumerate(_list(data.get("faq"), "faq")):
+        if not isinstance(entry, dict):
+            raise SettingsError(f"faq[{i}]", "expected a mapping {title, url, keywords}")
+        keywords = _list(entry.get("keywords"), f"faq[{i}].keywords", "a list of words")
         faq.append(FaqEntry(
             title=_text(entry.get("title"), f"faq[{i}].title", limit=200),
             url=_url(entry.get("url"), f"faq[{i}].url"),
@@ -242,7 +249,7 @@ def parse_settings(data: Any) -> Settings:
     transcripts = _mapping(data.get("transcripts"), "transcripts")
     survey = _mapping(data.get("surveys"), "surveys")
     sampling = survey.get("sampling", 1.0)
-    if isinstance(sampling, bool) or not isinstance(sampling, (int, float)) or not 0 <= sampling <= 1:
+    if isinstance(sampling, bool) or not isinstance(sampling, (int, float)) or not 0 <= sampling <= 1:   # NaN too
         raise SettingsError("surveys.sampling", "expected a share from 0 to 1 (1 = everyone)")
     return Settings(
         business_name=name,

@@ -129,6 +129,21 @@ def send_surveys(store: SurveyStore, sender_for: Callable[[str], SurveySender], 
 SCALES = {"csat": range(1, 6), "nps": range(0, 11)}
 
 
+def parse_score(value, kind: str = "csat") -> int | None:
+    """The score `value` names on the `kind` scale, else None: the one parse every answer goes
+    through (a button's value, an X DM, the survey page's form and links). Only decimal digits
+    count — `str.isdigit()` also takes "²" and "⑤", which `int()` then refuses, and a value of
+    thousands of digits is over `int()`'s own limit — so the length is checked before converting.
+    Other scripts' decimal digits ("۵") are digits customers really type."""
+    if not isinstance(value, str) or kind not in SCALES:
+        return None
+    text = value.strip()
+    if not 1 <= len(text) <= 2 or not text.isdecimal():
+        return None
+    score = int(text)
+    return score if score in SCALES[kind] else None
+
+
 def record_answer(store: SurveyStore, conversation_id: str, respondent: str, score: int,
                   now: datetime, kind: str = "csat") -> dict[str, Any] | None:
     """Record (or replace) an answer from the conversation's own customer; None when the
@@ -167,17 +182,16 @@ def rating_of(inbound, contact, now: datetime) -> tuple[str, str, int] | None:
     text = inbound.text.strip()
     if inbound.chat_type == "answer":
         parts = text.split(":")
-        if len(parts) == 3 and parts[0] in SCALES and parts[2].isdigit():
-            return parts[0], parts[1], int(parts[2])
-        return None
-    if inbound.channel == "x" and text.isdigit() and contact.awaiting_survey:
+        score = parse_score(parts[2], parts[0]) if len(parts) == 3 and parts[1] else None
+        return None if score is None else (parts[0], parts[1], score)
+    if inbound.channel == "x" and contact.awaiting_survey:
         asked = contact.last_survey_at
         if asked and now - datetime.fromisoformat(asked) > TOKEN_VALID:
             return None   # the question expired like its links do
         kind, _, cid = contact.awaiting_survey.rpartition(":")
-        kind = kind or "csat"
-        if cid and int(text) in SCALES[kind]:   # "12345" is an order number, not a rating
-            return kind, cid, int(text)
+        score = parse_score(text, kind or "csat")   # "12345" is an order number, not a rating
+        if cid and score is not None:
+            return kind or "csat", cid, score
     return None
 
 

@@ -13,6 +13,7 @@ than a customer never getting an answer.
 """
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from dataclasses import dataclass
@@ -32,6 +33,9 @@ VARIABLES = {
 MAX_SOURCE = 20_000
 MAX_OUTPUT = 50_000          # characters: far beyond any channel's message, short of a memory problem
 MAX_RENDER_SECONDS = 0.5     # per sample: every acknowledgement pays it, inside the worker's time
+# per sample, measured: the sandbox bounds each value (functions/sandbox.py), but a template may
+# still hold many of them at once; a shipped template needs well under 1 MB
+MAX_RENDER_BYTES = 16 * 1024 * 1024
 # Telegram's HTML parse mode accepts these tags only, and only balanced
 TELEGRAM_TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code", "pre",
                  "span", "tg-spoiler", "tg-emoji", "blockquote"}
@@ -158,12 +162,32 @@ class Rendered:
     text: str          # plain text
 
 
+@contextlib.contextmanager
+def memory_peak():
+    """Measures the most memory allocated inside the block (tracemalloc; only here, at save and
+    preview, never in the worker's renders). Yields a function that reads it afterwards. When
+    something traces already, its peak is left alone and the reading errs on the high side."""
+    import tracemalloc
+
+    outer = tracemalloc.is_tracing()
+    if not outer:
+        tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    result = [0]
+    try:
+        yield lambda: result[0]
+    finally:
+        result[0] = max(tracemalloc.get_traced_memory()[1] - before, 0)
+        if not outer:
+            tracemalloc.stop()
+
+
 def render_samples(identifier: str, source: str, samples) -> tuple[list[Problem], list[Rendered]]:
     """Render `source` for each sample in the channel's markup and as plain text, within the
     sandbox's limits; the first problem found, and what rendered."""
     from jinja2.sandbox import SecurityError
 
-    from functions.sandbox import time_limit
+    from functions.sandbox import TooLarge, time_limit
 
     _, channel, _ = render.parse_id(identifier)
     markup = render.MARKUP[channel]
@@ -171,10 +195,16 @@ def render_samples(identifier: str, source: str, samples) -> tuple[list[Problem]
     for sample in samples:
         outputs = {}
         for kind in dict.fromkeys((markup, "text")):
+            template = render.compiled(kind, source)   # compiling is not the template's own cost
             started = time.perf_counter()
             try:
                 with time_limit(MAX_RENDER_SECONDS):
-                    outputs[kind] = render.compiled(kind, source).render(**sample.context).strip()
+                    outputs[kind] = template.render(**sample.context).strip()
+            except TooLarge as exc:
+                if exc.output:   # the same problem as a long output, found before it was built
+                    return [Problem("output", f"renders over {MAX_OUTPUT:,} characters for the sample "
+                                              f"“{sample.label}”; at most {MAX_OUTPUT:,}")], []
+                return [Problem("forbidden", str(exc), _template_line())], []
             except SecurityError as exc:
                 return [Problem("forbidden", str(exc), _template_line())], []
             except Exception as exc:   # anything else the template does wrong with real data
@@ -185,6 +215,15 @@ def render_samples(identifier: str, source: str, samples) -> tuple[list[Problem]
             if len(outputs[kind]) > MAX_OUTPUT:
                 return [Problem("output", f"renders {len(outputs[kind]):,} characters for the sample "
                                           f"“{sample.label}”; at most {MAX_OUTPUT:,}")], []
+            # measured apart: tracing slows a render several times, which must not count as its time
+            try:
+                with time_limit(MAX_RENDER_SECONDS * 10), memory_peak() as peak:
+                    template.render(**sample.context)
+            except SecurityError:   # slower only because traced: the timed render above passed
+                pass
+            if peak() > MAX_RENDER_BYTES:
+                return [Problem("output", f"uses {peak() / 2**20:.0f} MB of memory to render for the sample "
+                                          f"“{sample.label}”; at most {MAX_RENDER_BYTES // 2**20} MB")], []
         problems += output_problems(channel, outputs[markup], sample.label)
         rendered.append(Rendered(sample, outputs[markup], outputs["text"]))
     return problems[:1], rendered

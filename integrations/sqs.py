@@ -6,8 +6,10 @@ second enqueue of the same event within SQS's five-minute window (the worker is 
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 from functools import lru_cache
 
 from integrations.aws import client
@@ -22,12 +24,24 @@ def queue_url(name: str = QUEUE_NAME) -> str:
     return client("sqs").get_queue_url(QueueName=name)["QueueUrl"]
 
 
+_QUEUE_TOKEN = re.compile(r"[!-~]{1,128}")
+
+
+def queue_token(value: str) -> str:
+    """A MessageGroupId / MessageDeduplicationId SQS accepts (1–128 printable ASCII characters):
+    `value` itself when it is one, else its hash — cutting it instead could give two events one
+    deduplication id, and SQS would drop the second."""
+    if _QUEUE_TOKEN.fullmatch(value):
+        return value
+    return "sha256-" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 def enqueue(channel: str, event_id: str, group: str) -> None:
     client("sqs").send_message(
         QueueUrl=queue_url(),
         MessageBody=json.dumps({"channel": channel, "event_id": event_id}),
-        MessageGroupId=group[:128],
-        MessageDeduplicationId=f"{channel}-{event_id}"[:128],
+        MessageGroupId=queue_token(group),
+        MessageDeduplicationId=queue_token(f"{channel}-{event_id}"),
     )
 
 

@@ -255,6 +255,24 @@ class System:
     def sent(self):
         return self.telegram_api.sent("sendMessage")
 
+    def worker_failures(self) -> list:
+        """From now on, every exception the worker raises (the pump swallows them, as Lambda
+        would), except a deferral, which is the queue waiting out a channel's rate limit."""
+        from functions.pipeline import DeferDelivery
+
+        failures, handler = [], self.pump.handler
+
+        def recording(event, context):
+            try:
+                return handler(event, context)
+            except DeferDelivery:
+                raise
+            except Exception as exc:
+                failures.append(repr(exc)[:300])
+                raise
+        self.pump.handler = recording
+        return failures
+
     def queue_depth(self, url) -> int:
         attrs = self.pump.sqs.get_queue_attributes(
             QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages",

@@ -255,6 +255,16 @@ def test_changes_reach_a_running_function_within_its_30_second_cache(system, mon
 
 
 # -- settings ---------------------------------------------------------------------------------------
+def changed(document: dict, path: tuple, value) -> dict:
+    """A copy of a settings document with the value at `path` replaced."""
+    copy = json.loads(json.dumps(document))
+    target = copy
+    for key in path[:-1]:
+        target = target.setdefault(key, {})
+    target[path[-1]] = value
+    return copy
+
+
 def test_settings_round_trip_validation_and_history(system):
     status, body = call(system, "GET", "/admin/api/settings")
     assert status == 200 and body["settings"]["business"]["name"] == "Acme" and body["version"] == 1
@@ -269,12 +279,8 @@ def test_settings_round_trip_validation_and_history(system):
         (("retention_days",), 0, "retention_days"),
         (("holidays", "dates"), ["2026-02-30"], "holidays.dates[0]"),
     ]:
-        changed = json.loads(json.dumps(document))
-        target = changed
-        for key in path[:-1]:
-            target = target.setdefault(key, {})
-        target[path[-1]] = value
-        status, body = call(system, "PUT", "/admin/api/settings", {"settings": changed, "expected_version": version})
+        status, body = call(system, "PUT", "/admin/api/settings",
+                            {"settings": changed(document, path, value), "expected_version": version})
         assert status == 400 and body["field"] == field, (field, body)
     assert call(system, "PUT", "/admin/api/settings", {"settings": "nope", "expected_version": version})[0] == 400
     assert call(system, "GET", "/admin/api/settings")[1]["version"] == version      # nothing saved
@@ -304,3 +310,41 @@ def test_stats_are_the_figures_of_firstreply_stats(system):
     assert body["channels"]["telegram"]["conversations"] == 1 and body["channels"]["telegram"]["acks"] == 1
     assert call(system, "GET", "/admin/api/stats?since=yesterday")[0] == 400
     assert call(system, "GET", "/admin/api/stats?since=2026-02-01&until=2026-01-01")[0] == 400
+
+
+def test_settings_of_the_wrong_type_are_400_naming_the_field(system):
+    """Every field the form sends, with a value of the wrong type: a 400 that names it, never a
+    500 and never a list taken apart character by character."""
+    document, version = (lambda b: (b["settings"], b["version"]))(call(system, "GET", "/admin/api/settings")[1])
+    cases = [
+        (("holidays", "dates"), "2026-12-25", "holidays.dates"),
+        (("holidays", "dates"), 20261225, "holidays.dates"),
+        (("holidays", "dates"), {"2026-12-25": True}, "holidays.dates"),
+        (("holidays", "dates"), [20261225], "holidays.dates[0]"),
+        (("holidays", "dates"), [["2026-12-25"]], "holidays.dates[0]"),
+        (("holidays", "country"), 7, "holidays.country"),
+        (("holidays",), ["2026-12-25"], "holidays"),
+        (("business",), "Acme", "business"),
+        (("business", "name"), ["Acme"], "business.name"),
+        (("hours",), ["09:00-18:00"], "hours"),
+        (("hours", "mon"), {"from": "09:00"}, "hours.mon"),
+        (("faq",), {"title": "x"}, "faq"),
+        (("faq",), ["https://acme.example"], "faq[0]"),
+        (("faq",), [{"title": "x", "url": "https://a.example", "keywords": "delivery"}], "faq[0].keywords"),
+        (("faq",), [{"title": "x", "url": "https://a.example", "keywords": [["a"]]}], "faq[0].keywords[0]"),
+        (("expected_response",), 5, "expected_response"),
+        (("expected_response",), {"en": ["soon"]}, "expected_response.en"),
+        (("acknowledgement",), "on", "acknowledgement"),
+        (("acknowledgement", "faq_links"), "3", "acknowledgement.faq_links"),
+        (("conversation_timeout_minutes",), [30], "conversation_timeout_minutes"),
+        (("transcripts",), True, "transcripts"),
+        (("surveys",), "yes", "surveys"),
+        (("surveys", "sampling"), "all", "surveys.sampling"),
+        (("surveys", "sampling"), float("nan"), "surveys.sampling"),
+        (("retention_days",), 1e300, "retention_days"),
+    ]
+    for path, value, field in cases:
+        status, body = call(system, "PUT", "/admin/api/settings",
+                            {"settings": changed(document, path, value), "expected_version": version})
+        assert status == 400 and body["field"] == field, (path, value, status, body)
+    assert call(system, "GET", "/admin/api/settings")[1]["version"] == version      # nothing saved

@@ -5,6 +5,8 @@ import json
 from datetime import timedelta
 from urllib.parse import urlencode, urlsplit
 
+import pytest
+
 
 from conftest import load_fixture, update_from
 
@@ -216,16 +218,20 @@ def test_email_page_asks_nps_and_comment_in_one_form(system):
     assert (conversation["csat"], conversation["nps"], conversation["comment"]) == (2, 4, "Slow refund")
 
 
-def test_a_number_outside_the_scale_on_x_is_an_ordinary_message(system):
+@pytest.mark.parametrize("text", ["123456", "²", "¹²", "9" * 5000])   # "²".isdigit(), int("²") raises
+def test_a_number_outside_the_scale_on_x_is_an_ordinary_message(system, text):
+    failures = system.worker_failures()
     system.post_x(load_fixture("x", "aaa_dm"))
     system.pump.drain()
     close_and_survey(system, 30)
     order = load_fixture("x", "aaa_dm")
     order["direct_message_events"][0]["id"] = "954491830116155700"
-    order["direct_message_events"][0]["message_create"]["message_data"]["text"] = "123456"
-    system.post_x(order)
+    order["direct_message_events"][0]["message_create"]["message_data"]["text"] = text
+    assert system.post_x(order).status_code == 200
     system.pump.drain()
+    assert failures == []
     event = system.store.get_event("x", "dm-954491830116155700")
+    assert event["status"] == "done"
     assert event["decision"]["new_conversation"] is True        # stored as a message of a new conversation
     assert system.store.contact("x", "3001969357")["awaiting_survey"]   # the survey still waits
 
@@ -242,3 +248,52 @@ def test_a_comment_question_left_unanswered_for_a_day_no_longer_swallows_message
                                text="Нове питання про оплату"))
     assert "comment" not in system.store.conversation(cid)
     assert system.store.chat("telegram", "1111111")["conversation_id"] != cid
+
+
+def test_parse_score_takes_only_plain_numbers_in_the_scale():
+    from functions.surveys import parse_score
+
+    assert [parse_score(v) for v in ("4", " 5 ", "۵", "٣")] == [4, 5, 5, 3]   # Persian, Arabic digits
+    assert parse_score("10", "nps") == 10 and parse_score("0", "nps") == 0
+    for odd in ("²", "¹²", "4²", "⑤", "0", "6", "-1", "+3", "3.0", "", " ", "9" * 5000, None, 4, "Ⅳ",
+                "4\x00", "١٢٣٤٥٦"):
+        assert parse_score(odd) is None, odd
+    assert parse_score("4", "no-such-kind") is None
+
+
+def test_odd_button_values_are_refused_not_crash_looped(system):
+    failures = system.worker_failures()
+    system.slack_api.add_user("U2147483697", "Ana Lima", first_name="Ana", locale="en-US")
+    system.post_slack(load_fixture("slack", "message_im"))
+    system.pump.drain()
+    cid = system.store.chat("slack", "D024BE91L")["conversation_id"]
+    close_and_survey(system, 30)
+    for n, value in enumerate((f"csat:{cid}:²", f"csat:{cid}:{'9' * 5000}", f"nps:{cid}:¹⁰", "csat::",
+                               f"csat:{cid}:4:extra")):
+        click = load_fixture("slack", "block_actions")
+        click["actions"][0]["value"] = value
+        click["actions"][0]["action_ts"] = f"1763806400.00{n}"
+        body = urlencode({"payload": json.dumps(click)}).encode()
+        assert system.post_slack(None, path="/webhooks/slack/interactions", raw=body).status_code == 200
+    system.pump.drain()
+    assert failures == []
+    assert "csat" not in system.store.conversation(cid) and "nps" not in system.store.conversation(cid)
+    telegram_press(system, cid, "²")        # the same on Telegram: an answer refused, no crash
+    assert failures == []
+
+
+def test_survey_page_refuses_odd_scores_with_400(system):
+    system.ingest("outlook")
+    cid = system.store.get_event("email", system.ingest("outlook"))["decision"]["conversation_id"]
+    from datetime import datetime, timezone
+
+    from functions import tokens
+
+    token = tokens.make("survey", cid, datetime.now(timezone.utc), timedelta(days=14))
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    for query in ("score=%C2%B2", "score=" + "9" * 5000, "score=%FF", "score=4&nps=%C2%B9%C2%B2"):
+        assert system.client.http.get(f"/surveys/{token}?{query}").status_code == 200
+        answer = system.client.http.post(f"/surveys/{token}", headers=form, body=query.encode())
+        assert answer.status_code in (200, 400), (query, answer.status_code)
+    assert system.store.conversation(cid).get("csat") in (None, 4)
+    assert "nps" not in system.store.conversation(cid)

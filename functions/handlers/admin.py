@@ -18,7 +18,7 @@ from typing import Any
 from chalice.app import Response
 
 from functions import render
-from functions.handlers.http import answer, too_large
+from functions.handlers.http import BadRequest, answer, read_json, too_large
 from integrations import secrets
 
 PAGE = Path(__file__).with_name("admin.html")
@@ -63,9 +63,14 @@ def handle(request, action: str, template_id: str | None = None) -> Response:
         return answer(413, error="too large")
     if template_id is not None and render.parse_id(template_id) is None:
         return answer(404, error=f"no template {template_id!r}; ids are NAME.CHANNEL.LANGUAGE")
-    body = request.json_body if request.method in ("PUT", "POST") else None
-    if request.method in ("PUT", "POST") and not isinstance(body, dict):
-        return answer(400, error="expected a JSON object")
+    body = None
+    if request.method in ("PUT", "POST"):
+        try:   # not Chalice's json_body: a deeply nested body raised RecursionError there (500)
+            body = read_json(request.raw_body)
+        except BadRequest as exc:
+            return answer(400, error=str(exc))
+        if not isinstance(body, dict):
+            return answer(400, error="expected a JSON object")
     return ACTIONS[action](request, who, template_id, body)
 
 

@@ -2,10 +2,9 @@
 body, store once, enqueue, answer well inside Slack's three seconds. The reply is the worker's."""
 from __future__ import annotations
 
-import json
 import logging
 
-from functions.handlers.http import answer, too_large
+from functions.handlers.http import BadRequest, answer, converted, read_json, too_large
 from functions.handlers.intake import accept
 from integrations import secrets, slack, slack_desk
 
@@ -16,7 +15,12 @@ def _refused(request):
     """The answer for a request that is too large or not signed by Slack; None when it may pass."""
     if too_large(request.raw_body, request.headers):
         return answer(413, error="body too large")
-    if not slack.verify(request.headers, request.raw_body or b"", secrets.get("SLACK_SIGNING_SECRET")):
+    try:   # odd header values (a timestamp of "¹²", a non-ASCII signature) are no signature
+        verified = converted(slack.verify, request.headers, request.raw_body or b"",
+                             secrets.get("SLACK_SIGNING_SECRET"))
+    except BadRequest:
+        verified = False
+    if not verified:
         return answer(401, error="bad or stale signature")
     return None
 
@@ -25,23 +29,26 @@ def handle_event(request) -> object:
     if refused := _refused(request):
         return refused
     try:
-        payload = json.loads(request.raw_body or b"")
-    except (ValueError, UnicodeDecodeError):
-        return answer(400, error="body is not JSON")
+        payload = read_json(request.raw_body)
+    except BadRequest as exc:
+        return answer(400, error=str(exc))
     if isinstance(payload, dict) and payload.get("type") == "url_verification":
         challenge = payload.get("challenge")
         if not isinstance(challenge, str):
             return answer(400, error="url_verification without challenge")
         return answer(200, challenge=challenge)
     # A reply in a channel thread may be an agent answering in the desk: the worker decides.
-    agent_message = slack_desk.desk_message(payload)
+    try:
+        agent_message = converted(slack_desk.desk_message, payload)
+    except BadRequest as exc:
+        return answer(400, error=str(exc))
     if agent_message is not None:
         if not accept(agent_message):
             return answer(200, ok=True, duplicate=True)
         return answer(200, ok=True)
     try:
-        inbound = slack.to_inbound(payload)
-    except slack.MalformedEvent as exc:
+        inbound = converted(slack.to_inbound, payload)
+    except BadRequest as exc:
         return answer(400, error=str(exc))
     except slack.Ignored as exc:
         log.info("slack event ignored: %s", exc.reason, extra={"event_id": payload.get("event_id")})
@@ -60,19 +67,20 @@ def handle_interaction(request) -> object:
     if refused := _refused(request):
         return refused
     try:
-        payload = slack.parse_interaction(request.raw_body or b"")
-    except slack.MalformedEvent as exc:
+        payload = converted(slack.parse_interaction, request.raw_body or b"")
+        rating = converted(slack.survey_answer, payload)
+        clicked = converted(slack_desk.desk_action, payload)
+    except BadRequest as exc:
         return answer(400, error=str(exc))
-    clicked = slack_desk.desk_action(payload)
     if clicked is not None:   # Assign, Priority, Close, Reopen on a desk parent
         accept(clicked)
         return answer(200, ok=True)
-    rating = slack.survey_answer(payload)
     if rating is not None:   # recorded and acknowledged in the channel by the worker
         accept(rating)
         return answer(200, ok=True)
+    user, actions = payload.get("user"), payload.get("actions")   # any type: signed is not well-formed
     log.info("slack interaction %s", payload["type"],
-             extra={"user": (payload.get("user") or {}).get("id"),
-                    "actions": [a.get("action_id") for a in payload.get("actions") or []
-                                if isinstance(a, dict)]})
+             extra={"user": str(user.get("id")) if isinstance(user, dict) else None,
+                    "actions": [str(a.get("action_id")) for a in actions if isinstance(a, dict)]
+                    if isinstance(actions, list) else []})
     return answer(200, ok=True)

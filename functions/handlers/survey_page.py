@@ -19,10 +19,6 @@ TEXT = {
 }
 
 
-def _score(value: str | None, kind: str = "csat") -> int | None:
-    return int(value) if value and value.isdigit() and int(value) in surveys.SCALES[kind] else None
-
-
 def _radios(name: str, scale: range, chosen: int | None, language: str) -> str:
     return "".join(f'<label style="margin-right:.8rem"><input type="radio" name="{name}" value="{n}"'
                    f'{" checked" if n == chosen else ""}{" required" if name == "score" else ""}> '
@@ -46,7 +42,7 @@ def handle(request, token: str):
     title, confirm, thanks = TEXT.get(language.split("-")[0], TEXT["en"])
     settings = store().load_settings()
     if request.method == "GET":
-        chosen = _score((request.query_params or {}).get("score"))
+        chosen = surveys.parse_score((request.query_params or {}).get("score"))
         parts = [f"<p>{_radios('score', surveys.SCALES['csat'], chosen, language)}</p>"]
         if settings.survey.nps:
             question = word(language, "nps_question").format(business=settings.business_name)
@@ -60,11 +56,11 @@ def handle(request, token: str):
                 f'<button type="submit">{html.escape(confirm)}</button></form>')
         return page(200, title, f"{conversation['reference']}", form)
     fields = parse_qs((request.raw_body or b"").decode("utf-8", "replace"))
-    score = _score((fields.get("score") or [None])[0])
+    score = surveys.parse_score((fields.get("score") or [None])[0])
     if score is None:
         return page(400, title, "Please choose a score from 1 to 5.")
     surveys.record_answer(store(), conversation_id, conversation["contact"], score, now)
-    nps = _score((fields.get("nps") or [None])[0], "nps")
+    nps = surveys.parse_score((fields.get("nps") or [None])[0], "nps")
     if settings.survey.nps and nps is not None:
         surveys.record_answer(store(), conversation_id, conversation["contact"], nps, now, "nps")
     comment = clean((fields.get("comment") or [""])[0], 2000, keep_lines=True)

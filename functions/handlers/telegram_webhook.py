@@ -1,9 +1,8 @@
 """POST /webhooks/telegram: verify, parse, store once, enqueue, answer. The reply is the worker's."""
 from __future__ import annotations
 
-import json
 import logging
-from functions.handlers.http import answer, too_large
+from functions.handlers.http import BadRequest, answer, converted, read_json, too_large
 from functions.handlers.intake import accept
 from integrations import secrets, telegram
 
@@ -17,12 +16,9 @@ def handle(request) -> object:
     if too_large(raw, request.headers):
         return answer(413, error="body too large")
     try:
-        update = json.loads(raw or b"")
-    except (ValueError, UnicodeDecodeError):
-        return answer(400, error="body is not JSON")
-    try:
-        inbound = telegram.to_inbound(update)
-    except telegram.MalformedUpdate as exc:
+        update = read_json(raw)
+        inbound = converted(telegram.to_inbound, update)
+    except BadRequest as exc:
         return answer(400, error=str(exc))
     except telegram.Ignored as exc:
         log.info("telegram update ignored: %s", exc.reason,

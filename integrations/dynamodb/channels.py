@@ -2,6 +2,7 @@
 email Message-IDs that thread a reply into its chat."""
 from __future__ import annotations
 
+import hashlib
 import time as _time
 from datetime import datetime
 
@@ -33,7 +34,12 @@ def message_id_key(message_id: str) -> str:
     differs by region): such ids are keyed by the SES id alone."""
     inner = message_id.strip().strip("<>").lower()
     local, _, domain = inner.partition("@")
-    return local if domain.endswith("amazonses.com") else inner
+    key = local if domain.endswith("amazonses.com") else inner
+    # a Message-ID has no length limit a sender must keep: a long one keys by its hash (both when
+    # it is remembered and when a reply names it), within the partition key's 2,048 bytes
+    if len(key.encode("utf-8", "surrogatepass")) > 512:
+        key = "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+    return key
 
 
 def remember_message_ids(message_ids: list[str], chat_id: str, now: datetime, days: int = 400) -> None:

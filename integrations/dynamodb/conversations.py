@@ -3,6 +3,8 @@ messages in and out, and the reads the transcript, the desk and the dev page mak
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import logging
 import time as _time
 from datetime import datetime, timedelta
@@ -158,12 +160,18 @@ class ConversationStore:
 
     def record_ack_sent(self, inbound: InboundMessage, decision: Decision, sent: SentMessage,
                         language: str, settings: Settings, plain: str = "") -> None:
+        """One transaction: the message, the event done, the conversation's ack, the day's counters.
+        The worker retries it when it fails (`functions.pipeline.record_sent`). Every part is a SET
+        or a Put of the same key, except the counters' ADD: a try that DynamoDB committed but whose
+        answer was lost would count twice on the retry, so the request carries a
+        ClientRequestToken made from its own content — DynamoDB applies a repeated identical
+        transaction once (for ten minutes)."""
         now = datetime.fromisoformat(sent.sent_at.replace("Z", "+00:00"))
         keep = expiry(now, settings.retention_days)
         cid = decision.conversation_id
         received = datetime.fromisoformat(inbound.received_at.replace("Z", "+00:00"))
         latency = max((now - received).total_seconds(), 0.0)
-        self.ddb.transact_write_items(TransactItems=[
+        items = [
             stats_update(self.table, inbound.channel, now, {"acks": 1, latency_bucket(latency): 1}),
             {"Put": {"TableName": self.table, "Item": to_item({
                 "pk": f"CONV#{cid}", "sk": f"MSG#{sent.sent_at}#out#{sent.message_id}",
@@ -182,7 +190,21 @@ class ConversationStore:
                 "ExpressionAttributeNames": {"#lang": "language"},
                 "ExpressionAttributeValues": to_item({":sent": "sent", ":t": sent.sent_at,
                                                       ":m": sent.message_id, ":l": language})}},
-        ])
+        ]
+        token = hashlib.sha256(json.dumps(items, sort_keys=True).encode()).hexdigest()[:36]
+        self.ddb.transact_write_items(TransactItems=items, ClientRequestToken=token)
+
+    def remember_ack_sent(self, inbound: InboundMessage, sent: SentMessage, language: str,
+                          plain: str = "") -> None:
+        """The fallback when the record above keeps failing: the one fact that must survive — the
+        channel took this acknowledgement — on the event alone (one small item, one write), so
+        the redelivered queue message completes the record instead of sending again."""
+        self.ddb.update_item(
+            TableName=self.table, Key=event_key(inbound.channel, inbound.event_id),
+            UpdateExpression="SET #a = :a", ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeNames={"#a": "ack_sent"},
+            ExpressionAttributeValues=to_item({":a": {
+                "sent": dataclasses.asdict(sent), "language": language, "plain": plain}}))
 
     def record_ack_failed(self, inbound: InboundMessage, decision: Decision, reason: str) -> None:
         self.ddb.transact_write_items(TransactItems=[
