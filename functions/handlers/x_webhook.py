@@ -1,10 +1,9 @@
 """GET /webhooks/x (CRC) and POST /webhooks/x (DM events): HMAC-SHA256 with the consumer secret."""
 from __future__ import annotations
 
-import json
 import logging
 
-from functions.handlers.http import answer, too_large
+from functions.handlers.http import BadBody, answer, load_json, too_large
 from functions.handlers.intake import accept
 from integrations import secrets, x
 
@@ -16,6 +15,8 @@ def handle_crc(request) -> object:
     token = (request.query_params or {}).get("crc_token")
     if not token:
         return answer(400, error="crc_token missing")
+    if not x.crc_token_ok(token):   # signing anything else would sign forged events (see x.py)
+        return answer(400, error="crc_token is not shaped like X's")
     if not secret:
         return answer(401, error="X_CONSUMER_SECRET is not configured")
     return answer(200, **x.crc_response(token, secret))
@@ -27,9 +28,9 @@ def handle_event(request) -> object:
     if not x.verify(request.headers, request.raw_body or b"", secrets.get("X_CONSUMER_SECRET")):
         return answer(401, error="bad signature")
     try:
-        inbounds = x.to_inbounds(json.loads(request.raw_body or b""))
-    except (ValueError, UnicodeDecodeError) as exc:   # MalformedEvent is a ValueError too
-        return answer(400, error=str(exc) if isinstance(exc, x.MalformedEvent) else "body is not JSON")
+        inbounds = x.to_inbounds(load_json(request.raw_body))
+    except (BadBody, x.MalformedEvent) as exc:
+        return answer(400, error=str(exc))
     accepted = sum(accept(inbound) for inbound in inbounds)
     if not inbounds:
         log.info("x event without customer DMs ignored")
