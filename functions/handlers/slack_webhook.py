@@ -2,9 +2,9 @@
 body, store once, enqueue, answer well inside Slack's three seconds. The reply is the worker's."""
 from __future__ import annotations
 
-import json
 import logging
 
+from functions import jsonbody
 from functions.handlers.http import answer, too_large
 from functions.handlers.intake import accept
 from integrations import secrets, slack
@@ -25,9 +25,9 @@ def handle_event(request) -> object:
     if refused := _refused(request):
         return refused
     try:
-        payload = json.loads(request.raw_body or b"")
-    except (ValueError, UnicodeDecodeError):
-        return answer(400, error="body is not JSON")
+        payload = jsonbody.loads(request.raw_body)
+    except jsonbody.BadBody as exc:
+        return answer(400, error=str(exc))
     if isinstance(payload, dict) and payload.get("type") == "url_verification":
         challenge = payload.get("challenge")
         if not isinstance(challenge, str):
@@ -55,9 +55,9 @@ def handle_interaction(request) -> object:
         return refused
     try:
         payload = slack.parse_interaction(request.raw_body or b"")
+        rating = slack.survey_answer(payload)
     except slack.MalformedEvent as exc:
         return answer(400, error=str(exc))
-    rating = slack.survey_answer(payload)
     if rating is not None:   # recorded and acknowledged in the channel by the worker
         accept(rating)
         return answer(200, ok=True)

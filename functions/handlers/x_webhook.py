@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import logging
 
-from functions.handlers.http import BadBody, answer, load_json, too_large
+from functions import jsonbody
+from functions.handlers.http import answer, too_large
 from functions.handlers.intake import accept
 from integrations import secrets, x
 
@@ -28,8 +29,8 @@ def handle_event(request) -> object:
     if not x.verify(request.headers, request.raw_body or b"", secrets.get("X_CONSUMER_SECRET")):
         return answer(401, error="bad signature")
     try:
-        inbounds = x.to_inbounds(load_json(request.raw_body))
-    except (BadBody, x.MalformedEvent) as exc:
+        inbounds = x.to_inbounds(jsonbody.loads(request.raw_body))
+    except (jsonbody.BadBody, x.MalformedEvent) as exc:
         return answer(400, error=str(exc))
     accepted = sum(accept(inbound) for inbound in inbounds)
     if not inbounds:
