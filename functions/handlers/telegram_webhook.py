@@ -1,8 +1,9 @@
 """POST /webhooks/telegram: verify, parse, store once, enqueue, answer. The reply is the worker's."""
 from __future__ import annotations
 
-import json
 import logging
+
+from functions import jsonbody
 from functions.handlers.http import answer, too_large
 from functions.handlers.intake import accept
 from integrations import secrets, telegram
@@ -17,13 +18,16 @@ def handle(request) -> object:
     if too_large(raw, request.headers):
         return answer(413, error="body too large")
     try:
-        update = json.loads(raw or b"")
-    except (ValueError, UnicodeDecodeError):
-        return answer(400, error="body is not JSON")
+        update = jsonbody.loads(raw)
+    except jsonbody.BadBody as exc:
+        return answer(400, error=str(exc))
     try:
-        inbound = telegram.to_inbound(update)
+        inbound = telegram.to_inbound(update, telegram.BotIdentity(secrets.get("TELEGRAM_BOT_TOKEN")))
     except telegram.MalformedUpdate as exc:
         return answer(400, error=str(exc))
+    except telegram.Unavailable as exc:   # not the update's fault: Telegram delivers it again
+        log.warning("telegram group message not classified: %s", exc)
+        return answer(503, error="bot identity unavailable, try again")
     except telegram.Ignored as exc:
         log.info("telegram update ignored: %s", exc.reason,
                  extra={"update_id": update.get("update_id")})
