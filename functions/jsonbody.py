@@ -26,3 +26,13 @@ def loads(raw: bytes | str | None) -> Any:
     except ValueError:
         raise BadBody("body is not JSON") from None
     return value
+
+
+def optional_object(value: Any, what: str, error: type[ValueError] = BadBody) -> dict:
+    """A field the channel documents as an object: absent is {}, anything else raises `error`
+    (each adapter's own "malformed" exception, which its webhook answers with 400)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise error(f"{what} is not an object")
+    return value

@@ -82,12 +82,7 @@ def _str(value: Any) -> str:
 
 
 def _object(value: Any, what: str) -> dict:
-    """An optional JSON object: absent is {}, anything but an object is malformed."""
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise MalformedEvent(f"{what} is not an object")
-    return value
+    return jsonbody.optional_object(value, what, MalformedEvent)
 
 
 def _list(value: Any, what: str) -> list:

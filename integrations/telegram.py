@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any
 
+from functions import jsonbody
 from functions.clock import iso
 from functions.models import Acknowledgement, InboundMessage, SentMessage
 from functions.ports import SendError
@@ -71,12 +72,7 @@ def _str(value: Any) -> str:
 
 
 def _object(value: Any, what: str) -> dict:
-    """An optional object: absent is {}, anything but an object is malformed."""
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise MalformedUpdate(f"{what} is not an object")
-    return value
+    return jsonbody.optional_object(value, what, MalformedUpdate)
 
 
 def _date(value: Any) -> datetime:

@@ -14,6 +14,7 @@ import re
 from datetime import datetime, timezone
 from typing import Any
 
+from functions import jsonbody
 from functions.clock import iso, iso_from_text
 from functions.models import Acknowledgement, InboundMessage, SentMessage
 from functions.ports import SendError
@@ -64,12 +65,7 @@ _EARLIEST, _LATEST = datetime(2006, 3, 21, tzinfo=timezone.utc), datetime(9000, 
 
 
 def _object(value: Any, what: str) -> dict:
-    """An optional JSON object: absent is {}, anything but an object is malformed."""
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise MalformedEvent(f"{what} is not an object")
-    return value
+    return jsonbody.optional_object(value, what, MalformedEvent)
 
 
 def _id(value: Any, what: str, required: bool = True) -> str:

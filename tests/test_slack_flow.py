@@ -133,12 +133,22 @@ def test_retries_and_duplicates_send_once(slack):
     ("message_changed", "subtype message_changed"),
     ("own_bot_user", "our own bot user"),
     ("channel_message", "channel message without a mention"),
+    # 21.8: Slackbot, apps, workflows, deletions, joins and other channel events, edited mentions
+    ("slackbot", "Slackbot"),
+    ("app_message", "app message"),
+    ("workflow_post", "bot message"),
+    ("message_deleted", "subtype message_deleted"),
+    ("channel_join", "subtype channel_join"),
+    ("member_joined_channel", "event type member_joined_channel"),
+    ("app_mention_edited", "edited message"),
 ])
-def test_bots_subtypes_self_and_plain_channel_messages_are_ignored(slack, fixture, reason):
+def test_machines_subtypes_self_and_plain_channel_messages_are_never_acknowledged(slack, fixture, reason):
     payload = load_fixture("slack", fixture)
     response = slack.post_slack(payload)
     assert response.status_code == 200 and response.json_body["ignored"] == reason
     assert slack.store.get_event("slack", payload["event_id"]) is None
+    slack.pump.drain()
+    assert posted(slack) == []
 
 
 def test_own_bot_user_without_authorizations_is_caught_by_auth_test(slack):
@@ -192,7 +202,7 @@ def test_body_over_one_megabyte_is_413(slack):
     assert slack.store.get_event("slack", payload["event_id"]) is None
 
 
-# -- 21.8: files are people writing; Slackbot, apps, workflows, edits and channel events are not --
+# -- 21.8: files are people writing (what is not: test_machines_subtypes_self_and_plain_…) -------
 def test_dm_with_a_file_is_a_customer_message(slack):
     payload = load_fixture("slack", "file_share_im")
     response = slack.post_slack(payload)
@@ -214,24 +224,6 @@ def test_file_over_slack_connect_without_file_details_is_still_answered(slack):
     [call] = posted(slack)
     assert call.params["channel"] == "D0CONNECT1"
     assert "Hi Lee, thanks" in call.params["text"] and "We've received a file." in call.params["text"]
-
-
-@pytest.mark.parametrize("fixture, reason", [
-    ("slackbot", "Slackbot"),
-    ("app_message", "app message"),
-    ("workflow_post", "bot message"),
-    ("message_deleted", "subtype message_deleted"),
-    ("channel_join", "subtype channel_join"),
-    ("member_joined_channel", "event type member_joined_channel"),
-    ("app_mention_edited", "edited message"),
-])
-def test_machines_edits_and_channel_events_are_never_acknowledged(slack, fixture, reason):
-    payload = load_fixture("slack", fixture)
-    response = slack.post_slack(payload)
-    assert response.status_code == 200 and response.json_body["ignored"] == reason
-    assert slack.store.get_event("slack", payload["event_id"]) is None
-    slack.pump.drain()
-    assert posted(slack) == []
 
 
 # -- 21.1: nothing a customer wrote is live Slack markup, in blocks or in the notification text --

@@ -362,7 +362,7 @@ def test_private_chats_need_no_mention(system):
     b"[" * 100_000 + b"]" * 100_000,
     b'{"update_id": 1, "message": ' * 3000 + b"{}" + b"}" * 3000,
     '{"update_id": 1}'.encode("utf-16"),
-    b'{"update_id": 1, "message": {"text": "\ud800"}}',
+    b'{"update_id": 1, "message": {"text": "\\ud800"}}',
     b'{"update_id": 10000000000000000000000000, "message": {}}',
     b'{"update_id": 5, "callback_query": {"id": "q", "data": "csat:c0ffee:5", "message": [1], "from": {"id": 1}}}',
     b'{"update_id": 5, "callback_query": {"id": "q", "data": "csat:c0ffee:5", "message": {"message_id": 1, '
