@@ -5,7 +5,8 @@ Templates are named `NAME.CHANNEL.LANGUAGE` (`ack.telegram.uk`) and live in `tem
 marks things up through filters rather than raw tags: `{{ topic|em }}`, `{{ reference|strong }}`,
 `{{ link(url, title) }}`. On Telegram (HTML parse mode) they become `<i>`, `<b>`, `<a>` and every
 value is HTML-escaped; on Slack (mrkdwn) `_…_`, `*…*`, `<url|title>` with `&`, `<`, `>` escaped;
-on X (plain text) nothing is escaped and a link is written out. Whatever a customer wrote is
+on X (plain text) nothing is escaped, but every interpolated value is neutralised so X links no
+mention, tag or URL in it (`x_neutral`), and a link is written out. Whatever a customer wrote is
 therefore shown as text on every channel. Jinja2 is imported here, in the worker, never on the
 webhook path.
 
@@ -25,7 +26,7 @@ from typing import Any
 
 TEMPLATE_DIR = Path(os.environ.get("FIRSTREPLY_TEMPLATES")
                     or Path(__file__).resolve().parent.parent / "templates")
-MARKUP = {"telegram": "html", "slack": "mrkdwn", "x": "text", "email": "html"}
+MARKUP = {"telegram": "html", "slack": "mrkdwn", "x": "x", "email": "html"}
 _INCLUDE = re.compile(r'{%-?\s*include\s+"(_[a-z]+\.[a-z-]+\.j2)"\s*-?%}\n?')
 _WRAPPER_NOTE = re.compile(r"^{#.*?#}\n", re.S)
 
@@ -40,6 +41,23 @@ def template_id(name: str, channel: str, language: str) -> str:
 
 def _slack_escape(value: Any) -> str:
     return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+# X links what its autolinker (twitter-text) recognises: a mention or list (`@` or `＠` then
+# [A-Za-z0-9_]), a hashtag (`#`/`＃` then a letter), a cashtag (`$` then letters) and a domain (a
+# dot, or a full-width one, directly followed by a top-level domain), with or without "https://".
+# In a public reply "@victim" notifies and drags a stranger in, and a link unfurls a card in our
+# name. A WORD JOINER (U+2060) after each sigil, after each dot inside a word and after the colon
+# of "://" keeps the text readable and copyable while breaking every one of those patterns:
+# twitter-text wants the name, tag or TLD right after the sigil or dot, and U+2060 is neither a
+# username character nor a hashtag one (unlike ZWJ and ZWNJ, which hashtags may contain), nor
+# space that X would trim.
+_X_LINKABLE = re.compile(r"[@＠#＃$＄](?=\w)|(?<=\w)[.。．｡](?=\w)|(?<=\w):(?=//)")
+WORD_JOINER = "\u2060"
+
+
+def x_neutral(value: Any) -> str:
+    return _X_LINKABLE.sub(lambda m: m.group(0) + WORD_JOINER, str(value))
 
 
 @lru_cache(maxsize=4)
@@ -61,6 +79,15 @@ def environment(markup: str):
 
         def finalize(value):
             return value if isinstance(value, Markup) else _slack_escape(value if value is not None else "")
+    elif markup == "x":
+        # Plain text in which nothing a template interpolates (names, what the customer wrote)
+        # can become a mention, tag or link; the template's own words and our FAQ links can.
+        def em(text): return text
+        def strong(text): return text
+        def link(url, title): return Markup(f"{x_neutral(title)}: {url}")
+
+        def finalize(value):
+            return value if isinstance(value, Markup) else x_neutral(value if value is not None else "")
     else:
         def em(text): return text
         def strong(text): return text

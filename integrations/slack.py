@@ -1,18 +1,21 @@
 """Slack: signature check and pure converters for the Events API, and a sender on slack-sdk.
 
-The webhook side imports only `slack_sdk.signature`; the Web API client is imported when the
-worker sends or looks a user up.
+The webhook side uses only the standard library (the signature is an HMAC); the Web API client is
+imported when the worker sends or looks a user up.
 """
 from __future__ import annotations
 
-import json
+import hashlib
+import hmac
 import os
 import re
 import threading
+import time
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import parse_qs
 
+from functions import jsonbody
 from functions.clock import iso
 from functions.models import Acknowledgement, InboundMessage, SentMessage
 from functions.ports import SendError
@@ -20,6 +23,12 @@ from functions.ports import SendError
 CHANNEL = "slack"
 DEFAULT_API_URL = "https://slack.com/api/"
 SECTION_LIMIT = 3000   # characters of mrkdwn in one section block
+SIGNATURE_WINDOW_SECONDS = 300
+SLACKBOT = "USLACKBOT"
+# Message subtypes that are a person writing; every other subtype is an edit, a deletion, a join,
+# a bot or some other system message (https://api.slack.com/events/message#subtypes).
+PEOPLE_SUBTYPES = ("file_share", "thread_broadcast")
+FILE_NAMES = 10   # file names kept with a message (a message carries at most 10 files)
 
 
 class MalformedEvent(ValueError):
@@ -32,30 +41,68 @@ class Ignored(Exception):
         self.reason = reason
 
 
-def verify(headers: Any, raw_body: bytes, signing_secret: str | None, clock=None) -> bool:
-    """`X-Slack-Signature` over the raw body with the signing secret, within Slack's 5 minutes."""
-    from slack_sdk.signature import Clock, SignatureVerifier
+def verify(headers: Any, raw_body: bytes, signing_secret: str | None, now: float | None = None) -> bool:
+    """`X-Slack-Signature` over the raw body with the signing secret, within Slack's 5 minutes.
 
+    The standard library's HMAC, as slack-sdk's `SignatureVerifier` computes it, but without
+    importing slack_sdk (whose package imports the whole Web API client: 44 ms of cold start) and
+    refusing header values it would crash on: `int("¹²")` after `isdigit()`, and
+    `hmac.compare_digest` of a non-ASCII str (TypeError)."""
     if not signing_secret:
         return False
-    timestamp = headers.get("x-slack-request-timestamp")
-    signature = headers.get("x-slack-signature")
-    if not timestamp or not signature or not timestamp.isdigit():
+    timestamp = headers.get("x-slack-request-timestamp") or ""
+    supplied = headers.get("x-slack-signature") or ""
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12) or not supplied:
         return False
-    verifier = SignatureVerifier(signing_secret, clock=clock or Clock())
-    return verifier.is_valid(body=raw_body, timestamp=timestamp, signature=signature)
+    if abs((time.time() if now is None else now) - int(timestamp)) > SIGNATURE_WINDOW_SECONDS:
+        return False
+    expected = "v0=" + hmac.new(signing_secret.encode(), b"v0:" + timestamp.encode() + b":" + raw_body,
+                                hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected.encode(), supplied.encode("utf-8", "replace"))
+
+
+# Slack's ids (U…, W…, C…, D…, Ev…) and message timestamps ("1763805600.000200"), as documented;
+# anything else in those fields is not an Events API payload (and would become a storage key).
+_ID = re.compile(r"[A-Za-z0-9]{1,64}")
+_TS = re.compile(r"[0-9]{1,10}\.[0-9]{1,9}")
 
 
 def _ts_to_iso(ts: Any) -> str:
-    try:
-        moment = datetime.fromtimestamp(float(ts), timezone.utc)
-    except (TypeError, ValueError):
-        moment = datetime.now(timezone.utc)
-    return iso(moment)
+    if not _ts_ok(ts):
+        return iso(datetime.now(timezone.utc))
+    return iso(datetime.fromtimestamp(float(ts), timezone.utc))
+
+
+def _ts_ok(value: Any) -> bool:
+    return isinstance(value, str) and _TS.fullmatch(value) is not None
 
 
 def _str(value: Any) -> str:
     return value if isinstance(value, str) else ""
+
+
+def _object(value: Any, what: str) -> dict:
+    return jsonbody.optional_object(value, what, MalformedEvent)
+
+
+def _list(value: Any, what: str) -> list:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise MalformedEvent(f"{what} is not a list")
+    return value
+
+
+def _id(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not _ID.fullmatch(value):
+        raise MalformedEvent(f"{what} is not a Slack id")
+    return value
+
+
+def _ts(value: Any, what: str) -> str:
+    if not _ts_ok(value):
+        raise MalformedEvent(f"{what} is not a Slack timestamp")
+    return value
 
 
 _MARKUP = re.compile(r"<([@#!])?([^<>|]*)(?:\|([^<>]*))?>")
@@ -77,6 +124,18 @@ def plain(text: str) -> str:
     return " ".join(text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&").split())
 
 
+def _file_names(files: Any) -> list[str]:
+    """Names of the files shared with a message. Over Slack Connect a file from another
+    organisation may come as a stub (`file_access: check_file_info`) without a name."""
+    names = []
+    for item in _list(files, "files"):
+        item = _object(item, "a file")
+        name = _str(item.get("name")) or _str(item.get("title"))
+        if name:
+            names.append(name[:200])
+    return names[:FILE_NAMES]
+
+
 def to_inbound(payload: Any) -> InboundMessage:
     """An `event_callback` payload → `InboundMessage`; `Ignored` for what gets no answer."""
     if not isinstance(payload, dict) or not isinstance(payload.get("type"), str):
@@ -87,62 +146,91 @@ def to_inbound(payload: Any) -> InboundMessage:
     event_id = payload.get("event_id")
     if not isinstance(event, dict) or not isinstance(event_id, str) or not event_id:
         raise MalformedEvent("event_callback without event or event_id")
+    _id(event_id, "event_id")
     kind = _str(event.get("type"))
     if kind not in ("message", "app_mention"):
         raise Ignored(f"event type {kind or 'missing'}")
+    # Machines first: bots and workflows (bot_id, often with subtype bot_message), apps posting
+    # with their own user (app_id), Slackbot's reminders and notices. None of them is a customer.
     if event.get("bot_id") or event.get("bot_profile"):
         raise Ignored("bot message")
-    if event.get("subtype"):
-        raise Ignored(f"subtype {event['subtype']}")
-    user, channel, ts = _str(event.get("user")), _str(event.get("channel")), _str(event.get("ts"))
-    if not user or not channel or not ts:
-        raise MalformedEvent("event without user, channel or ts")
-    own = {a.get("user_id") for a in payload.get("authorizations") or [] if isinstance(a, dict)}
+    if event.get("app_id"):
+        raise Ignored("app message")
+    if event.get("user") == SLACKBOT:
+        raise Ignored("Slackbot")
+    subtype = event.get("subtype")
+    if subtype is not None and not isinstance(subtype, str):
+        raise MalformedEvent("subtype is not a string")
+    if subtype and subtype not in PEOPLE_SUBTYPES:
+        raise Ignored(f"subtype {subtype}")
+    if event.get("edited"):   # an app_mention re-sent because its message was edited
+        raise Ignored("edited message")
+    user, channel = _id(event.get("user"), "user"), _id(event.get("channel"), "channel")
+    ts = _ts(event.get("ts"), "ts")
+    thread_ts = _ts(event["thread_ts"], "thread_ts") if event.get("thread_ts") is not None else ts
+    text = event.get("text")
+    if text is not None and not isinstance(text, str):
+        raise MalformedEvent("text is not a string")
+    files = _file_names(event.get("files")) if subtype == "file_share" or "files" in event else []
+    own = {a.get("user_id") for a in _list(payload.get("authorizations"), "authorizations")
+           if isinstance(a, dict)}
     if user in own:
         raise Ignored("our own bot user")
     if kind == "message" and event.get("channel_type") != "im":
         raise Ignored("channel message without a mention")   # mentions arrive as app_mention
-    thread_ts = _str(event.get("thread_ts")) or ts
     # A DM channel is one conversation; in shared channels each mention's thread is one.
     chat_id = channel if kind == "message" else f"{channel}:{thread_ts}"
+    shared_files = subtype == "file_share" or bool(event.get("files"))
     return InboundMessage(
         channel=CHANNEL, event_id=event_id, chat_id=chat_id, sender_id=user, message_id=ts,
-        received_at=_ts_to_iso(ts), text=plain(_str(event.get("text"))),
+        received_at=_ts_to_iso(ts), text=plain(text or ""), media="document" if shared_files else "",
         chat_type="im" if kind == "message" else "mention", thread_id=thread_ts,
+        details={"files": files} if files else {},
     )
 
 
 def parse_interaction(raw_body: bytes) -> dict[str, Any]:
     """The form-encoded `payload` of an interactivity request, as a dict."""
     try:
-        fields = parse_qs(raw_body.decode("utf-8"), strict_parsing=True)
-        payload = json.loads(fields["payload"][0])
-    except (UnicodeDecodeError, ValueError, KeyError, IndexError):
+        # strict: a percent-encoded byte that is not UTF-8 is not Slack's (the default replaces it)
+        fields = parse_qs(raw_body.decode("utf-8"), strict_parsing=True, errors="strict")
+        payload = jsonbody.loads(fields["payload"][0])
+    except (UnicodeError, ValueError, KeyError, IndexError):   # jsonbody.BadBody is a ValueError
         raise MalformedEvent("interactivity body without a JSON payload field") from None
     if not isinstance(payload, dict) or not isinstance(payload.get("type"), str):
         raise MalformedEvent("interactivity payload without a type")
+    for name in ("user", "container", "channel", "team"):
+        _object(payload.get(name), name)
+    for action in _list(payload.get("actions"), "actions"):
+        _object(action, "an action")
     return payload
 
 
 def _escape(text: str) -> str:
+    """Slack's three entities: `<` and `>` would start live markup (`<!channel>`, `<@U…>`,
+    `<url|label>`), `&` an entity. Slack parses mrkdwn in a message's `text` as well as in blocks."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def survey_answer(payload: dict[str, Any]) -> InboundMessage | None:
-    """A click on one of our rating buttons, as an inbound event for the worker; None otherwise."""
+    """A click on one of our rating buttons, as an inbound event for the worker; None otherwise.
+    `payload` is what `parse_interaction` returned (its objects are objects)."""
     if payload.get("type") != "block_actions":
         return None
-    action = next((a for a in payload.get("actions") or [] if isinstance(a, dict)
-                   and str(a.get("value", "")).startswith(("csat:", "nps:"))), None)
+    action = next((a for a in payload.get("actions") or []
+                   if isinstance(a.get("value"), str) and a["value"].startswith(("csat:", "nps:"))), None)
     user = (payload.get("user") or {}).get("id")
     container = payload.get("container") or {}
     channel = container.get("channel_id") or (payload.get("channel") or {}).get("id")
     if not action or not user or not channel or not container.get("message_ts"):
         return None
+    user, channel = _id(user, "user.id"), _id(channel, "channel")
+    message_ts = _ts(container["message_ts"], "container.message_ts")
+    action_ts = _ts(action["action_ts"], "action_ts") if action.get("action_ts") is not None else message_ts
     return InboundMessage(
-        channel=CHANNEL, event_id=f"action-{user}-{action.get('action_ts') or container['message_ts']}",
-        chat_id=channel, sender_id=user, message_id=container["message_ts"],
-        received_at=_ts_to_iso(action.get("action_ts")), text=str(action["value"]), chat_type="answer")
+        channel=CHANNEL, event_id=f"action-{user}-{action_ts}",
+        chat_id=channel, sender_id=user, message_id=message_ts,
+        received_at=_ts_to_iso(action_ts), text=action["value"][:64], chat_type="answer")
 
 
 def api_url() -> str:
@@ -179,7 +267,10 @@ class SlackSender:
     def send(self, ack: Acknowledgement) -> SentMessage:
         blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": ack.text[:SECTION_LIMIT]}}]
         channel = ack.chat_id.split(":")[0]
-        response = self._call("chat_postMessage", channel=channel, text=ack.fallback or ack.text,
+        # The notification text is plain text that Slack parses as mrkdwn: escaped like the blocks
+        # (an ack without a fallback has only the mrkdwn, escaped already).
+        text = _escape(ack.fallback) if ack.fallback else ack.text
+        response = self._call("chat_postMessage", channel=channel, text=text,
                               blocks=blocks, thread_ts=ack.thread_id or None,
                               unfurl_links=False, unfurl_media=False)
         return SentMessage(channel=CHANNEL, chat_id=ack.chat_id, message_id=response["ts"],
@@ -193,13 +284,13 @@ class SlackSender:
         blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": request.text[:SECTION_LIMIT]}}]
         if buttons:
             blocks.append({"type": "actions", "block_id": request.kind, "elements": buttons})
-        response = self._call("chat_postMessage", channel=request.chat_id.split(":")[0], text=request.plain,
+        response = self._call("chat_postMessage", channel=request.chat_id.split(":")[0], text=_escape(request.plain),
                               blocks=blocks, thread_ts=request.thread_id or None)
         return response["ts"]
 
     def answer_survey(self, inbound: InboundMessage, text: str) -> None:
         """Replace the buttons with the answer, so the question cannot look unanswered."""
-        self._call("chat_update", channel=inbound.chat_id, ts=inbound.message_id, text=text,
+        self._call("chat_update", channel=inbound.chat_id, ts=inbound.message_id, text=_escape(text),
                    blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": _escape(text)}}])
 
     def is_own(self, user_id: str) -> bool:

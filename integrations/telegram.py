@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any
 
+from functions import jsonbody
 from functions.clock import iso
 from functions.models import Acknowledgement, InboundMessage, SentMessage
 from functions.ports import SendError
@@ -49,8 +50,19 @@ def verify_secret(headers: Any, expected: str | None) -> bool:
     return hmac.compare_digest(supplied.encode("utf-8", "replace"), expected.encode("utf-8"))
 
 
+class Unavailable(Exception):
+    """The Bot API could not tell us who we are (getMe failed): the webhook answers 503 and
+    Telegram delivers the update again."""
+
+
+# Telegram's integers (update, chat, user and message ids, dates) fit in 52 bits; a bigger one is
+# not Telegram's, and would overflow a datetime or DynamoDB's number type.
+_INT_LIMIT = 2 ** 53
+_LATEST_DATE = 253402300799   # 9999-12-31T23:59:59Z, the last second a datetime can hold
+
+
 def _int(value: Any, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
+    if isinstance(value, bool) or not isinstance(value, int) or not -_INT_LIMIT < value < _INT_LIMIT:
         raise MalformedUpdate(f"{what} is not an integer")
     return value
 
@@ -59,24 +71,128 @@ def _str(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
+def _object(value: Any, what: str) -> dict:
+    return jsonbody.optional_object(value, what, MalformedUpdate)
+
+
+def _date(value: Any) -> datetime:
+    if value is None:
+        return datetime.now(timezone.utc)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _LATEST_DATE:
+        raise MalformedUpdate("date is not a Unix time")
+    return datetime.fromtimestamp(value, timezone.utc) if value > 0 else datetime.now(timezone.utc)
+
+
+class BotIdentity:
+    """Who the bot is, to tell whether a group message addresses it: the id is the numeric
+    prefix of the token (no call needed); the username takes a getMe, made only when a message
+    names some bot, once per container and token."""
+
+    def __init__(self, token: str):
+        prefix = (token or "").split(":", 1)[0]
+        self.token = token
+        self.id = int(prefix) if prefix.isascii() and prefix.isdigit() and len(prefix) < 16 else None
+
+    def username(self) -> str:
+        if self.id is None:
+            return ""
+        if self.token not in _usernames:
+            _usernames[self.token] = _get_me_username(self.token)
+        return _usernames[self.token]
+
+
+_usernames: dict[str, str] = {}
+
+
+def _get_me_username(token: str) -> str:
+    """getMe over the standard library: python-telegram-bot stays off the webhook's cold path."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{api_url()}/bot{token}/getMe", timeout=3) as response:
+            result = json.loads(response.read()).get("result") or {}
+    except (OSError, ValueError, AttributeError) as exc:   # URLError is an OSError
+        raise Unavailable(f"getMe failed: {exc}") from exc
+    username = result.get("username") if isinstance(result, dict) else None
+    if not isinstance(username, str) or not username:
+        raise Unavailable("getMe returned no username")
+    return username
+
+
+def _entities(message: dict, key: str) -> list[dict]:
+    entities = message.get(key)
+    if entities is None:
+        return []
+    if not isinstance(entities, list) or not all(isinstance(e, dict) for e in entities):
+        raise MalformedUpdate(f"{key} is not a list of objects")
+    for entity in entities:
+        _int(entity.get("offset"), "entity offset"), _int(entity.get("length"), "entity length")
+        if not isinstance(entity.get("type"), str):
+            raise MalformedUpdate("entity type is not a string")
+    return entities
+
+
+def _utf16_slice(text: str, offset: int, length: int) -> str:
+    """Entity offsets count UTF-16 code units (an emoji before a mention counts two)."""
+    units = text.encode("utf-16-le")
+    return units[2 * max(offset, 0):2 * max(offset + length, 0)].decode("utf-16-le", "replace")
+
+
+def _addressed(message: dict, text: str, entities: list[dict], bot: BotIdentity | None) -> bool:
+    """In a group, a message is for the bot when it is a command (for no bot in particular, or for
+    ours: `/help@our_bot`), mentions the bot (`@our_bot`, or a text mention of its id) or replies
+    to one of the bot's messages. Everything else is the group talking among themselves."""
+    bot_id = bot.id if bot else None
+    replied = _object(message.get("reply_to_message"), "reply_to_message")
+    if bot_id is not None and _object(replied.get("from"), "reply_to_message.from").get("id") == bot_id:
+        return True
+
+    def ours(name: str) -> bool:
+        username = bot.username() if bot else ""
+        return bool(username) and name.casefold() == username.casefold()
+
+    for entity in entities:
+        kind, piece = entity["type"], _utf16_slice(text, entity["offset"], entity["length"])
+        if kind == "bot_command" and entity["offset"] == 0:
+            _, _, target = piece.partition("@")
+            if not target or ours(target):
+                return True
+        elif kind == "text_mention" and bot_id is not None:
+            if _object(entity.get("user"), "entity user").get("id") == bot_id:
+                return True
+        elif kind == "mention" and piece.startswith("@") and ours(piece[1:]):
+            return True
+    return False
+
+
 def survey_answer(update: dict, query: Any) -> InboundMessage:
     """A press on one of our rating buttons; other callbacks are not ours to answer."""
-    if not isinstance(query, dict) or not str(query.get("data", "")).startswith(("csat:", "nps:")):
+    if not isinstance(query, dict) or not isinstance(query.get("data"), str) \
+            or not query["data"].startswith(("csat:", "nps:")):
         raise Ignored("callback_query")
-    message, sender = query.get("message") or {}, query.get("from") or {}
-    chat = message.get("chat") or {}
-    if not isinstance(query.get("id"), str) or not isinstance(sender.get("id"), int) or \
-            not isinstance(chat.get("id"), int) or not isinstance(message.get("message_id"), int):
-        raise MalformedUpdate("callback_query without id, sender or message")
-    return InboundMessage(channel=CHANNEL, event_id=str(update["update_id"]), chat_id=str(chat["id"]),
-                          sender_id=str(sender["id"]), message_id=str(message["message_id"]),
-                          received_at=iso(datetime.now(timezone.utc)), text=str(query["data"])[:64],
+    message = _object(query.get("message"), "callback_query.message")
+    sender = _object(query.get("from"), "callback_query.from")
+    chat = _object(message.get("chat"), "callback_query.message.chat")
+    if not isinstance(query.get("id"), str) or not query["id"]:
+        raise MalformedUpdate("callback_query without id")
+    chat_id = _int(chat.get("id"), "chat.id")
+    sender_id = _int(sender.get("id"), "from.id")
+    message_id = _int(message.get("message_id"), "message_id")
+    return InboundMessage(channel=CHANNEL, event_id=str(update["update_id"]), chat_id=str(chat_id),
+                          sender_id=str(sender_id), message_id=str(message_id),
+                          received_at=iso(datetime.now(timezone.utc)), text=query["data"][:64],
                           chat_type="answer", details={"callback_id": query["id"]})
 
 
-def to_inbound(update: Any) -> InboundMessage:
+GROUPS = ("group", "supergroup")
+
+
+def to_inbound(update: Any, bot: BotIdentity | None = None) -> InboundMessage:
     """Convert an Update to an `InboundMessage`; raise `Ignored` for what we don't answer and
-    `MalformedUpdate` for what is not an Update at all."""
+    `MalformedUpdate` for what is not an Update at all. `bot` tells which group messages are
+    addressed to us (without it, only commands for no bot in particular are)."""
     if not isinstance(update, dict):
         raise MalformedUpdate("an Update is a JSON object")
     update_id = _int(update.get("update_id"), "update_id")
@@ -101,21 +217,23 @@ def to_inbound(update: Any) -> InboundMessage:
     chat_id = _int(chat.get("id"), "chat.id")
     sender_id = _int(sender.get("id"), "from.id")
     message_id = _int(message.get("message_id"), "message_id")
-    sent_at = message.get("date")
+    when = _date(message.get("date"))
     if sender.get("is_bot"):
         raise Ignored("sender is a bot")
     if chat.get("type") == "channel":
         raise Ignored("channel post")
 
-    text = _str(message.get("text")) or _str(message.get("caption"))
+    text, entities = _str(message.get("text")), _entities(message, "entities")
+    if not text:
+        text, entities = _str(message.get("caption")), _entities(message, "caption_entities")
     media = next((k for k in MEDIA_KINDS if k in message), "")
     if not text and not media:
         raise Ignored("service message")   # joins, pins, titles, payments …
+    if chat.get("type") in GROUPS and not _addressed(message, text, entities, bot):
+        raise Ignored("group message not addressed to the bot")
 
     first_name = _str(sender.get("first_name"))
     name = " ".join(p for p in (first_name, _str(sender.get("last_name"))) if p)
-    when = (datetime.fromtimestamp(sent_at, timezone.utc) if isinstance(sent_at, int) and sent_at > 0
-            else datetime.now(timezone.utc))
     return InboundMessage(
         channel=CHANNEL,
         event_id=str(update_id),

@@ -10,9 +10,11 @@ import base64
 import hashlib
 import hmac
 import os
+import re
 from datetime import datetime, timezone
 from typing import Any
 
+from functions import jsonbody
 from functions.clock import iso, iso_from_text
 from functions.models import Acknowledgement, InboundMessage, SentMessage
 from functions.ports import SendError
@@ -32,7 +34,21 @@ def signature(secret: str, data: bytes) -> str:
     return "sha256=" + base64.b64encode(hmac.new(secret.encode(), data, hashlib.sha256).digest()).decode()
 
 
+# X's CRC tokens are short URL-safe base64 (older ones UUIDs): letters, digits, "-", "_" and, in
+# case X ever sends standard base64, "+", "/" and "=" padding. Anything else is not X asking.
+# This matters because the CRC answer is the same HMAC as the events' signature: an endpoint that
+# signs any token signs any forged event body. No JSON can be written in this alphabet (no "{",
+# '"' or ":"), so what the CRC signs can never verify as an event.
+_CRC_TOKEN = re.compile(r"[A-Za-z0-9_\-+/]{1,120}={0,2}")
+
+
+def crc_token_ok(token: Any) -> bool:
+    return isinstance(token, str) and _CRC_TOKEN.fullmatch(token) is not None
+
+
 def crc_response(crc_token: str, consumer_secret: str) -> dict[str, str]:
+    if not crc_token_ok(crc_token):
+        raise MalformedEvent("crc_token is not shaped like X's")
     return {"response_token": signature(consumer_secret, crc_token.encode())}
 
 
@@ -43,14 +59,63 @@ def verify(headers: Any, raw_body: bytes, consumer_secret: str | None) -> bool:
     return hmac.compare_digest(supplied.encode("utf-8", "replace"), signature(consumer_secret, raw_body).encode())
 
 
-def _iso_from_ms(value: Any) -> str:
-    try:
-        moment = datetime.fromtimestamp(int(value) / 1000, timezone.utc)
-    except (TypeError, ValueError):
-        moment = datetime.now(timezone.utc)
+# -- converters: every field checked for the type X documents; anything else is MalformedEvent (400)
+_ID = re.compile(r"[0-9]{1,20}")
+_EARLIEST, _LATEST = datetime(2006, 3, 21, tzinfo=timezone.utc), datetime(9000, 1, 1, tzinfo=timezone.utc)
+
+
+def _object(value: Any, what: str) -> dict:
+    return jsonbody.optional_object(value, what, MalformedEvent)
+
+
+def _id(value: Any, what: str, required: bool = True) -> str:
+    """X ids are numbers written as strings (snowflakes, < 2**64): 20 digits at most."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if isinstance(value, str) and _ID.fullmatch(value):
+        return value
+    if value in (None, "") and not required:
+        return ""
+    raise MalformedEvent(f"{what} is not an X id")
+
+
+def _text(value: Any, what: str) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise MalformedEvent(f"{what} is not a string")
+    return value
+
+
+def _in_range(moment: datetime, what: str) -> str:
+    if not _EARLIEST <= moment <= _LATEST:
+        raise MalformedEvent(f"{what} is out of range")
     return iso(moment)
 
 
+def _iso_from_ms(value: Any) -> str:
+    """Account Activity's `created_timestamp`: epoch milliseconds, as a string of digits."""
+    if value is None or value == "":
+        return iso(datetime.now(timezone.utc))
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 16:
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 10 ** 16:
+        raise MalformedEvent("created_timestamp is not epoch milliseconds")
+    return _in_range(datetime.fromtimestamp(value / 1000, timezone.utc), "created_timestamp")
+
+
+def _iso_from_text(value: Any) -> str:
+    """X Activity's `created_at`: ISO 8601."""
+    if value is None or value == "":
+        return iso(datetime.now(timezone.utc))
+    try:
+        moment = datetime.fromisoformat(_text(value, "created_at").replace("Z", "+00:00"))
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.astimezone(timezone.utc)   # OverflowError at the ends of the calendar
+    except (ValueError, OverflowError):
+        raise MalformedEvent("created_at is not an ISO 8601 time") from None
+    return _in_range(moment, "created_at")
 
 
 def _names(users: Any, user_id: str) -> tuple[str, str]:
@@ -65,23 +130,25 @@ def _from_legacy(events: Any, users: Any, own_id: str) -> list[InboundMessage]:
     """Account Activity `direct_message_events` (also wrapped inside X Activity payloads)."""
     if not isinstance(events, list):
         raise MalformedEvent("direct_message_events is not a list")
+    _object(users, "users")
     found = []
     for event in events:
-        if not isinstance(event, dict) or event.get("type") != "message_create":
+        if not isinstance(event, dict):
+            raise MalformedEvent("a direct message event is not an object")
+        if event.get("type") != "message_create":
             continue
-        create = event.get("message_create") or {}
-        sender = str(create.get("sender_id") or "")
-        event_id = str(event.get("id") or "")
-        if not sender or not event_id:
-            raise MalformedEvent("message_create without id or sender_id")
+        create = _object(event.get("message_create"), "message_create")
+        sender = _id(create.get("sender_id"), "sender_id")
+        event_id = _id(event.get("id"), "id")
+        text = _text(_object(create.get("message_data"), "message_data").get("text"), "text")
+        received_at = _iso_from_ms(event.get("created_timestamp"))
         if sender == own_id:
             continue   # our own DM, echoed back to the webhook
-        text = (create.get("message_data") or {}).get("text")
         first, name = _names(users, sender)
         found.append(InboundMessage(
             channel=CHANNEL, event_id=f"dm-{event_id}", chat_id=sender, sender_id=sender,
-            message_id=event_id, received_at=_iso_from_ms(event.get("created_timestamp")),
-            text=text if isinstance(text, str) else "", first_name=first, name=name, chat_type="dm"))
+            message_id=event_id, received_at=received_at, text=text, first_name=first, name=name,
+            chat_type="dm"))
     return found
 
 
@@ -91,27 +158,24 @@ def to_inbounds(payload: Any) -> list[InboundMessage]:
         raise MalformedEvent("payload is not a JSON object")
     if "direct_message_events" in payload:
         return _from_legacy(payload["direct_message_events"], payload.get("users"),
-                            str(payload.get("for_user_id") or ""))
+                            _id(payload.get("for_user_id"), "for_user_id", required=False))
     data = payload.get("data")
     if isinstance(data, dict) and isinstance(data.get("event_type"), str):
         if data["event_type"] != "dm.received":
             return []
-        own_id = str((data.get("filter") or {}).get("user_id") or "")
+        own_id = _id(_object(data.get("filter"), "filter").get("user_id"), "filter.user_id", required=False)
         body = data.get("payload")
         if not isinstance(body, dict):
             raise MalformedEvent("dm.received without payload")
         if "direct_message_events" in body:
             return _from_legacy(body["direct_message_events"], body.get("users"), own_id)
-        sender, event_id = str(body.get("sender_id") or ""), str(body.get("id") or "")
-        if not sender or not event_id:
-            raise MalformedEvent("dm.received payload without id or sender_id")
+        sender, event_id = _id(body.get("sender_id"), "sender_id"), _id(body.get("id"), "id")
+        text, received_at = _text(body.get("text"), "text"), _iso_from_text(body.get("created_at"))
         if sender == own_id:
             return []
-        text = body.get("text")
         return [InboundMessage(
             channel=CHANNEL, event_id=f"dm-{event_id}", chat_id=sender, sender_id=sender,
-            message_id=event_id, received_at=iso_from_text(body.get("created_at")),
-            text=text if isinstance(text, str) else "", chat_type="dm")]
+            message_id=event_id, received_at=received_at, text=text, chat_type="dm")]
     return []   # follows, likes, typing indicators, other event kinds: nothing to answer
 
 

@@ -133,12 +133,22 @@ def test_retries_and_duplicates_send_once(slack):
     ("message_changed", "subtype message_changed"),
     ("own_bot_user", "our own bot user"),
     ("channel_message", "channel message without a mention"),
+    # 21.8: Slackbot, apps, workflows, deletions, joins and other channel events, edited mentions
+    ("slackbot", "Slackbot"),
+    ("app_message", "app message"),
+    ("workflow_post", "bot message"),
+    ("message_deleted", "subtype message_deleted"),
+    ("channel_join", "subtype channel_join"),
+    ("member_joined_channel", "event type member_joined_channel"),
+    ("app_mention_edited", "edited message"),
 ])
-def test_bots_subtypes_self_and_plain_channel_messages_are_ignored(slack, fixture, reason):
+def test_machines_subtypes_self_and_plain_channel_messages_are_never_acknowledged(slack, fixture, reason):
     payload = load_fixture("slack", fixture)
     response = slack.post_slack(payload)
     assert response.status_code == 200 and response.json_body["ignored"] == reason
     assert slack.store.get_event("slack", payload["event_id"]) is None
+    slack.pump.drain()
+    assert posted(slack) == []
 
 
 def test_own_bot_user_without_authorizations_is_caught_by_auth_test(slack):
@@ -190,3 +200,150 @@ def test_body_over_one_megabyte_is_413(slack):
     payload["event"]["text"] = "x" * 1_100_000
     assert slack.post_slack(payload).status_code == 413
     assert slack.store.get_event("slack", payload["event_id"]) is None
+
+
+# -- 21.8: files are people writing (what is not: test_machines_subtypes_self_and_plain_…) -------
+def test_dm_with_a_file_is_a_customer_message(slack):
+    payload = load_fixture("slack", "file_share_im")
+    response = slack.post_slack(payload)
+    assert response.status_code == 200 and "ignored" not in response.json_body
+    slack.pump.drain()
+    [call] = posted(slack)
+    assert call.params["thread_ts"] == "1763806400.001100"
+    text = call.params["blocks"][0]["text"]["text"]
+    assert "We've received a file with your note: “_Here is the invoice that failed_”" in text
+    event = slack.store.get_event("slack", "Ev0FILESHARE1")
+    assert event["inbound"]["media"] == "document"
+    assert event["inbound"]["details"]["files"] == ["invoice-1042.pdf"]
+
+
+def test_file_over_slack_connect_without_file_details_is_still_answered(slack):
+    slack.slack_api.add_user("W0PARTNER01", "Lee Park", first_name="Lee")
+    slack.post_slack(load_fixture("slack", "file_share_connect"))
+    slack.pump.drain()
+    [call] = posted(slack)
+    assert call.params["channel"] == "D0CONNECT1"
+    assert "Hi Lee, thanks" in call.params["text"] and "We've received a file." in call.params["text"]
+
+
+# -- 21.1: nothing a customer wrote is live Slack markup, in blocks or in the notification text --
+LIVE_SLACK_MARKUP = __import__("re").compile(r"<[!@#]|<https?:|<mailto:")
+
+
+def test_customer_text_and_profile_name_are_escaped_in_every_rendered_field(slack):
+    slack.slack_api.add_user("U2147483697", "<!channel> <@U0BOSS0001> <https://evil.example|Boss>",
+                             first_name="<!here>", locale="en-US")
+    payload = load_fixture("slack", "message_im")
+    # what a customer typing these literally sends: Slack escapes them, our reader decodes them
+    payload["event"]["text"] = ("&lt;!channel&gt; refund &lt;@U0BOSS0001&gt; "
+                                "&lt;https://evil.example|click here&gt; <!everyone>")
+    slack.post_slack(payload)
+    slack.pump.drain()
+    [call] = posted(slack)
+    fallback, mrkdwn = call.params["text"], call.params["blocks"][0]["text"]["text"]
+    for field in (fallback, mrkdwn):
+        assert LIVE_SLACK_MARKUP.search(field.replace("<https://acme.example/faq/", "")) is None, field
+    assert fallback.startswith("Hi &lt;!here&gt;, thanks")
+    assert "&lt;https://evil.example|click here&gt;" in fallback
+
+
+# -- 21.4: signed but malformed requests are 400/401, never 500, and store nothing ------------------
+@pytest.mark.parametrize("headers", [
+    {"X-Slack-Request-Timestamp": "¹²"},
+    {"X-Slack-Request-Timestamp": "١٧٦٣٨٠٥٦٠٠"},        # Arabic-Indic digits: isdigit() but not a time
+    {"X-Slack-Request-Timestamp": "9" * 40},
+    {"X-Slack-Signature": "v0=ü"},
+    {"X-Slack-Signature": "v0=\u00e9" * 32},
+    {"X-Slack-Signature": ""},
+])
+@pytest.mark.parametrize("path", ["/webhooks/slack/events", "/webhooks/slack/interactions"])
+def test_odd_header_values_are_401(slack, headers, path):
+    payload = load_fixture("slack", "message_im")
+    response = slack.post_slack(payload, path=path, headers=headers)
+    assert response.status_code == 401, response.body
+    assert slack.store.get_event("slack", payload["event_id"]) is None
+
+
+def test_odd_content_length_is_not_a_500(slack):
+    response = slack.post_slack(load_fixture("slack", "message_im"), headers={"Content-Length": "¹²"})
+    assert response.status_code in (200, 400)
+
+
+def signed(body: bytes) -> dict:
+    """Slack's v0 signature over any bytes (slack-sdk's helper only signs UTF-8 text)."""
+    import hashlib
+    import hmac
+    import os
+
+    timestamp = str(int(time.time()))
+    digest = hmac.new(os.environ["SLACK_SIGNING_SECRET"].encode(), b"v0:" + timestamp.encode() + b":" + body,
+                      hashlib.sha256).hexdigest()
+    return {"X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": "v0=" + digest}
+
+
+def event_with(**changes) -> dict:
+    payload = load_fixture("slack", "message_im")
+    payload["event"].update(changes)
+    return payload
+
+
+@pytest.mark.parametrize("raw", [
+    b"[" * 100_000 + b"]" * 100_000,
+    b'{"type": "event_callback", "event": ' * 3000 + b"{}" + b"}" * 3000,
+    '{"type": "event_callback"}'.encode("utf-16"),
+    b'{"type": "event_callback", "event_id": "Ev1", "x": "\xc3"}',
+    json.dumps(event_with(text="\ud800 lone")).encode("utf-8", "surrogatepass"),
+    json.dumps(event_with(ts="1e400")).encode(),
+    json.dumps(event_with(ts="nan")).encode(),
+    json.dumps(event_with(ts="99999999999999999999.000000")).encode(),
+    json.dumps(event_with(ts=1763805600.0002)).encode(),
+    json.dumps(event_with(thread_ts={"a": 1})).encode(),
+    json.dumps(event_with(files="x", subtype="file_share")).encode(),
+    json.dumps(event_with(files=[["x"]], subtype="file_share")).encode(),
+    json.dumps(event_with(user=["U1"])).encode(),
+    json.dumps({**load_fixture("slack", "message_im"), "authorizations": 7}).encode(),
+    json.dumps({**load_fixture("slack", "message_im"), "event": ["message"]}).encode(),
+])
+def test_malformed_signed_events_are_400_and_store_nothing(slack, raw):
+    response = slack.post_slack(None, raw=raw, headers=signed(raw), signed=False)
+    assert response.status_code == 400, response.body
+    assert slack.queue_depth(slack.pump.url) == 0
+
+
+def interaction_body(**changes) -> bytes:
+    payload = load_fixture("slack", "block_actions")
+    payload["actions"][0]["value"] = "csat:c0ffee:5"
+    payload.update(changes)
+    return urlencode({"payload": json.dumps(payload)}).encode()
+
+
+@pytest.mark.parametrize("raw", [
+    b"payload=" + b"%5B" * 5000,
+    b"payload=%7B%22type%22%3A%22block_actions%22%2C%22x%22%3A%22%C3%22%7D",
+    "payload={}".encode("utf-16"),
+    interaction_body(user=["U2147483697"]),
+    interaction_body(actions=7),
+    interaction_body(container="D024BE91L"),
+    interaction_body(channel=[1]),
+    interaction_body(actions=[{"value": "csat:c0ffee:5", "action_ts": "1e400"}]),
+    interaction_body(container={"message_ts": {"a": 1}, "channel_id": "D024BE91L"}),
+])
+def test_malformed_signed_interactions_are_400_and_store_nothing(slack, raw):
+    response = slack.post_slack(None, path="/webhooks/slack/interactions", raw=raw, headers=signed(raw),
+                                signed=False)
+    assert response.status_code == 400, response.body
+    assert slack.queue_depth(slack.pump.url) == 0
+
+
+def test_events_webhook_verifies_without_importing_slack_sdk(slack):
+    import subprocess
+    import sys
+
+    body = json.dumps(load_fixture("slack", "message_im")).encode()
+    code = ("import sys, json; from integrations import slack; "
+            f"assert slack.verify({{k.lower(): v for k, v in {signed(body)!r}.items()}}, {body!r}, "
+            f"{__import__('os').environ['SLACK_SIGNING_SECRET']!r}); "
+            "from functions.handlers import slack_webhook; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('slack_sdk', 'jinja2', 'tweepy')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -60,3 +60,43 @@ def test_malformed(update):
 ])
 def test_verify_secret(headers, expected, ok):
     assert telegram.verify_secret(headers, expected) is ok
+
+
+class FakeBot(telegram.BotIdentity):
+    def __init__(self, bot_id=123456, username="support_bot"):
+        self.id, self.asked, self._username = bot_id, 0, username
+
+    def username(self):
+        self.asked += 1
+        return self._username
+
+
+def test_group_addressing_without_a_token_accepts_only_plain_commands():
+    group = load_fixture("telegram", "group_command")
+    assert telegram.BotIdentity("").id is None
+    with pytest.raises(telegram.Ignored):       # /help@support_bot: we cannot know it is us
+        telegram.to_inbound(group, telegram.BotIdentity(""))
+    group["message"]["text"] = "/help де моє замовлення?"
+    group["message"]["entities"][0]["length"] = 5
+    assert telegram.to_inbound(group, telegram.BotIdentity("")).text.startswith("/help")
+
+
+def test_username_is_only_asked_for_when_a_message_names_a_bot():
+    bot = FakeBot()
+    telegram.to_inbound(load_fixture("telegram", "group_reply_to_bot"), bot)
+    with pytest.raises(telegram.Ignored):
+        telegram.to_inbound(load_fixture("telegram", "group_text"), bot)
+    assert bot.asked == 0
+    assert telegram.to_inbound(load_fixture("telegram", "group_mention"), bot).chat_type == "supergroup"
+    assert bot.asked == 1
+
+
+def test_text_mention_of_the_bot_by_id():
+    update = load_fixture("telegram", "group_text")
+    update["message"]["text"] = "Support, help please"
+    update["message"]["entities"] = [{"offset": 0, "length": 7, "type": "text_mention",
+                                      "user": {"id": 123456, "is_bot": True, "first_name": "Support"}}]
+    assert telegram.to_inbound(update, FakeBot()).text == "Support, help please"
+    update["message"]["entities"][0]["user"]["id"] = 42
+    with pytest.raises(telegram.Ignored):
+        telegram.to_inbound(update, FakeBot())

@@ -207,12 +207,12 @@ def test_each_shipped_language(system, language):
 
 
 def test_regional_and_unknown_languages_fall_back(system):
-    update = load_fixture("telegram", "group_text")   # pt-br: no Portuguese template
+    update = load_fixture("telegram", "group_mention")   # pt-br: no Portuguese template
     system.deliver(update)
     [call] = system.sent()
     assert call.params["text"].startswith("Hi Ana, thanks")
     # in a group, the ack replies to the customer's message
-    assert call.params["reply_parameters"]["message_id"] == 1372
+    assert call.params["reply_parameters"]["message_id"] == 1380
     assert "faq/payment" in call.params["text"]   # "pagamento" does not match; falls back to first few
 
 
@@ -303,3 +303,116 @@ def test_webhook_never_imports_channel_sdk_or_jinja(system):
             "('telegram', 'jinja2', 'babel', 'holidays', 'yaml', 'slack_sdk', 'tweepy')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# -- 21.8: in groups the bot answers only where it is addressed -------------------------------------
+@pytest.mark.parametrize("fixture, message_id", [
+    ("group_mention", 1380),          # @support_bot
+    ("group_command", 1381),          # /help@support_bot
+    ("group_reply_to_bot", 1383),     # a reply to one of the bot's messages
+])
+def test_group_message_addressed_to_the_bot_is_answered_in_reply(system, fixture, message_id):
+    system.deliver(load_fixture("telegram", fixture))
+    [call] = system.sent()
+    assert call.params["reply_parameters"]["message_id"] == message_id
+
+
+def group_update(update_id: int, text: str, entities=None, **message_changes) -> dict:
+    update = update_from(load_fixture("telegram", "group_text"), update_id, text=text, **message_changes)
+    if entities is not None:
+        update["message"]["entities"] = entities
+    return update
+
+
+@pytest.mark.parametrize("text, entities, extra", [
+    ("Olá, meu pagamento não foi aprovado", None, {}),                                   # chatter
+    ("@maria did yours arrive?", [{"offset": 0, "length": 6, "type": "mention"}], {}),     # someone else
+    ("/start@other_bot", [{"offset": 0, "length": 16, "type": "bot_command"}], {}),        # another bot
+    ("thanks /help", [{"offset": 7, "length": 5, "type": "bot_command"}], {}),             # not a command
+    ("me too", None, {"reply_to_message": {"message_id": 9, "date": 1763806000, "chat": {"id": -1001234567890, "type": "supergroup"},
+                                           "from": {"id": 999, "is_bot": False, "first_name": "Maria"}}}),
+    ("support_bot is great", None, {}),                                                   # a name, not a mention
+])
+def test_group_chatter_not_addressed_to_the_bot_is_ignored(system, text, entities, extra):
+    update = group_update(852741030, text, entities, **extra)
+    response = system.post_update(update)
+    assert response.status_code == 200 and response.json_body["ignored"] == "group message not addressed to the bot"
+    assert system.store.get_event("telegram", "852741030") is None
+    system.pump.drain()
+    assert system.sent() == []
+
+
+def test_group_mention_in_a_caption_and_after_emoji_counts(system):
+    # offsets are in UTF-16 code units: the emoji before the mention takes two
+    update = group_update(852741031, "", None, caption="📦 @Support_Bot box is crushed",
+                          caption_entities=[{"offset": 3, "length": 12, "type": "mention"}],
+                          photo=[{"file_id": "AgAD", "file_unique_id": "AQAD", "width": 90, "height": 67}])
+    del update["message"]["text"]
+    system.deliver(update)
+    assert len(system.sent()) == 1
+
+
+def test_private_chats_need_no_mention(system):
+    system.deliver(load_fixture("telegram", "text_private"))
+    assert len(system.sent()) == 1
+
+
+# -- 21.4: signed but malformed updates are 400, never 500, and store nothing -----------------------
+@pytest.mark.parametrize("body", [
+    b"[" * 100_000 + b"]" * 100_000,
+    b'{"update_id": 1, "message": ' * 3000 + b"{}" + b"}" * 3000,
+    '{"update_id": 1}'.encode("utf-16"),
+    b'{"update_id": 1, "message": {"text": "\\ud800"}}',
+    b'{"update_id": 10000000000000000000000000, "message": {}}',
+    b'{"update_id": 5, "callback_query": {"id": "q", "data": "csat:c0ffee:5", "message": [1], "from": {"id": 1}}}',
+    b'{"update_id": 5, "callback_query": {"id": "q", "data": "csat:c0ffee:5", "message": {"message_id": 1, '
+    b'"chat": "x"}, "from": {"id": 1}}}',
+    b'{"update_id": 5, "callback_query": {"id": "q", "data": "csat:c0ffee:5", "from": [1]}}',
+])
+def test_malformed_updates_are_400_never_500(system, body):
+    response = system.post_update(None, raw=body)
+    assert response.status_code == 400, response.body
+    assert system.queue_depth(system.pump.url) == 0
+
+
+@pytest.mark.parametrize("changes", [
+    {"date": 10 ** 20}, {"date": -10 ** 20}, {"date": 1e300}, {"date": "yesterday"},
+    {"entities": "x"}, {"entities": [7]}, {"entities": [{"type": "mention", "offset": "0", "length": 12}]},
+    {"reply_to_message": "x"}, {"reply_to_message": {"from": [1]}},
+    {"chat": {"id": 10 ** 30, "type": "private"}},
+])
+def test_wrong_types_and_out_of_range_values_are_400(system, changes):
+    update = load_fixture("telegram", "group_mention")
+    update["message"].update(changes)
+    response = system.post_update(update)
+    assert response.status_code == 400, response.body
+    assert system.store.get_event("telegram", str(update["update_id"])) is None
+
+
+@pytest.mark.parametrize("secret", ["¹²", "s3cr3t-token_ABCé", "ÿ" * 16])
+def test_odd_secret_header_values_are_401(system, secret):
+    response = system.post_update(load_fixture("telegram", "text_private"), secret=secret)
+    assert response.status_code == 401
+
+
+def test_when_getme_fails_a_group_mention_is_503_so_telegram_redelivers(system, monkeypatch):
+    from integrations import telegram
+
+    monkeypatch.setattr(telegram, "_usernames", {})
+    monkeypatch.setenv("TELEGRAM_API_URL", "http://127.0.0.1:9")   # nothing listens there
+    update = load_fixture("telegram", "group_mention")
+    response = system.post_update(update)
+    assert response.status_code == 503
+    assert system.store.get_event("telegram", str(update["update_id"])) is None
+    # a reply to the bot or a plain command needs no getMe
+    assert system.post_update(load_fixture("telegram", "group_reply_to_bot")).status_code == 200
+
+
+def test_bot_username_is_asked_once_per_container(system, monkeypatch):
+    from integrations import telegram
+
+    monkeypatch.setattr(telegram, "_usernames", {})
+    system.deliver(load_fixture("telegram", "group_mention"))
+    system.deliver(group_update(852741040, "@support_bot again?",
+                                [{"offset": 0, "length": 12, "type": "mention"}], message_id=1390))
+    assert len(system.telegram_api.sent("getMe")) == 1

@@ -3,6 +3,7 @@ mentions poller, with tweepy sending over HTTP to the local X API v2 stand-in.""
 from __future__ import annotations
 
 import base64
+import json
 import hashlib
 import hmac
 from datetime import timedelta
@@ -183,3 +184,144 @@ def test_first_run_does_not_answer_the_archive(system):
     system.pump.drain()
     [reply] = system.x_api.sent("tweet")
     assert reply.params["reply"]["in_reply_to_tweet_id"] == "1900000000000000402"
+
+
+# -- 21.1: the CRC endpoint is not a signing oracle ------------------------------------------------
+def forged_dm_body() -> bytes:
+    """What an attacker wants signed: a DM event from a victim of their choosing."""
+    return (b'{"for_user_id":"4337869213","direct_message_events":[{"type":"message_create",'
+            b'"id":"999000111","created_timestamp":"1763805600557","message_create":{'
+            b'"sender_id":"1234567890","message_data":{"text":"hi"}}}]}')
+
+
+def test_crc_cannot_sign_a_forged_event_body(system):
+    from urllib.parse import quote
+
+    body = forged_dm_body()
+    crc = system.client.http.get("/webhooks/x?crc_token=" + quote(body.decode()))
+    # Before the fix this answered HMAC(consumer secret, body), a valid signature for the body,
+    # and the forged event below was accepted and DMed user 1234567890 from the brand account.
+    stolen = (crc.json_body or {}).get("response_token", "")
+    response = system.client.http.post("/webhooks/x", body=body, headers={
+        "Content-Type": "application/json", "x-twitter-webhooks-signature": stolen})
+    system.pump.drain()
+    assert dms(system) == []
+    assert system.store.get_event("x", "dm-999000111") is None
+    assert response.status_code == 401
+    assert crc.status_code == 400 and not stolen
+
+
+@pytest.mark.parametrize("token", [
+    "challenge-123", "9b4507b3-9040-4669-9ca3-6b94edb50553", "NjM5NTAxNTk3NjU2MTc5NTEy",
+    "RTT0O6vj7EIQdXBkNjY0MDQ3NzA3MjE2NjIwOTI_-w==", "a+b/c=",
+])
+def test_crc_answers_tokens_shaped_like_x(system, token):
+    from urllib.parse import quote
+
+    response = system.client.http.get("/webhooks/x?crc_token=" + quote(token, safe=""))
+    assert response.status_code == 200
+    assert response.json_body["response_token"].startswith("sha256=")
+
+
+@pytest.mark.parametrize("token", [
+    '{"a":1}', "[1]", '"quoted"', "with space", "x" * 200, "ünïcode", "a:b", "{", "a\nb",
+])
+def test_crc_refuses_tokens_x_never_sends(system, token):
+    from urllib.parse import quote
+
+    response = system.client.http.get("/webhooks/x?crc_token=" + quote(token, safe=""))
+    assert response.status_code == 400
+    assert "response_token" not in (response.json_body or {})
+
+
+# -- 21.1: what we post in public cannot mention, tag or link anyone -------------------------------
+TWITTER_ENTITY = __import__("re").compile(
+    # A simplified twitter-text: a mention, hashtag or cashtag sigil followed by what X would link,
+    # or a domain (a dot directly followed by letters) that X would turn into a link card.
+    r"[@＠][A-Za-z0-9_]|[#＃][^\W_]|[$＄][A-Za-z]|[A-Za-z0-9][.。．｡][A-Za-z]|https?://")
+
+
+def test_public_mention_reply_neutralises_names_and_links(system):
+    system.x_api.add_mention("1900000000000000501", "2244994947", "@acmesupport help",
+                             lang="en", name="@victim #scam $EVIL evil.example/x")
+    run_mentions(system)
+    system.pump.drain()
+    [reply] = system.x_api.sent("tweet")
+    text = reply.params["text"]
+    assert text.startswith("Hi @\u2060victim, thanks for reaching out to Acme!")
+    assert TWITTER_ENTITY.search(text) is None, text
+    assert len(text) <= 280
+
+
+def test_x_dm_neutralises_customer_text_but_keeps_our_links(system):
+    payload = load_fixture("x", "aaa_dm")
+    payload["users"]["3001969357"]["name"] = "＠victim Yılmaz"
+    payload["direct_message_events"][0]["message_create"]["message_data"]["text"] = (
+        "@victim look at https://evil.example/win #prize kargo")
+    system.post_x(payload)
+    system.pump.drain()
+    [call] = dms(system)
+    text = call.params["text"]
+    ours = "https://acme.example/faq/delivery"
+    assert ours in text                                  # our FAQ link stays a link
+    assert TWITTER_ENTITY.search(text.replace(ours, "")) is None, text
+    assert "evil\u2060.example" not in text and "evil.\u2060example" in text   # still readable
+
+
+def test_an_edited_mention_template_cannot_reintroduce_customer_links(system):
+    from functions.render import render
+
+    context = {"customer": {"first_name": "@victim", "name": "@victim", "language": "en"},
+               "topic": "see bit.ly/x and #win", "business": {"name": "Acme"}, "reference": "7K3-Q9X",
+               "is_open": True, "expected_response": "within 2 hours", "next_opening": ""}
+    source = "Hi {{ customer.name }}: “{{ topic }}” — follow @acme_support. Ref {{ reference }}"
+    text = render("mention", "x", "en", context, overrides={"mention.x.en": source})
+    assert "follow @acme_support" in text                # the business's own words are left alone
+    assert TWITTER_ENTITY.search(text.replace("@acme_support", "")) is None, text
+
+
+# -- 21.4: signed but malformed bodies are 400, never 500 ------------------------------------------
+def aaa_with(**create_changes) -> dict:
+    payload = load_fixture("x", "aaa_dm")
+    payload["direct_message_events"][0].update(create_changes)
+    return payload
+
+
+@pytest.mark.parametrize("raw", [
+    b"[" * 100_000 + b"]" * 100_000,                                     # deep nesting
+    b'{"direct_message_events": [' * 5000 + b"]}" * 5000,
+    "{\"direct_message_events\": []}".encode("utf-16"),                  # not UTF-8
+    b'{"direct_message_events": [], "x": "\xff"}',
+    b'{"direct_message_events": [{"type": "message_create", "id": "1", "message_create": "x"}]}',
+    b'{"direct_message_events": [{"type": "message_create", "id": "1", "message_create": '
+    b'{"sender_id": "5", "message_data": ["hi"]}}]}',
+    b'{"direct_message_events": [{"type": "message_create", "id": {"a": 1}, "message_create": '
+    b'{"sender_id": "5", "message_data": {"text": "hi"}}}]}',
+    b'{"direct_message_events": [{"type": "message_create", "id": "1", "message_create": '
+    b'{"sender_id": "5", "message_data": {"text": "\\ud800"}}}]}',    # a lone surrogate
+    b'{"data": {"event_type": "dm.received", "filter": "x", "payload": {"id": "1", "sender_id": "5"}}}',
+    b'{"data": {"event_type": "dm.received", "payload": {"id": "1", "sender_id": "5", '
+    b'"created_at": "0001-01-01T00:00:00+01:00"}}}',
+    b'{"data": {"event_type": "dm.received", "payload": {"id": "1", "sender_id": "5", '
+    b'"created_at": "9999-12-31T23:59:59-23:59"}}}',
+])
+def test_malformed_signed_bodies_are_400_and_store_nothing(system, raw):
+    response = system.post_x(None, raw=raw)
+    assert response.status_code == 400, response.body
+    assert system.queue_depth(system.pump.url) == 0
+
+
+@pytest.mark.parametrize("created", ["1" + "0" * 30, "-99999999999999999", 1e300, "NaN", True])
+def test_out_of_range_timestamps_are_400(system, created):
+    payload = aaa_with(created_timestamp=created)
+    response = system.post_x(payload)
+    assert response.status_code == 400, response.body
+    assert system.store.get_event("x", "dm-954491830116155396") is None
+
+
+@pytest.mark.parametrize("signature", ["sha256=ü", "sha256=\u00ff\u00fe", "   "])
+def test_odd_signature_headers_are_401(system, signature):
+    body = json.dumps(load_fixture("x", "aaa_dm")).encode()
+    response = system.client.http.post("/webhooks/x", body=body, headers={
+        "Content-Type": "application/json", "x-twitter-webhooks-signature": signature})
+    assert response.status_code == 401

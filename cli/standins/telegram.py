@@ -37,7 +37,9 @@ class TelegramStandIn(StandIn):
 
     def answer(self, call: Call) -> Reply:
         if call.method == "getMe":
-            result = {"id": 7000000001, "is_bot": True, "first_name": "Support", "username": "support_bot"}
+            # the bot's id is its token's numeric prefix, as on Telegram
+            bot_id = int(call.token.split(":")[0]) if call.token.split(":")[0].isdigit() else 7000000001
+            result = {"id": bot_id, "is_bot": True, "first_name": "Support", "username": "support_bot"}
         elif call.method in ("sendMessage", "editMessageText"):
             chat_id = call.params.get("chat_id", 0)
             result = {"message_id": next(self._ids), "date": int(time.time()),

@@ -3,6 +3,8 @@ body so that whatever a sender puts in it is a 4xx, never a 5xx."""
 from __future__ import annotations
 
 import json
+
+from functions import jsonbody
 from typing import Any, Callable, TypeVar
 
 from chalice.app import Response
@@ -51,9 +53,9 @@ def read_json(raw: bytes | str | None) -> Any:
     """The body as JSON, or BadRequest: not UTF-8, not JSON, or nested past MAX_DEPTH (the parser
     raises RecursionError, not ValueError, long before memory runs out)."""
     try:
-        document = json.loads(raw or b"")
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise BadRequest("body is not JSON") from None
+        document = jsonbody.loads(raw)
+    except jsonbody.BadBody as exc:
+        raise BadRequest(str(exc)) from None
     if depth(document) > MAX_DEPTH:
         raise BadRequest(f"body nested deeper than {MAX_DEPTH} levels")
     return document

@@ -17,9 +17,12 @@ def handle(request) -> object:
         return answer(413, error="body too large")
     try:
         update = read_json(raw)
-        inbound = converted(telegram.to_inbound, update)
+        inbound = converted(telegram.to_inbound, update, telegram.BotIdentity(secrets.get("TELEGRAM_BOT_TOKEN")))
     except BadRequest as exc:
         return answer(400, error=str(exc))
+    except telegram.Unavailable as exc:   # not the update's fault: Telegram delivers it again
+        log.warning("telegram group message not classified: %s", exc)
+        return answer(503, error="bot identity unavailable, try again")
     except telegram.Ignored as exc:
         log.info("telegram update ignored: %s", exc.reason,
                  extra={"update_id": update.get("update_id")})

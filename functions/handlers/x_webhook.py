@@ -15,6 +15,8 @@ def handle_crc(request) -> object:
     token = (request.query_params or {}).get("crc_token")
     if not token:
         return answer(400, error="crc_token missing")
+    if not x.crc_token_ok(token):   # signing anything else would sign forged events (see x.py)
+        return answer(400, error="crc_token is not shaped like X's")
     if not secret:
         return answer(401, error="X_CONSUMER_SECRET is not configured")
     return answer(200, **x.crc_response(token, secret))
