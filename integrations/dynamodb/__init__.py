@@ -9,7 +9,9 @@ Key design. `pk`/`sk` are strings; `gsi1pk`/`gsi1sk` form a sparse index that on
 | chat          | CHAT#{channel}#{chat_id}        | CHAT                       | worker: the chat's current conversation (get)    |
 | contact       | CONTACT#{channel}#{sender_id}   | PROFILE                    | worker: name, language, last ack (get)           |
 | conversation  | CONV#{conversation_id}          | META                       | get by id; gsi1pk=OPEN#{channel}, gsi1sk=last activity while open: the close-idle job queries what went idle |
-| message       | CONV#{conversation_id}          | MSG#{time}#{in/out}#{id}   | transcript: query pk, sk begins_with MSG#, in order; {time} is ours (the worker's clock when it stored or sent it), the channel's own time is kept as `channel_at` |
+| message       | CONV#{conversation_id}          | MSG#{time}#{in/out/desk}#{id} | history (transcript, desk, inbox): query pk, sk begins_with MSG#, in order: customer messages, acks, agent replies (out, kind reply), notes and status changes (desk); {time} is ours (the worker's clock when it stored or sent it), the channel's own time is kept as `channel_at` |
+| desk action   | DESK#{surface's action id}      | DESK                       | desk: conditional put = an agent's action once (with its history line and what it changes, one transaction); delivery and confirmation recorded on it |
+| desk thread   | THREAD#{surface}#{thread}       | THREAD                     | desk: which conversation a surface thread shows (get; an agent's message names only its thread); the conversation holds `desk_{surface}` the other way |
 | task          | TASK#{kind}#{conversation_id}   | TASK                       | jobs: gsi1pk=DUE#{kind}, gsi1sk=due time while due (transcript, survey); claimed with a conditional update, the index keys removed when done |
 | settings      | SETTINGS                        | CURRENT                    | every function: get with the templates (cached 30 s); admin: version check on save |
 | settings hist.| SETTINGS                        | V#{version:06d}            | admin: who changed what when (query, newest first) |
@@ -17,6 +19,7 @@ Key design. `pk`/`sk` are strings; `gsi1pk`/`gsi1sk` form a sparse index that on
 | template ver. | TEMPLATE#{id}                   | V#{version:06d}            | admin: history and rollback (query newest first; get one) |
 | rate window   | RATE#{what}                     | WINDOW#{n}                 | sender: one conditional ADD per send (X DM limit) |
 | stats         | STATS#{YYYY-MM-DD}              | {channel}                  | stats: one query per day; counters ADDed in the transaction of what they count |
+| facts         | FACTS#{YYYY-MM-DD}              | {first_response|close}#{channel}#{conversation_id} | stats: one query per day; one item per answered or closed conversation (wall and business minutes, agent, replies) for medians and percentiles |
 | cursor        | CURSOR#{job}                    | CURSOR                     | pollers: where to resume (X mentions since_id)    |
 | message id    | MSGID#{email Message-ID}        | MSGID                      | email: which chat a reply's In-Reply-To/References belong to (batch get) |
 
