@@ -59,8 +59,10 @@ def keyed_hash(secret: bytes, channel: str, sender_id: str) -> str:
 
 
 def contact_hash(secret: bytes, spec: str) -> str:
-    """What the audit trail and the logs name a contact by (never the address or id itself)."""
-    return hmac.new(secret, f"contact\0{spec.strip().lower()}".encode(), hashlib.sha256).hexdigest()[:16]
+    """What the audit trail and the logs name a contact by (never the address or id itself); the
+    same for `telegram:42` and `telegram#42`, for `OLENA@x` and `email:olena@x`."""
+    kind, value = parse(spec)
+    return hmac.new(secret, f"contact\0{kind}\0{value}".encode(), hashlib.sha256).hexdigest()[:16]
 
 
 def parse(spec: str) -> tuple[str, str]:
@@ -127,9 +129,8 @@ def find(store, spec: str) -> Person:
                 person.events.append({"pk": f"EVENT#{pointer['channel']}#{pointer['event_id']}", "sk": "EVENT"})
             elif pointer["sk"].startswith("CONV#"):
                 person.conversations.setdefault(pointer["conversation_id"], [])
-        if channel == "email" and contact is None and not person.conversations:
-            continue
-        _walk_chat(store, person, channel, ident, identity)
+        if channel != "email":   # an email chat is named by its first Message-ID, not by the sender
+            _walk_chat(store, person, channel, ident, identity)
     for cid in list(person.conversations):
         person.conversations[cid] = store.conversation_items(cid)
         if not person.conversations[cid]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
@@ -197,3 +196,41 @@ def test_unknown_contacts_and_bad_audit_days(customer):
     assert customer.client.http.get("/admin/api/contacts/NO-SUCH-REF/export", headers=ADMIN).status_code == 404
     assert customer.client.http.delete("/admin/api/contacts/NO-SUCH-REF", headers=ADMIN).status_code == 404
     assert customer.client.http.get("/admin/api/audit?since=yesterday", headers=ADMIN).status_code == 400
+
+
+def test_the_commands_export_erase_and_list_the_audit(customer, capsys, tmp_path):
+    from cli import main
+    from cli.channels import UsageError
+
+    out = tmp_path / "olena.json"
+    assert main(["contact", "export", "email:Olena.Koval@gmail.com", "--out", str(out)]) == 0
+    document = json.loads(out.read_text(encoding="utf-8"))
+    assert len(document["conversations"]) == 2 and document["raw_mails"]
+    with pytest.raises(UsageError, match="--yes"):   # no terminal to confirm on: nothing erased
+        main(["contact", "forget", "telegram:1111111"])
+    assert customer.store.contact("telegram", "1111111")
+    with pytest.raises(UsageError, match="nothing is held"):
+        main(["contact", "export", "telegram:999"])
+    capsys.readouterr()
+    assert main(["contact", "forget", "olena.koval@gmail.com", "--yes"]) == 0
+    printed = capsys.readouterr().out
+    assert "conversations" in printed and "raw_mails" in printed
+    assert leaks(scan_table(customer)) == []
+    assert main(["audit", "--json", "--since", customer.clock.now().strftime("%Y-%m-%d")]) == 0
+    entries = json.loads(capsys.readouterr().out)
+    assert {"contact.export", "contact.erase"} <= {e["action"] for e in entries}
+    assert all(e["who"].startswith("cli:") for e in entries if e["action"].startswith("contact."))
+    with pytest.raises(UsageError):
+        main(["audit", "--since", "last week"])
+
+
+def test_contacts_are_named_as_the_stores_name_them_or_by_address_or_reference():
+    from functions.customer_data import NotFound, contact_hash, parse
+
+    assert parse("telegram:42") == parse("telegram#42") == ("identity", "telegram#42")
+    assert parse("Olena.Koval@Gmail.com") == parse("email:olena.koval@gmail.com") == (
+        "identity", "email#olena.koval@gmail.com")
+    assert parse("AC-7Q2K") == ("reference", "AC-7Q2K")
+    assert contact_hash(b"k", "telegram:42") == contact_hash(b"k", "telegram#42") != contact_hash(b"j", "telegram:42")
+    with pytest.raises(NotFound):
+        parse("  ")
