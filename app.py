@@ -168,3 +168,25 @@ def admin_settings_save():
 @app.route("/admin/api/stats", methods=["GET"], authorizer=ADMIN_AUTHORIZER)
 def admin_stats():
     return _admin("get_stats")
+
+
+# Customers' data (functions/handlers/customers.py): export, erasure, the audit trail
+@app.route("/admin/api/contacts/{contact}/export", methods=["GET"], authorizer=ADMIN_AUTHORIZER)
+def admin_contact_export(contact):
+    from functions.handlers import customers
+
+    return customers.api_export(app.current_request, contact)
+
+
+@app.route("/admin/api/contacts/{contact}", methods=["DELETE"], authorizer=ADMIN_AUTHORIZER)
+def admin_contact_forget(contact):
+    from functions.handlers import customers
+
+    return customers.api_forget(app.current_request, contact)
+
+
+@app.route("/admin/api/audit", methods=["GET"], authorizer=ADMIN_AUTHORIZER)
+def admin_audit():
+    from functions.handlers import customers
+
+    return customers.api_audit(app.current_request)

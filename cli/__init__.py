@@ -109,6 +109,20 @@ def _dead_letters(args) -> int:
     return run(args.replay, args.limit)
 
 
+def _contact(args) -> int:
+    from cli import contacts
+
+    if args.contact_command == "export":
+        return contacts.export(args.contact, args.out, args.with_notes)
+    return contacts.forget(args.contact, args.yes)
+
+
+def _audit(args) -> int:
+    from cli.contacts import audit
+
+    return audit(args.since, args.until, args.json)
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="firstreply", description="Instant, personal first replies "
                                   "on Telegram, Slack, X and email, serverless on AWS.")
@@ -179,6 +193,24 @@ def parser() -> argparse.ArgumentParser:
     dead.add_argument("--replay", action="store_true", help="put them back on the work queue, then delete them here")
     dead.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
     dead.set_defaults(run=_dead_letters)
+
+    contact = commands.add_parser("contact", help="one customer's data: export it as JSON, or erase it")
+    contact_commands = contact.add_subparsers(dest="contact_command", required=True)
+    spec_help = "channel:id (telegram:42, email:olena@example.com), an email address, or a conversation reference"
+    export = contact_commands.add_parser("export", help="everything held about the contact, as one JSON document")
+    export.add_argument("contact", help=spec_help)
+    export.add_argument("--with-notes", action="store_true", help="include the team's internal notes")
+    export.add_argument("--out", help="write to this file (default: standard output)")
+    forget = contact_commands.add_parser("forget", help="erase everything held about the contact")
+    forget.add_argument("contact", help=spec_help)
+    forget.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    contact.set_defaults(run=_contact)
+
+    audit = commands.add_parser("audit", help="who on the team did what, when and from where")
+    audit.add_argument("--since", help="first day, YYYY-MM-DD (default: 7 days ago)")
+    audit.add_argument("--until", help="last day, YYYY-MM-DD (default: today)")
+    audit.add_argument("--json", action="store_true", help="the entries as JSON")
+    audit.set_defaults(run=_audit)
 
     standin = commands.add_parser("standin", help="run a local stand-in of a channel API")
     standin.add_argument("channel", choices=["telegram", "slack", "x"])

@@ -154,6 +154,14 @@ def with_profile(inbound: InboundMessage, contact, sender: Sender) -> InboundMes
     return replace(inbound, **changes) if changes else inbound
 
 
+def _forgotten(store: Store, inbound: InboundMessage) -> bool:
+    if not hasattr(store, "tombstone"):   # stores without erasure (test fakes)
+        return False
+    from functions import customer_data, tokens
+
+    return customer_data.forgotten(store, tokens.secret, inbound)
+
+
 def process(channel: str, event_id: str, store: Store, sender: Sender, clock: Clock,
             policy: RetryPolicy = RetryPolicy(),
             desk: Callable[[InboundMessage, Settings], str] | None = None) -> Outcome:
@@ -187,10 +195,18 @@ def process(channel: str, event_id: str, store: Store, sender: Sender, clock: Cl
             store.mark_done(inbound)   # our own bot's message, which the payload did not mark as such
             return Outcome("ignored-own")
         contact, chat = store.load_context(inbound)
+        if contact is None and _forgotten(store, inbound):
+            # erased after this was written: a redelivery or an old queued message must not bring
+            # the person back, and the event the webhook stored again goes too
+            store.delete_event(inbound.channel, inbound.event_id)
+            log.info("message of an erased contact dropped", extra={"event_id": inbound.event_id})
+            return Outcome("forgotten")
         # An answer to something we asked (a rating, a comment, an address) is not a new question.
         handled = followups.handle(inbound, contact, store, settings, clock.now(),
                                    lambda note: deliver(sender, note, clock, policy), sender)
         if handled:
+            if hasattr(store, "remember_event"):   # export and erasure find it from the customer
+                store.remember_event(inbound.channel, inbound.sender_id, inbound.event_id, clock.now())
             store.mark_done(inbound)
             return Outcome(handled)
 

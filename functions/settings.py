@@ -94,6 +94,7 @@ class Settings:
     contact_gap_minutes: int = 60      # no contact gets two acks closer than this
     timeouts_minutes: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_TIMEOUTS))
     retention_days: int = 400
+    audit_retention_days: int = 730    # who did what (functions/audit.py): kept longer than what it is about
     transcripts: bool = False          # email a copy of each closed conversation
     survey: "SurveySettings" = field(default_factory=lambda: SurveySettings())
     desk: DeskSettings = field(default_factory=DeskSettings)
@@ -266,6 +267,7 @@ def parse_settings(data: Any) -> Settings:
                                           "acknowledgement.contact_gap_minutes", 0, 60 * 24 * 30),
         timeouts_minutes=timeouts,
         retention_days=_positive_int(data.get("retention_days", 400), "retention_days", 1, 3650),
+        audit_retention_days=_positive_int(data.get("audit_retention_days", 730), "audit_retention_days", 1, 3650),
         transcripts=_flag(transcripts.get("enabled", False), "transcripts.enabled"),
         survey=SurveySettings(
             enabled=_flag(survey.get("enabled", False), "surveys.enabled"),

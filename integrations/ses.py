@@ -63,9 +63,14 @@ def read_notification(message: str, topic_arn: str) -> dict[str, Any]:
     return notification
 
 
-def fetch_raw(notification: dict[str, Any]) -> bytes:
+def fetch_raw(notification: dict[str, Any]) -> bytes | None:
+    """The raw mail, or None when it is no longer there (erased, or expired by the lifecycle rule)."""
     action = notification["receipt"]["action"]
-    return client("s3").get_object(Bucket=action["bucketName"], Key=action["objectKey"])["Body"].read()
+    s3 = client("s3")
+    try:
+        return s3.get_object(Bucket=action["bucketName"], Key=action["objectKey"])["Body"].read()
+    except s3.exceptions.NoSuchKey:
+        return None
 
 
 VERDICTS = ("spam", "virus", "spf", "dkim", "dmarc")

@@ -17,6 +17,9 @@ ROUTES = [("GET", "/admin/api/templates"), ("GET", "/admin/api/templates/ack.tel
           ("GET", "/admin/api/templates/ack.telegram.en/versions"),
           ("POST", "/admin/api/templates/ack.telegram.en/rollback"),
           ("GET", "/admin/api/settings"), ("PUT", "/admin/api/settings"), ("GET", "/admin/api/stats")]
+# customers' data and the audit trail (tests/test_customer_data.py has their flows)
+ROUTES += [("GET", "/admin/api/contacts/{contact}/export"), ("DELETE", "/admin/api/contacts/{contact}"),
+           ("GET", "/admin/api/audit")]
 NEW_ACK = "Hello {{ customer.first_name }}, edited for {{ business.name }}!\nRef {{ reference|strong }}"
 
 

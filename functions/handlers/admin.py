@@ -9,6 +9,7 @@ go through `functions/template_check.py`, settings through `parse_settings`.
 from __future__ import annotations
 
 import hmac
+import json
 import os
 import re
 from datetime import datetime, timezone
@@ -71,7 +72,27 @@ def handle(request, action: str, template_id: str | None = None) -> Response:
             return answer(400, error=str(exc))
         if not isinstance(body, dict):
             return answer(400, error="expected a JSON object")
-    return ACTIONS[action](request, who, template_id, body)
+    response = ACTIONS[action](request, who, template_id, body)
+    if action in AUDITED and response.status_code < 400:
+        _audit(request, who, AUDITED[action], f"template:{template_id}" if template_id else "settings", response)
+    return response
+
+
+# Changes the audit trail records (reads and previews change nothing)
+AUDITED = {"put_template": "template.save", "rollback_template": "template.rollback",
+           "put_settings": "settings.save"}
+
+
+def _audit(request, who: str, action: str, target: str, response: Response) -> None:
+    from functions import audit
+
+    try:
+        version = json.loads(response.body).get("version")
+    except (TypeError, ValueError):
+        version = None
+    store = _store()
+    audit.record(store, who, action, target, _now(), audit.request_origin(request),
+                 days=store.load_settings().audit_retention_days, version=version)
 
 
 def _store():

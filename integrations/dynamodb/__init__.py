@@ -22,6 +22,17 @@ Key design. `pk`/`sk` are strings; `gsi1pk`/`gsi1sk` form a sparse index that on
 | facts         | FACTS#{YYYY-MM-DD}              | {first_response|close}#{channel}#{conversation_id} | stats: one query per day; one item per answered or closed conversation (wall and business minutes, agent, replies) for medians and percentiles |
 | cursor        | CURSOR#{job}                    | CURSOR                     | pollers: where to resume (X mentions since_id)    |
 | message id    | MSGID#{email Message-ID}        | MSGID                      | email: which chat a reply's In-Reply-To/References belong to (batch get) |
+| customer conv.| CUSTOMER#{channel}#{sender_id}  | CONV#{conversation_id}     | export/forget: every conversation the person wrote in (query the partition; put in the decision transaction on each message) |
+| customer event| CUSTOMER#{channel}#{sender_id}  | EVENT#{event_id}           | export/forget: events that joined no conversation (an address given, a rating, a comment) |
+| customer link | CUSTOMER#{channel}#{sender_id}  | LINK#{channel}#{id}        | export/forget: the same person's other identity (the email a chat customer gave), both ways |
+| reference     | REF#{reference}                 | REF                        | export/forget by the reference a customer quotes (get) |
+| tombstone     | GONE#{keyed hash of the id}     | GONE                       | worker: a sender without a contact was erased after this message was written? (get); TTL = dedupe window |
+| audit         | AUDIT#{YYYY-MM-DD}              | {time}#{entry id}          | `firstreply audit`, GET /admin/api/audit: a query per day; TTL = audit_retention_days |
+
+Customers' data (integrations/dynamodb/customers.py): from the `CUSTOMER#` partition, each
+conversation's partition leads to the rest: events (an inbound line's sort key ends in its event id),
+desk records (`DESK#{action id}`, a desk line's sort key ends in it), tasks, the chat, desk threads,
+Message-ID links and the raw mails' S3 keys (on the inbound lines).
 
 Rules: no Scan anywhere; writes that must happen once are conditional (the event put, the decision
 transaction); every item a customer caused carries `expires_at` (TTL) from the retention setting.
@@ -162,6 +173,7 @@ _LAZY = {
     "find_thread": "channels", "get_cursor": "channels", "set_cursor": "channels",
     "latency_bucket": "stats", "stats_update": "stats",
 }
+
 
 
 def __getattr__(name: str) -> Any:

@@ -7,7 +7,7 @@ import hashlib
 import json
 import logging
 import time as _time
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from functions.clock import iso
@@ -15,6 +15,7 @@ from functions.models import ChatState, Contact, Decision, InboundMessage, SentM
 from functions.settings import Settings
 from integrations.dynamodb import (EVENT_TTL_DAYS, TTL_ATTRIBUTE, _from_key, chat_key, contact_key,
                                    conversation_key, event_key, expiry, from_item, to_item)
+from integrations.dynamodb.customers import pointer_items
 from integrations.dynamodb.stats import latency_bucket, stats_update
 
 log = logging.getLogger(__name__)
@@ -141,6 +142,9 @@ class ConversationStore:
             profile[":gap"] = iso(now - timedelta(minutes=settings.contact_gap_minutes))
         if decision.new_conversation:
             items.append(stats_update(self.table, inbound.channel, now, {"conversations": 1}))
+        # what export and erasure find the sender's data by (integrations/dynamodb/customers.py)
+        items += pointer_items(self.table, inbound.channel, inbound.sender_id, cid, decision.reference,
+                               decision.new_conversation, keep, now)
         items.append({"Update": {
             "TableName": self.table, "Key": contact_key(inbound.channel, inbound.sender_id),
             "UpdateExpression": update,
@@ -233,6 +237,9 @@ class ConversationStore:
             TableName=self.table, Key=contact_key(channel, sender_id),
             UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in fields),
             ExpressionAttributeNames=names, ExpressionAttributeValues=to_item({f":{k}": v for k, v in fields.items()}))
+        if fields.get("email") and channel != "email":
+            # the same person by email: export and erasure reach both (the link is written both ways)
+            self.link_identities((channel, sender_id), ("email", fields["email"]), datetime.now(timezone.utc))
 
     def conversation(self, conversation_id: str) -> dict[str, Any] | None:
         return from_item(self.ddb.get_item(TableName=self.table, Key=conversation_key(conversation_id),

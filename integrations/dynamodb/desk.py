@@ -14,6 +14,8 @@ from typing import Any
 from functions.clock import iso
 from integrations.dynamodb import (TTL_ATTRIBUTE, _from_key, chat_key, conversation_key, event_key, expiry,
                                    from_item, to_item)
+from functions import audit
+from integrations.dynamodb.audit import audit_item
 from integrations.dynamodb.jobs import due_task_items
 from integrations.dynamodb.stats import FACTS_DAYS, close_fact
 
@@ -53,9 +55,13 @@ class DeskStore:
                 "text": action.text or None, "value": action.value or None, "sent_at": at,
                 "surface": action.origin.get("surface"), "delivery": record["delivery"],
                 "outcome": outcome, TTL_ATTRIBUTE: keep}
+        # the audit trail's entry, written with the action so it exists exactly once (no text)
+        audited = audit_item(self.table, audit.entry(
+            action.agent.id, f"desk.{kind}", f"conversation:{cid}", now, action.origin, entry_id=action.action_id,
+            value=action.value or None), audit.expires(now, getattr(settings, "audit_retention_days", None)))
         items = [{"Put": {"TableName": self.table, "Item": to_item(record),
                           "ConditionExpression": "attribute_not_exists(pk)"}},
-                 {"Put": {"TableName": self.table, "Item": to_item(line)}}, *changes]
+                 {"Put": {"TableName": self.table, "Item": to_item(line)}}, audited, *changes]
         try:
             self.ddb.transact_write_items(TransactItems=items)
         except self.ddb.exceptions.TransactionCanceledException as exc:
@@ -70,7 +76,7 @@ class DeskStore:
             self.ddb.transact_write_items(TransactItems=[
                 {"Put": {"TableName": self.table, "Item": to_item(record),
                          "ConditionExpression": "attribute_not_exists(pk)"}},
-                {"Put": {"TableName": self.table, "Item": to_item(line)}}])
+                {"Put": {"TableName": self.table, "Item": to_item(line)}}, audited])
         return record
 
     def _changes(self, action, conversation: dict[str, Any], now: datetime,
