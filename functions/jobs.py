@@ -97,9 +97,10 @@ def transcript_address(conversation: dict[str, Any], contact: dict[str, Any] | N
 
 def build_transcript(conversation: dict[str, Any], messages: list[dict[str, Any]],
                      contact: dict[str, Any] | None, settings: Settings, language: str) -> dict[str, Any]:
-    from zoneinfo import ZoneInfo
+    from functions.hours import customer_zone
 
-    zone = ZoneInfo((contact or {}).get("timezone") or settings.timezone)
+    # the customer's own zone when their channel told us (an email's Date offset is not a zone)
+    zone = customer_zone(contact or {}, settings.zone, offsets=False)
     lines = []
     for message in messages:
         if message["direction"] not in ("in", "out") or message.get("delivery") == "undeliverable":

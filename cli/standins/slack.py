@@ -17,11 +17,14 @@ class SlackStandIn(StandIn):
         self.users: dict[str, dict] = {}
         self._ts = itertools.count(1)
 
-    def add_user(self, user_id: str, real_name: str, first_name: str = "", locale: str = "en-US"):
+    def add_user(self, user_id: str, real_name: str, first_name: str = "", locale: str = "en-US",
+                 tz: str = ""):
         self.users[user_id] = {"id": user_id, "name": real_name.lower().replace(" ", "."),
                                "real_name": real_name, "locale": locale,
                                "profile": {"real_name": real_name, "first_name": first_name,
                                            "display_name": first_name}}
+        if tz:   # users.info's IANA zone of the user, as Slack's clients set it
+            self.users[user_id]["tz"] = tz
 
     def rate_limit_next(self, retry_after: int = 1, times: int = 1, method: str = "chat.postMessage"):
         self.fail_next(Reply(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(retry_after)}),
