@@ -178,3 +178,21 @@ def test_template_variables_follow_the_conversations_schedule():
     # a language without its own text gets the default language's
     assert build_context(inbound("de"), None, DECISION, s, "de", local("2027-01-01 10:00"))["vacation_message"] \
         == VACATION["en"]
+
+
+# -- admin previews -------------------------------------------------------------------------------
+def test_previews_show_open_closed_a_special_day_and_a_vacation():
+    from functions import previews
+
+    s = settings(special_days=SPECIALS)
+    samples = previews.samples("ack", "telegram", "uk", s, local("2026-12-20 10:00"))
+    assert [x.label.split(" · ", 1)[1] for x in samples] == [
+        "open · FAQ matched", "closed · no FAQ match", "closed · a photo with a caption",
+        "special day (its own hours)", "vacation"]
+    special, vacation = samples[3].context, samples[4].context
+    assert special["special_day"]["hours"] == "09:00–13:00" and special["is_open"] is True
+    assert vacation["vacation_message"] == VACATION["uk"] and vacation["is_open"] is False
+    # without special days in the settings, sample ones show what they would look like
+    plain = previews.samples("ack", "telegram", "tr", settings(), local("2026-12-20 10:00"))
+    assert plain[3].context["special_day"]["hours"] == "10:00–14:00"
+    assert plain[4].context["vacation_message"] == previews.SAMPLE_VACATION["tr"]
