@@ -13,8 +13,11 @@ import urllib.request
 
 from playwright.sync_api import expect
 
-from test_admin_page import TOKEN, browser, screenshot  # noqa: F401  (the module's browser fixture)
-from test_dev_server import dev_env, free_port, start, stop
+import test_admin_page
+from test_admin_page import TOKEN, screenshot, signed_in
+from test_dev_server import stop
+
+browser = test_admin_page.browser   # the same Chromium fixture, for this module
 
 
 def saved_settings(port: int) -> dict:
@@ -31,14 +34,9 @@ def refused(page, field: str, locator) -> None:
     expect(locator).to_be_focused()
 
 
-def test_admin_edits_the_auto_reply_rules_with_field_named_errors(browser):  # noqa: F811
-    port = free_port()
-    process = start(port, dev_env(FIRSTREPLY_ADMIN_TOKEN=TOKEN))
-    page = browser.new_page(viewport={"width": 1400, "height": 900})
+def test_admin_edits_the_auto_reply_rules_with_field_named_errors(browser):
+    port, process, page = signed_in(browser)
     try:
-        page.goto(f"http://127.0.0.1:{port}/admin")
-        page.get_by_label("Admin token").fill(TOKEN)
-        page.get_by_role("button", name="Sign in").click()
         page.get_by_role("button", name="Settings").click()
         expect(page.get_by_label("Acknowledge telegram messages")).to_have_value("always")
 
