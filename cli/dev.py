@@ -77,13 +77,13 @@ class QueuePump:
     event; deletes on success, otherwise leaves the message to become visible again (with a short
     backoff) so SQS's redrive policy dead-letters it after the last receive."""
 
-    def __init__(self, app, function_name: str = "worker"):
+    def __init__(self, app, function_name: str = "worker", queue: str = ""):
         from integrations import aws, sqs
 
         self.handler = app.handler_map[function_name]
         self.backoff = lambda receives: min(2 ** receives, 60)   # seconds until the next try
         self.sqs = aws.client("sqs")
-        self.url = sqs.queue_url()
+        self.url = sqs.queue_url(queue or sqs.QUEUE_NAME)
         self.arn = self.sqs.get_queue_attributes(
             QueueUrl=self.url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
 
@@ -321,7 +321,12 @@ def run(port: int, config_path: str) -> None:
         raise DevError(f"cannot prepare the AWS stand-in at {os.environ['AWS_ENDPOINT_URL']}: {exc}") from None
 
     stop = threading.Event()
+    from integrations import sqs
+
     threads = [threading.Thread(target=QueuePump(app).run, args=(stop,), name="worker", daemon=True),
+               # delayed acknowledgements: the same worker function, fed by the delay queue
+               threading.Thread(target=QueuePump(app, queue=sqs.DELAY_QUEUE_NAME).run, args=(stop,),
+                                name="delayed-acks", daemon=True),
                threading.Thread(target=run_schedules, args=(app, stop), name="schedules", daemon=True),
                threading.Thread(target=server.serve_forever, name="http", daemon=True)]
     for thread in threads:

@@ -144,7 +144,9 @@ def first_response(conversation: dict[str, Any], settings: Settings, now: dateti
     opened = datetime.fromisoformat(conversation["opened_at"].replace("Z", "+00:00"))
     return {"at": iso(now), "agent": agent.id,
             "wall_minutes": round(max((now - opened).total_seconds(), 0) / 60, 2),
-            "business_minutes": round(BusinessHours(settings).business_minutes(opened, now), 2)}
+            # in the hours of the conversation's own schedule (issue 15), special days included
+            "business_minutes": round(BusinessHours(settings, settings.schedule_for(conversation.get("channel", "")))
+                                      .business_minutes(opened, now), 2)}
 
 
 def reply_messages(text: str, agent: Agent, conversation: dict[str, Any], settings: Settings) -> list[Acknowledgement]:
@@ -190,7 +192,7 @@ def view(conversation: dict[str, Any], messages: list[dict[str, Any]], settings:
         "subject": first_in.get("subject", ""),
         "ack": (ack.get("plain") or ack.get("text", "")) if ack else "",
         "ack_status": conversation.get("ack", ""),
-        "open_now": BusinessHours(settings).is_open(now),
+        "open_now": BusinessHours(settings, settings.schedule_for(conversation["channel"])).is_open(now),
         "state": conversation.get("state", "waiting"), "status": conversation.get("status", "open"),
         "priority": conversation.get("priority", "normal"), "assignee": conversation.get("assignee", ""),
         "assignee_name": conversation.get("assignee_name", ""),

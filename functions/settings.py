@@ -53,10 +53,33 @@ class SurveySettings:
     sampling: float = 1.0           # share of closed conversations that get a survey
     nps: bool = False               # also ask 0–10 "would you recommend us"
     comment: bool = False           # then ask "anything to add?"
-    daytime: tuple[int, int] = (9, 20)   # local hours a survey may arrive in
+    # local wall times a survey may arrive between (the customer's zone when known): start, end
+    daytime: tuple[time, time] = (time(9, 0), time(20, 0))
 
 
 DESK_MODES = ("two-way", "alerts-only")
+ACK_POLICIES = ("always", "outside-hours", "off")
+DEFAULT_SCHEDULE = "default"
+MAX_ACK_DELAY = 900       # SQS DelaySeconds' ceiling: the delay is the queue's, never a sleeping worker
+_SCHEDULE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+
+
+@dataclass(frozen=True)
+class SpecialDay:
+    """A date or a range of dates whose hours replace the weekly ones: its own intervals (a short
+    Christmas Eve, an extra Saturday) or closed, with a message per language (a vacation)."""
+    first: date
+    last: date                                  # == first for a single date
+    hours: tuple[Interval, ...] = ()
+    closed: bool = False
+    message: dict[str, str] = field(default_factory=dict)   # language -> text; "" key = any
+    schedules: tuple[str, ...] = ()             # empty: every schedule
+
+    def covers(self, day: date, schedule: str) -> bool:
+        return self.first <= day <= self.last and (not self.schedules or schedule in self.schedules)
+
+    def message_for(self, language: str, default_language: str) -> str:
+        return _for_language(self.message, language, default_language)
 
 
 @dataclass(frozen=True)
@@ -98,6 +121,13 @@ class Settings:
     transcripts: bool = False          # email a copy of each closed conversation
     survey: "SurveySettings" = field(default_factory=lambda: SurveySettings())
     desk: DeskSettings = field(default_factory=DeskSettings)
+    # issue 15: auto-reply rules. `hours` above is the schedule called "default".
+    ack_policy: dict[str, str] = field(default_factory=lambda: {c: "always" for c in CHANNELS})
+    ack_delay_seconds: int = 0
+    schedules: dict[str, dict[str, tuple[Interval, ...]]] = field(default_factory=dict)
+    channel_schedules: dict[str, str] = field(default_factory=dict)
+    special_days: tuple[SpecialDay, ...] = ()
+    closing_message: dict[str, str] = field(default_factory=dict)   # language -> text; empty: none
     source: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
     # admins' edited templates, id -> source (stored apart from the settings document, loaded with it)
     templates: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
@@ -107,11 +137,25 @@ class Settings:
         return ZoneInfo(self.timezone)
 
     def expected_response_for(self, language: str) -> str:
-        return (self.expected_response.get(language)
-                or self.expected_response.get(language.split("-")[0])
-                or self.expected_response.get(self.default_language)
-                or self.expected_response.get("")
-                or next(iter(self.expected_response.values()), ""))
+        return _for_language(self.expected_response, language, self.default_language)
+
+    def schedule_for(self, channel: str) -> str:
+        """The schedule whose hours a conversation on `channel` keeps."""
+        return self.channel_schedules.get(channel, DEFAULT_SCHEDULE)
+
+    def weekly_hours(self, schedule: str | None) -> dict[str, tuple[Interval, ...]]:
+        if not schedule or schedule == DEFAULT_SCHEDULE:
+            return self.hours
+        return self.schedules.get(schedule, self.hours)
+
+    def closing_message_for(self, language: str) -> str:
+        return _for_language(self.closing_message, language, self.default_language) if self.closing_message else ""
+
+
+def _for_language(texts: dict[str, str], language: str, default_language: str) -> str:
+    """The text for the customer's language, else its base language's, the default's, anyone's."""
+    return (texts.get(language) or texts.get(language.split("-")[0]) or texts.get(default_language)
+            or texts.get("") or next(iter(texts.values()), ""))
 
 
 def parse_interval(text: Any, where: str) -> Interval:
@@ -191,17 +235,7 @@ def parse_settings(data: Any) -> Settings:
     if not _LANGUAGE.match(language):
         raise SettingsError("business.default_language", f"not a language code: {language!r}")
 
-    hours_data = _mapping(data.get("hours"), "hours")
-    unknown = set(hours_data) - set(WEEKDAYS)
-    if unknown:
-        raise SettingsError(f"hours.{sorted(unknown)[0]}", f"not a weekday; use {', '.join(WEEKDAYS)}")
-    hours: dict[str, tuple[Interval, ...]] = {}
-    for day in WEEKDAYS:
-        raw = hours_data.get(day)
-        if isinstance(raw, str):
-            raw = [raw]
-        raw = _list(raw, f"hours.{day}", "a list of intervals")
-        hours[day] = tuple(parse_interval(v, f"hours.{day}[{i}]") for i, v in enumerate(raw))
+    hours = parse_weekly(data.get("hours"), "hours")
 
     holidays_data = _mapping(data.get("holidays"), "holidays")
     dates = set()
@@ -247,6 +281,7 @@ def parse_settings(data: Any) -> Settings:
             raise SettingsError(f"conversation_timeout_minutes.{channel}", "not a channel")
         timeouts[channel] = _positive_int(minutes, f"conversation_timeout_minutes.{channel}", 1, 60 * 24 * 60)
 
+    rules = parse_rules(data)
     transcripts = _mapping(data.get("transcripts"), "transcripts")
     survey = _mapping(data.get("surveys"), "surveys")
     sampling = survey.get("sampling", 1.0)
@@ -276,10 +311,134 @@ def parse_settings(data: Any) -> Settings:
             sampling=float(sampling),
             nps=_flag(survey.get("nps", False), "surveys.nps"),
             comment=_flag(survey.get("comment", False), "surveys.comment"),
+            daytime=parse_daytime(survey.get("daytime", "09:00-20:00")),
         ),
         desk=parse_desk(data.get("desk")),
+        **rules,
         source=data,
     )
+
+
+def parse_weekly(data: Any, where: str) -> dict[str, tuple[Interval, ...]]:
+    """A week of hours (`hours`, or one of `schedules`): weekday -> intervals."""
+    data = _mapping(data, where)
+    unknown = set(data) - set(WEEKDAYS)
+    if unknown:
+        raise SettingsError(f"{where}.{sorted(unknown)[0]}", f"not a weekday; use {', '.join(WEEKDAYS)}")
+    return {day: _intervals(data.get(day), f"{where}.{day}") for day in WEEKDAYS}
+
+
+def _intervals(raw: Any, where: str) -> tuple[Interval, ...]:
+    raw = raw or []
+    if isinstance(raw, str):
+        raw = [raw]
+    if not isinstance(raw, list):
+        raise SettingsError(where, "expected a list of intervals")
+    return tuple(parse_interval(v, f"{where}[{i}]") for i, v in enumerate(raw))
+
+
+def _date(raw: Any, where: str) -> date:
+    if isinstance(raw, date):
+        return raw
+    try:
+        return date.fromisoformat(str(raw))
+    except ValueError:
+        raise SettingsError(where, f"expected a date YYYY-MM-DD, got {raw!r}") from None
+
+
+def _texts(data: Any, where: str, limit: int = 1000) -> dict[str, str]:
+    """Text per language ({en: …, uk: …}); one string is everyone's."""
+    if isinstance(data, str):
+        return {"": _text(data, where, limit=limit)}
+    texts = {}
+    for language, text in _mapping(data, where).items():
+        if language and not _LANGUAGE.match(str(language)):
+            raise SettingsError(f"{where}.{language}", f"not a language code: {language!r}")
+        texts[str(language)] = _text(text, f"{where}.{language}", limit=limit)
+    return texts
+
+
+def parse_daytime(raw: Any) -> tuple[time, time]:
+    interval = parse_interval(raw, "surveys.daytime")
+    if interval.overnight:
+        raise SettingsError("surveys.daytime", f"expected a daytime window such as 09:00-20:00, got {raw!r}")
+    return interval.start, interval.end or time.max
+
+
+def parse_rules(data: dict) -> dict[str, Any]:
+    """Issue 15's keys: acknowledgement.policy and delay_seconds, schedules, channel_schedules,
+    special_days, closing_message (the keyword arguments of `Settings` they fill)."""
+    ack = _mapping(data.get("acknowledgement"), "acknowledgement")
+    policy = {c: "always" for c in CHANNELS}
+    raw_policy = ack.get("policy", {})
+    if isinstance(raw_policy, (str, bool)):   # one policy for every channel
+        raw_policy = {c: raw_policy for c in CHANNELS}
+    for channel, value in _mapping(raw_policy, "acknowledgement.policy").items():
+        where = f"acknowledgement.policy.{channel}"
+        if channel not in CHANNELS:
+            raise SettingsError(where, f"not a channel; use {', '.join(CHANNELS)}")
+        if value is False:   # YAML 1.1 reads an unquoted `off` as false: the admin wrote off
+            value = "off"
+        if value not in ACK_POLICIES:
+            raise SettingsError(where, f"expected one of {', '.join(ACK_POLICIES)}, got {value!r}")
+        policy[channel] = value
+    delay = _positive_int(ack.get("delay_seconds", 0), "acknowledgement.delay_seconds", 0, MAX_ACK_DELAY)
+
+    schedules = {}
+    for name, week in _mapping(data.get("schedules"), "schedules").items():
+        if not _SCHEDULE_NAME.match(str(name)):
+            raise SettingsError(f"schedules.{name}", "a schedule name is lower-case letters, digits, - and _")
+        if name == DEFAULT_SCHEDULE and data.get("hours"):
+            raise SettingsError(f"schedules.{name}", "the default schedule is `hours`; give this one another name")
+        schedules[str(name)] = parse_weekly(week, f"schedules.{name}")
+    known = {DEFAULT_SCHEDULE, *schedules}
+    channel_schedules = {}
+    for channel, name in _mapping(data.get("channel_schedules"), "channel_schedules").items():
+        where = f"channel_schedules.{channel}"
+        if channel not in CHANNELS:
+            raise SettingsError(where, f"not a channel; use {', '.join(CHANNELS)}")
+        if name not in known:
+            raise SettingsError(where, f"no schedule {name!r}; define it under schedules")
+        channel_schedules[channel] = name
+
+    raw_days = data.get("special_days") or []
+    if not isinstance(raw_days, list):
+        raise SettingsError("special_days", "expected a list")
+    special = []
+    for i, entry in enumerate(raw_days):
+        where = f"special_days[{i}]"
+        entry = _mapping(entry, where)
+        if "date" in entry:
+            first = last = _date(entry["date"], f"{where}.date")
+        elif "from" in entry:
+            first = _date(entry["from"], f"{where}.from")
+            last = _date(entry.get("to", entry["from"]), f"{where}.to")
+            if last < first:
+                raise SettingsError(f"{where}.to", "ends before it starts")
+            if (last - first).days > 366:
+                raise SettingsError(f"{where}.to", "a special period is at most a year long")
+        else:
+            raise SettingsError(f"{where}.date", "expected date: YYYY-MM-DD, or from: and to:")
+        closed = _flag(entry.get("closed", False), f"{where}.closed")
+        hours = _intervals(entry.get("hours"), f"{where}.hours")
+        if closed and hours:
+            raise SettingsError(f"{where}.hours", "a closed day has no hours")
+        if not closed and not hours:
+            raise SettingsError(f"{where}.hours", "give the day's hours, or closed: true")
+        names = entry.get("schedules") or []
+        if isinstance(names, str):
+            names = [names]
+        if not isinstance(names, list):
+            raise SettingsError(f"{where}.schedules", "expected a list of schedule names")
+        for j, name in enumerate(names):
+            if name not in known:
+                raise SettingsError(f"{where}.schedules[{j}]", f"no schedule {name!r}")
+        special.append(SpecialDay(first=first, last=last, hours=hours, closed=closed,
+                                  message=_texts(entry.get("message") or {}, f"{where}.message"),
+                                  schedules=tuple(names)))
+    return {"ack_policy": policy, "ack_delay_seconds": delay, "schedules": schedules,
+            "channel_schedules": channel_schedules, "special_days": tuple(special),
+            "closing_message": _texts(data.get("closing_message") or {}, "closing_message")}
 
 
 def parse_desk(data: Any) -> DeskSettings:

@@ -105,9 +105,29 @@ def to_inbound(notification: dict[str, Any], raw: bytes) -> InboundMessage:
         references=" ".join(dict.fromkeys([*parsed.references, message_id])),
         no_reply=parsed.no_reply,
         details={"attachments": list(parsed.attachments), "verdicts": verdicts, "in_thread": bool(known_chat),
+                 **date_offset(raw),
                  "s3_key": str(receipt["action"]["objectKey"])[:1024], "defects": list(parsed.defects)[:10],
                  "problems": list(parsed.problems)},
     )
+
+
+def date_offset(raw: bytes) -> dict[str, int]:
+    """`{"utc_offset_minutes": n}` from the mail's Date: header ("… +0330" → 210): the sender's
+    clock when they wrote, which is all a mail says about where its customer is. Nothing when the
+    header is missing, unparsable, "-0000" (RFC 5322: the zone is unknown) or beyond ±14 h."""
+    from email.parser import BytesHeaderParser
+    from email.policy import compat32
+    from email.utils import parsedate_tz
+
+    try:
+        value = BytesHeaderParser(policy=compat32).parsebytes(raw[:65536]).get("Date")
+        parsed = parsedate_tz(str(value)) if value else None
+    except Exception:   # a header we cannot read says nothing about the clock
+        return {}
+    if not parsed or parsed[9] is None or (parsed[9] == 0 and "-0000" in str(value)):
+        return {}
+    minutes = parsed[9] // 60
+    return {"utc_offset_minutes": minutes} if abs(minutes) <= 14 * 60 else {}
 
 
 def reply_subject(subject: str) -> str:

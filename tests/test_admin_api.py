@@ -177,8 +177,9 @@ def test_preview_renders_sample_customers_as_the_channel_shows_them(system):
     assert status == 200
     labels = [p["label"] for p in body["previews"]]
     assert labels == ["Emma · open · FAQ matched", "no name · closed · no FAQ match",
-                      "Emma · closed · a photo with a caption"]
-    open_, closed, photo = body["previews"]
+                      "Emma · closed · a photo with a caption",
+                      "Emma · special day (its own hours)", "Emma · vacation"]   # issue 15's two
+    open_, closed, photo, _, _ = body["previews"]
     assert "Our team is online now" in open_["output"] and "Delivery times" in open_["output"]
     assert "We're closed right now. We'll be back" in closed["output"]
     # what the customer wrote is escaped for Telegram's HTML; the template's own markup is not

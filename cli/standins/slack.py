@@ -19,11 +19,14 @@ class SlackStandIn(StandIn):
         self._ts = itertools.count(1)
         self.messages: dict[tuple[str, str], dict] = {}   # (channel, ts) -> what was posted there
 
-    def add_user(self, user_id: str, real_name: str, first_name: str = "", locale: str = "en-US"):
+    def add_user(self, user_id: str, real_name: str, first_name: str = "", locale: str = "en-US",
+                 tz: str = ""):
         self.users[user_id] = {"id": user_id, "name": real_name.lower().replace(" ", "."),
                                "real_name": real_name, "locale": locale,
                                "profile": {"real_name": real_name, "first_name": first_name,
                                            "display_name": first_name}}
+        if tz:   # users.info's IANA zone of the user, as Slack's clients set it
+            self.users[user_id]["tz"] = tz
 
     def reset(self) -> None:
         super().reset()

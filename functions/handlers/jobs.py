@@ -23,9 +23,15 @@ def public_url() -> str:
 
 
 def close_idle(event: dict) -> dict:
-    from functions.handlers.worker import store
+    from functions.handlers.worker import clock, retry_policy, sender_for, store
+    from functions.pipeline import deliver
 
-    report = jobs.close_idle(store(), store().load_settings(), event_time(event))
+    settings = store().load_settings()
+    # the closing message goes through the acknowledgement's retries; only when one is set, so a
+    # deployment without one needs no channel credentials here
+    send = (lambda message: deliver(sender_for(message.channel), message, clock, retry_policy()).message_id) \
+        if settings.closing_message else None
+    report = jobs.close_idle(store(), settings, event_time(event), send)
     log.info("close-idle: %d closed", report.done, extra={"skipped": report.skipped})
     return asdict(report)   # what the Lambda returns: plain JSON
 

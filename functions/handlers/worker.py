@@ -8,7 +8,7 @@ from functools import lru_cache
 
 from functions.clock import SystemClock
 from functions.handlers import desk
-from functions.pipeline import DeferDelivery, RetryPolicy, process
+from functions.pipeline import DeferDelivery, RetryPolicy, delayed_ack, process
 from functions.ports import Sender
 from integrations import secrets, sqs
 from integrations.dynamodb import DynamoStore
@@ -108,14 +108,21 @@ def handle(event) -> None:
     for record in event:
         body = json.loads(record.body)
         policy = retry_policy()
+        delayed = body.get("kind") == "delayed-ack"   # from the delay queue (issue 15)
         try:
-            outcome = process(body["channel"], body["event_id"], store(), LazySender(body["channel"]),
-                              clock, policy, desk=lambda inbound, settings: desk.handle(
-                                  inbound, store(), settings, clock, policy))
-            desk.mirror(store(), store().load_settings(), clock, policy, body["channel"], body["event_id"])
+            if delayed:
+                outcome = delayed_ack(body["channel"], body["event_id"], store(), LazySender(body["channel"]),
+                                      clock, policy)
+            else:
+                outcome = process(body["channel"], body["event_id"], store(), LazySender(body["channel"]),
+                                  clock, policy, desk=lambda inbound, settings: desk.handle(
+                                      inbound, store(), settings, clock, policy),
+                                  delay_ack=lambda inbound, seconds: sqs.enqueue_delayed_ack(
+                                      inbound.channel, inbound.event_id, seconds))
+                desk.mirror(store(), store().load_settings(), clock, policy, body["channel"], body["event_id"])
         except DeferDelivery as exc:
             log.warning("deferring %s/%s by %.0fs", body["channel"], body["event_id"], exc.seconds)
-            sqs.defer(record.receipt_handle, exc.seconds)
+            sqs.defer(record.receipt_handle, exc.seconds, sqs.DELAY_QUEUE_NAME if delayed else sqs.QUEUE_NAME)
             raise
         log.info("processed", extra={"channel": body["channel"], "event_id": body["event_id"],
                                      "outcome": outcome.status})

@@ -6,6 +6,7 @@ Key design. `pk`/`sk` are strings; `gsi1pk`/`gsi1sk` form a sparse index that on
 | item          | pk                              | sk                         | access pattern                                   |
 |---------------|---------------------------------|----------------------------|--------------------------------------------------|
 | event         | EVENT#{channel}#{event_id}      | EVENT                      | webhook: conditional put = dedupe + store inbound; worker: get by key |
+|               |                                 |                            | delayed ack (delay queue): conditional claim `ack_claimed_at` unless `ack_sent_at`/`ack_skipped` |
 | chat          | CHAT#{channel}#{chat_id}        | CHAT                       | worker: the chat's current conversation (get)    |
 | contact       | CONTACT#{channel}#{sender_id}   | PROFILE                    | worker: name, language, last ack (get)           |
 | conversation  | CONV#{conversation_id}          | META                       | get by id; gsi1pk=OPEN#{channel}, gsi1sk=last activity while open: the close-idle job queries what went idle |

@@ -127,12 +127,18 @@ class ConversationStore:
         profile: dict[str, Any] = {":t": at, ":e": keep}
         sets = ["last_seen_at = :t", "#ttl = :e"]
         names = {"#ttl": TTL_ATTRIBUTE}
-        for field_name, placeholder in (("first_name", ":f"), ("name", ":n"), ("language_code", ":l")):
+        for field_name, placeholder in (("first_name", ":f"), ("name", ":n"), ("language_code", ":l"),
+                                        ("timezone", ":z")):
             value = getattr(inbound, field_name)
             if value:
                 names[f"#{field_name}"] = field_name
                 sets.append(f"#{field_name} = {placeholder}")
                 profile[placeholder] = value
+        # an email's Date: offset (issue 15): the customer's clock for the survey's daytime only
+        offset = (inbound.details or {}).get("utc_offset_minutes")
+        if isinstance(offset, int) and not isinstance(offset, bool):
+            sets.append("utc_offset_minutes = :o")
+            profile[":o"] = offset
         update = "SET " + ", ".join(sets)
         condition = None
         if decision.acknowledge:
@@ -221,6 +227,55 @@ class ConversationStore:
                 "TableName": self.table, "Key": conversation_key(decision.conversation_id),
                 "UpdateExpression": "SET ack = :failed, ack_error = :r",
                 "ExpressionAttributeValues": to_item({":failed": "failed", ":r": reason[:500]})}},
+        ])
+
+    # -- delayed acknowledgements (issue 15) ---------------------------------------------------------
+    def record_ack_delayed(self, inbound: InboundMessage, decision: Decision, due: datetime) -> None:
+        """The acknowledgement waits in the delay queue: the event is done for the work queue (a
+        redelivery replays nothing), the conversation shows `ack: delayed` until then."""
+        self.ddb.transact_write_items(TransactItems=[
+            {"Update": {
+                "TableName": self.table, "Key": event_key(inbound.channel, inbound.event_id),
+                "UpdateExpression": "SET #s = :done, ack_due_at = :t",
+                "ExpressionAttributeNames": {"#s": "status"},
+                "ExpressionAttributeValues": to_item({":done": "done", ":t": iso(due)})}},
+            {"Update": {
+                "TableName": self.table, "Key": conversation_key(decision.conversation_id),
+                "UpdateExpression": "SET ack = :delayed, ack_due_at = :t",
+                "ExpressionAttributeValues": to_item({":delayed": "delayed", ":t": iso(due)})}},
+        ])
+
+    def claim_ack(self, inbound: InboundMessage, now: datetime, stale_after: timedelta) -> bool:
+        """Only one delivery of a delayed acknowledgement sends it (the delay queue delivers at
+        least once, and not in order); a claim older than `stale_after` belonged to a worker that died."""
+        try:
+            self.ddb.update_item(
+                TableName=self.table, Key=event_key(inbound.channel, inbound.event_id),
+                UpdateExpression="SET ack_claimed_at = :t",
+                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(ack_sent_at) AND "
+                                    "attribute_not_exists(ack_skipped) AND "
+                                    "(attribute_not_exists(ack_claimed_at) OR ack_claimed_at < :stale)",
+                ExpressionAttributeValues=to_item({":t": iso(now), ":stale": iso(now - stale_after)}))
+            return True
+        except self.ddb.exceptions.ConditionalCheckFailedException:
+            return False
+
+    def release_ack(self, inbound: InboundMessage) -> None:
+        self.ddb.update_item(TableName=self.table, Key=event_key(inbound.channel, inbound.event_id),
+                             UpdateExpression="REMOVE ack_claimed_at")
+
+    def record_ack_skipped(self, inbound: InboundMessage, decision: Decision, reason: str) -> None:
+        """The delay ran out after an agent had answered: no acknowledgement, and why."""
+        self.ddb.transact_write_items(TransactItems=[
+            {"Update": {
+                "TableName": self.table, "Key": event_key(inbound.channel, inbound.event_id),
+                "UpdateExpression": "SET ack_skipped = :r",
+                "ConditionExpression": "attribute_not_exists(ack_sent_at)",
+                "ExpressionAttributeValues": to_item({":r": reason})}},
+            {"Update": {
+                "TableName": self.table, "Key": conversation_key(decision.conversation_id),
+                "UpdateExpression": "SET ack = :r",
+                "ExpressionAttributeValues": to_item({":r": f"skipped: {reason}"})}},
         ])
 
     def update_conversation(self, conversation_id: str, **fields: Any) -> None:
