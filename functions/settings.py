@@ -12,10 +12,12 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-CHANNELS = ("telegram", "slack", "x", "email")
+# Meta's channels come last: lists in the admin page and the stats keep the older ones first.
+CHANNELS = ("telegram", "slack", "x", "email", "whatsapp", "messenger", "instagram")
 _INTERVAL = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
-DEFAULT_TIMEOUTS = {"telegram": 30, "slack": 30, "x": 30, "email": 3 * 24 * 60}
+DEFAULT_TIMEOUTS = {"telegram": 30, "slack": 30, "x": 30, "email": 3 * 24 * 60,
+                    "whatsapp": 30, "messenger": 30, "instagram": 30}
 
 
 class SettingsError(ValueError):
@@ -54,6 +56,15 @@ class SurveySettings:
     nps: bool = False               # also ask 0–10 "would you recommend us"
     comment: bool = False           # then ask "anything to add?"
     daytime: tuple[int, int] = (9, 20)   # local hours a survey may arrive in
+
+
+@dataclass(frozen=True)
+class WhatsAppSettings:
+    """An approved message template (name and language code, e.g. `en_US`) that carries an agent's
+    reply when the customer last wrote more than 24 hours ago; WhatsApp refuses free text then.
+    The template's body has one parameter, {{1}}, which gets the reply folded to one line."""
+    reply_template: str = ""
+    reply_template_language: str = "en"
 
 
 DESK_MODES = ("two-way", "alerts-only")
@@ -97,6 +108,7 @@ class Settings:
     transcripts: bool = False          # email a copy of each closed conversation
     survey: "SurveySettings" = field(default_factory=lambda: SurveySettings())
     desk: DeskSettings = field(default_factory=DeskSettings)
+    whatsapp: WhatsAppSettings = field(default_factory=WhatsAppSettings)
     source: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
     # admins' edited templates, id -> source (stored apart from the settings document, loaded with it)
     templates: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
@@ -269,6 +281,7 @@ def parse_settings(data: Any) -> Settings:
             comment=_flag(survey.get("comment", False), "surveys.comment"),
         ),
         desk=parse_desk(data.get("desk")),
+        whatsapp=parse_whatsapp(data.get("whatsapp")),
         source=data,
     )
 
@@ -293,6 +306,19 @@ def parse_desk(data: Any) -> DeskSettings:
     return DeskSettings(slack_channel=slack_channel, telegram_group=group, mode=mode,
                         note_prefix=_text(desk.get("note_prefix", "note:"), "desk.note_prefix", limit=20),
                         agents=tuple(_text(str(a), f"desk.agents[{i}]", limit=60) for i, a in enumerate(agents)))
+
+
+def parse_whatsapp(data: Any) -> WhatsAppSettings:
+    whatsapp = _mapping(data, "whatsapp")
+    name = _text(whatsapp.get("reply_template"), "whatsapp.reply_template", required=False, limit=512)
+    if name and not re.match(r"^[a-z0-9_]+$", name):
+        raise SettingsError("whatsapp.reply_template", f"expected a template name of lowercase letters, digits "
+                                                        f"and underscores, got {name!r}")
+    language = _text(whatsapp.get("reply_template_language", "en"), "whatsapp.reply_template_language", limit=10)
+    if not re.match(r"^[a-z]{2,3}(_[A-Z]{2})?$", language):
+        raise SettingsError("whatsapp.reply_template_language", f"expected a language code such as en or en_US, "
+                                                                 f"got {language!r}")
+    return WhatsAppSettings(reply_template=name, reply_template_language=language)
 
 
 def _check_country(country: str, subdivision: str) -> None:
