@@ -108,7 +108,7 @@ ATTACHMENT_MEDIA = {"image": "photo", "video": "video", "audio": "voice", "file"
 
 def _messaging(item: dict[str, Any], channel: str, page_id: str) -> InboundMessage | StatusUpdate | str:
     """One `messaging` item: a customer's message, a delivery/read receipt, or why it is ignored."""
-    sender, recipient = item.get("sender") or {}, item.get("recipient") or {}
+    sender = item.get("sender") or {}
     sender_id = _str(sender.get("id")) if isinstance(sender, dict) else ""
     if "delivery" in item or "read" in item:
         receipt = item.get("delivery") or item.get("read") or {}

@@ -25,7 +25,7 @@ def delivery_key(channel: str, message_id: str) -> dict[str, Any]:
 def record_status(update, now: datetime) -> None:
     status = update.status if update.status in ORDER else "other"
     values: dict[str, Any] = {":at": update.at, ":r": update.recipient or None, ":e": expiry(now, EVENT_TTL_DAYS)}
-    sets = [f"#at = if_not_exists(#at, :at)", "#ttl = :e"]
+    sets = ["#at = if_not_exists(#at, :at)", "#ttl = :e"]
     names = {"#at": f"{status}_at", "#ttl": TTL_ATTRIBUTE}
     if update.recipient:
         sets.append("recipient = :r")
