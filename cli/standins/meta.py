@@ -72,6 +72,13 @@ class MetaStandIn(StandIn):
             to = str(call.params["to"])
             return Reply(200, {"messaging_product": "whatsapp", "contacts": [{"input": to, "wa_id": to}],
                                "messages": [{"id": f"wamid.STANDIN{next(self._ids):06d}"}]})
+        if call.method == "subscribe":
+            # the app's subscriptions take the app token (app-id|app-secret), a business account's
+            # the WhatsApp token, a page's its page token
+            if token not in (self.page_token, self.whatsapp_token) and "|" not in token:
+                return graph_error(190, "Invalid OAuth access token.", 401)
+            self.subscriptions.append({"path": call.path, **call.params})
+            return Reply(200, {"success": True})
         if token != self.page_token:
             return graph_error(190, "Invalid OAuth access token.", 401)
         if call.method == "page.send":
@@ -79,9 +86,6 @@ class MetaStandIn(StandIn):
             if not recipient or not isinstance(call.params.get("message"), dict):
                 return graph_error(100, "Invalid parameter", 400)
             return Reply(200, {"recipient_id": recipient, "message_id": f"m_STANDIN{next(self._ids):06d}"})
-        if call.method == "subscribe":
-            self.subscriptions.append({"path": call.path, **call.params})
-            return Reply(200, {"success": True})
         user = call.path.rstrip("/").rsplit("/", 1)[-1]
         if user not in self.profiles:
             return graph_error(100, "Unsupported get request.", 400, 33)
