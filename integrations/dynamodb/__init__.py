@@ -19,6 +19,7 @@ Key design. `pk`/`sk` are strings; `gsi1pk`/`gsi1sk` form a sparse index that on
 | stats         | STATS#{YYYY-MM-DD}              | {channel}                  | stats: one query per day; counters ADDed in the transaction of what they count |
 | cursor        | CURSOR#{job}                    | CURSOR                     | pollers: where to resume (X mentions since_id)    |
 | message id    | MSGID#{email Message-ID}        | MSGID                      | email: which chat a reply's In-Reply-To/References belong to (batch get) |
+| delivery      | DELIVERY#{channel}#{message_id} | DELIVERY                   | Meta status callbacks on an outbound message (update per status; get by our message id); `deliveries.py` |
 
 Rules: no Scan anywhere; writes that must happen once are conditional (the event put, the decision
 transaction); every item a customer caused carries `expires_at` (TTL) from the retention setting.
