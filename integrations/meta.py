@@ -123,8 +123,10 @@ def _messaging(item: dict[str, Any], channel: str, page_id: str) -> InboundMessa
                  "game_play", "pass_thread_control", "take_thread_control", "request_thread_control"):
         if kind in item:
             return kind
-    if not sender_id or (page_id and sender_id == page_id):
-        return "our own page" if sender_id else "malformed: no sender"
+    if not sender_id or len(sender_id) > 64:   # PSIDs and IGSIDs are short numbers; they become keys
+        return "malformed: no sender"
+    if page_id and sender_id == page_id:
+        return "our own page"
     message, postback = item.get("message"), item.get("postback")
     if isinstance(postback, dict):   # a tapped button: its payload is what they chose
         payload = _str(postback.get("payload"))
@@ -148,7 +150,8 @@ def _messaging(item: dict[str, Any], channel: str, page_id: str) -> InboundMessa
         return InboundMessage(channel=channel, event_id=bounded(mid), chat_id=sender_id, sender_id=sender_id,
                               message_id=bounded(mid), received_at=_ms(item.get("timestamp")),
                               text=payload[:200], chat_type="answer")
-    attachments = [a for a in message.get("attachments") or [] if isinstance(a, dict)]
+    attachments = message.get("attachments")
+    attachments = [a for a in attachments if isinstance(a, dict)] if isinstance(attachments, list) else []
     kinds = [_str(a.get("type")) for a in attachments]
     media = next((ATTACHMENT_MEDIA.get(k, "message") for k in kinds), "")
     text = _str(message.get("text"))
@@ -157,8 +160,10 @@ def _messaging(item: dict[str, Any], channel: str, page_id: str) -> InboundMessa
     details = {"attachments": kinds[:10]} if kinds else {}
     if "story_mention" in kinds:
         details["story_mention"] = True
-    if isinstance(message.get("reply_to"), dict):
-        details["reply_to"] = bounded(_str(message["reply_to"].get("mid")) or _str(message["reply_to"].get("story", {}).get("id")))
+    reply_to = message.get("reply_to")
+    if isinstance(reply_to, dict):
+        story = reply_to.get("story") if isinstance(reply_to.get("story"), dict) else {}
+        details["reply_to"] = bounded(_str(reply_to.get("mid")) or _str(story.get("id")))
     return InboundMessage(channel=channel, event_id=bounded(mid), chat_id=sender_id, sender_id=sender_id,
                           message_id=bounded(mid), received_at=_ms(item.get("timestamp")), text=text,
                           media=media, details=details)
@@ -180,8 +185,9 @@ def to_batch(payload: Any) -> Batch:
         items = entry.get("messaging")
         if items is None:
             # changes-style fields (comments, mentions in posts) are not conversations we answer
-            batch.ignored.extend(f"field {_str(c.get('field'))}" for c in entry.get("changes") or []
-                                 if isinstance(c, dict))
+            changes = entry.get("changes")
+            batch.ignored.extend(f"field {_str(c.get('field'))}" for c in changes if isinstance(c, dict)) \
+                if isinstance(changes, list) else batch.ignored.append("entry without messaging")
             continue
         if not isinstance(items, list):
             raise Malformed("messaging is not a list")

@@ -83,11 +83,11 @@ def _message(message: Any, value: dict[str, Any], names: dict[str, str]) -> Inbo
         return "malformed: message without sender or id"
     if kind in IGNORED_TYPES:
         return kind
-    own = _str((value.get("metadata") or {}).get("display_phone_number")).lstrip("+").replace(" ", "")
+    metadata = value.get("metadata") if isinstance(value.get("metadata"), dict) else {}
+    own = _str(metadata.get("display_phone_number")).lstrip("+").replace(" ", "")
     if own and wa_id == own:
         return "echo of our own number"
     text, media, answer = _content(message)
-    metadata = value.get("metadata") or {}
     details = {"phone_number_id": _str(metadata.get("phone_number_id"))}
     context = message.get("context")
     if isinstance(context, dict) and _str(context.get("id")):
@@ -106,10 +106,12 @@ def _message(message: Any, value: dict[str, Any], names: dict[str, str]) -> Inbo
 def _status(status: Any) -> StatusUpdate | str:
     if not isinstance(status, dict) or not _str(status.get("id")) or not _str(status.get("status")):
         return "malformed: status without id"
-    errors = tuple({"code": e.get("code"), "title": _str(e.get("title"))[:200],
+    errors = status.get("errors") if isinstance(status.get("errors"), list) else []
+    errors = tuple({"code": e.get("code") if isinstance(e.get("code"), int) else None,
+                    "title": _str(e.get("title"))[:200],
                     "details": _str((e.get("error_data") or {}).get("details"))[:300]
                     if isinstance(e.get("error_data"), dict) else ""}
-                   for e in status.get("errors") or [] if isinstance(e, dict))[:5]
+                   for e in errors if isinstance(e, dict))[:5]
     return StatusUpdate(CHANNEL, bounded(status["id"]), _str(status["status"])[:20],
                         _seconds(status.get("timestamp")), _str(status.get("recipient_id"))[:64], errors)
 
