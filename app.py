@@ -53,6 +53,36 @@ def x_events():
     return handler.handle_event(app.current_request)
 
 
+# Meta: WhatsApp on its own route, Messenger and Instagram on one (the payload's `object` tells them
+# apart); GET is the verification handshake Meta makes when the callback URL is saved.
+@app.route("/webhooks/whatsapp", methods=["GET"])
+def whatsapp_verify():
+    from functions.handlers import meta_webhook as handler
+
+    return handler.verify(app.current_request)
+
+
+@app.route("/webhooks/whatsapp", methods=["POST"])
+def whatsapp_events():
+    from functions.handlers import meta_webhook as handler
+
+    return handler.handle(app.current_request, "whatsapp")
+
+
+@app.route("/webhooks/meta", methods=["GET"])
+def meta_verify():
+    from functions.handlers import meta_webhook as handler
+
+    return handler.verify(app.current_request)
+
+
+@app.route("/webhooks/meta", methods=["POST"])
+def meta_events():
+    from functions.handlers import meta_webhook as handler
+
+    return handler.handle(app.current_request, "meta")
+
+
 @app.on_sns_message(topic=MAIL_TOPIC, name="email_inbound")
 def email_inbound(event):
     from functions.handlers import email_inbound as handler

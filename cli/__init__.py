@@ -16,16 +16,19 @@ def _dev(args) -> int:
 def _standin(args) -> int:
     import time
 
+    from cli.standins.meta import MetaStandIn
     from cli.standins.slack import SlackStandIn
     from cli.standins.telegram import TelegramStandIn
     from cli.standins.x import XStandIn
 
-    stand_in = {"telegram": TelegramStandIn, "slack": SlackStandIn, "x": XStandIn}[args.channel](
-        port=args.port).start()
+    stand_in = {"telegram": TelegramStandIn, "slack": SlackStandIn, "x": XStandIn, "meta": MetaStandIn}[
+        args.channel](port=args.port).start()
     use = {"telegram": f"TELEGRAM_API_URL={stand_in.url} TELEGRAM_BOT_TOKEN=123456:TEST",
            "slack": f"SLACK_API_URL={stand_in.url}/api/ SLACK_BOT_TOKEN=xoxb-test",
            "x": f"X_API_URL={stand_in.url} X_CONSUMER_KEY=k X_ACCESS_TOKEN=4337869213-t "
-                f"X_ACCESS_TOKEN_SECRET=s"}[args.channel]
+                f"X_ACCESS_TOKEN_SECRET=s",
+           "meta": f"META_API_URL={stand_in.url} WHATSAPP_TOKEN=wa-test-token WHATSAPP_PHONE_NUMBER_ID=106540352242922 "
+                   f"META_PAGE_TOKEN=page-test-token"}[args.channel]
     print(f"{args.channel} API stand-in on {stand_in.url}\n  use: {use} make dev\n"
           f"  calls received: {stand_in.url}/_calls\nCtrl-C stops.", flush=True)
     try:
@@ -139,7 +142,7 @@ def parser() -> argparse.ArgumentParser:
     manifest.set_defaults(run=_slack_manifest)
 
     post = commands.add_parser("post", help="post a payload to a running server, signed as the channel would")
-    post.add_argument("channel", choices=["telegram", "slack", "x"])
+    post.add_argument("channel", choices=["telegram", "slack", "x", "whatsapp", "messenger", "instagram"])
     post.add_argument("file", nargs="?", help="JSON payload file, or - for standard input")
     post.add_argument("--thread", default="", help="slack: reply as an agent in this desk thread (CHANNEL:TS)")
     post.add_argument("--text", default="", help="with --thread: the agent's reply")
@@ -176,8 +179,8 @@ def parser() -> argparse.ArgumentParser:
     deploy.set_defaults(run=_deploy)
 
     secrets_help = "read secrets from SSM under this path (e.g. /firstreply/prod) rather than the environment"
-    register = commands.add_parser("register-webhooks", help="point Telegram and X at the deployed API; print the "
-                                   "Slack manifest")
+    register = commands.add_parser("register-webhooks", help="point Telegram, X, WhatsApp and the Facebook page "
+                                   "at the deployed API; print the Slack manifest")
     register.add_argument("--url", required=True, help="https base URL of the deployed API (EndpointURL)")
     register.add_argument("--secrets-path", help=secrets_help)
     register.set_defaults(run=_register_webhooks)
@@ -213,7 +216,8 @@ def parser() -> argparse.ArgumentParser:
     audit.set_defaults(run=_audit)
 
     standin = commands.add_parser("standin", help="run a local stand-in of a channel API")
-    standin.add_argument("channel", choices=["telegram", "slack", "x"])
+    standin.add_argument("channel", choices=["telegram", "slack", "x", "meta"],
+                         help="meta: the Graph API for WhatsApp, Messenger and Instagram")
     standin.add_argument("--port", type=int, default=8081)
     standin.set_defaults(run=_standin)
     return top

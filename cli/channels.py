@@ -1,5 +1,6 @@
 """Channel set-up helpers of the `firstreply` command: the Slack manifest, and posting a signed
-payload to a running server as the channel would (for trying `firstreply dev` by hand)."""
+payload to a running server as the channel would (for trying `firstreply dev` by hand): Telegram's
+secret header, Slack's v0 signature, X's HMAC, Meta's X-Hub-Signature-256."""
 from __future__ import annotations
 
 import json
@@ -14,7 +15,9 @@ from urllib.parse import urlsplit
 MANIFEST = Path(__file__).resolve().parent.parent / "infra" / "slack-manifest.yml"
 PLACEHOLDER = "https://YOUR-API.example.com"
 DEV_SECRETS = {"TELEGRAM_WEBHOOK_SECRET": "dev-secret", "SLACK_SIGNING_SECRET": "dev-signing-secret",
-               "X_CONSUMER_SECRET": "dev-consumer-secret", "FIRSTREPLY_SIGNING_SECRET": "dev-signing-key"}
+               "X_CONSUMER_SECRET": "dev-consumer-secret", "FIRSTREPLY_SIGNING_SECRET": "dev-signing-key",
+               "META_APP_SECRET": "dev-meta-app-secret", "META_VERIFY_TOKEN": "dev-verify-token"}
+META_CHANNELS = ("whatsapp", "messenger", "instagram")
 
 
 class UsageError(SystemExit):
@@ -60,6 +63,11 @@ def signed_request(channel: str, body: bytes, secret=secret) -> tuple[str, dict[
         signature = SignatureVerifier(secret("SLACK_SIGNING_SECRET")).generate_signature(
             timestamp=timestamp, body=body)
         return "/webhooks/slack/events", {"X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": signature}
+    if channel in META_CHANNELS:   # Messenger and Instagram share a route; the payload's object tells them apart
+        from integrations.meta import SIGNATURE_HEADER as META_HEADER, signature as meta_signature
+
+        route = "/webhooks/whatsapp" if channel == "whatsapp" else "/webhooks/meta"
+        return route, {META_HEADER: meta_signature(secret("META_APP_SECRET"), body)}
     from integrations.x import SIGNATURE_HEADER, signature as x_signature
 
     return "/webhooks/x", {SIGNATURE_HEADER: x_signature(secret("X_CONSUMER_SECRET"), body)}

@@ -340,6 +340,10 @@ def run(port: int, config_path: str) -> None:
         if os.environ.get("TELEGRAM_BOT_TOKEN") else outbox,
         "Slack": os.environ.get("SLACK_API_URL", "slack.com") if os.environ.get("SLACK_BOT_TOKEN") else outbox,
         "X": os.environ.get("X_API_URL", "api.twitter.com") if credentials() else outbox,
+        "WhatsApp": os.environ.get("META_API_URL", "graph.facebook.com")
+        if os.environ.get("WHATSAPP_TOKEN") and os.environ.get("WHATSAPP_PHONE_NUMBER_ID") else outbox,
+        "Messenger/IG": os.environ.get("META_API_URL", "graph.facebook.com")
+        if os.environ.get("META_PAGE_TOKEN") else outbox,
         "Email": f"SES on the AWS stand-in, from {os.environ['SUPPORT_EMAIL_FROM']}",
     }
     print(f"firstreply dev: http://127.0.0.1:{port}\n"

@@ -2,7 +2,7 @@
 
 Telegram: `setWebhook` with the secret token it will send back and only the updates we handle.
 X: the app's webhook (X checks it with a CRC request to the deployed API first) and the support
-account's subscription. Slack: an app is created from a manifest, so the filled manifest is
+account's subscription. WhatsApp, Messenger, Instagram: `cli/meta_webhooks.py`. Slack: an app is created from a manifest, so the filled manifest is
 printed. Credentials come from the environment or, with `--secrets-path`, from SSM. A channel
 without credentials is skipped; a failure makes the command exit 1.
 """
@@ -49,6 +49,10 @@ def run(url: str, secrets_path: str | None) -> int:
             failures += 1
     else:
         print("x: skipped, the X consumer key and secret, access token and secret, and bearer token are all needed")
+
+    from cli.meta_webhooks import register as register_meta
+
+    failures += register_meta(base)
 
     print("slack: create the app from this manifest (api.slack.com/apps → Create New App → From an app manifest),"
           " then store SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET:\n")

@@ -25,6 +25,7 @@ from functions.clock import iso
 from functions.hours import BusinessHours
 from functions.models import Acknowledgement
 from functions.ports import Clock, Sender, SendError
+from functions.service_window import WINDOWED_CHANNELS, last_customer_message
 from functions.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -176,6 +177,12 @@ def reply_messages(text: str, agent: Agent, conversation: dict[str, Any], settin
         return [Acknowledgement(channel=channel, chat_id=conversation["chat_id"], language=language,
                                 text=agent_text.to_html(text), fallback=agent_text.to_plain(text),
                                 thread_id=last.get("message_id", ""), details=details)]
+    if channel in WINDOWED_CHANNELS:   # the sender enforces Meta's 24-hour window from `customer_at`
+        details = {**base["details"], "customer_at": last_customer_message(conversation)}
+        if channel == "whatsapp" and settings.whatsapp.reply_template:
+            details.update(template=settings.whatsapp.reply_template,
+                           template_language=settings.whatsapp.reply_template_language)
+        return [Acknowledgement(text=agent_text.to_plain(text), **{**base, "details": details})]
     return [Acknowledgement(text=agent_text.to_plain(text), **base)]
 
 

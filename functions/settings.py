@@ -12,10 +12,12 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-CHANNELS = ("telegram", "slack", "x", "email")
+# Meta's channels come last: lists in the admin page and the stats keep the older ones first.
+CHANNELS = ("telegram", "slack", "x", "email", "whatsapp", "messenger", "instagram")
 _INTERVAL = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
-DEFAULT_TIMEOUTS = {"telegram": 30, "slack": 30, "x": 30, "email": 3 * 24 * 60}
+DEFAULT_TIMEOUTS = {"telegram": 30, "slack": 30, "x": 30, "email": 3 * 24 * 60,
+                    "whatsapp": 30, "messenger": 30, "instagram": 30}
 
 
 class SettingsError(ValueError):
@@ -55,6 +57,15 @@ class SurveySettings:
     comment: bool = False           # then ask "anything to add?"
     # local wall times a survey may arrive between (the customer's zone when known): start, end
     daytime: tuple[time, time] = (time(9, 0), time(20, 0))
+
+
+@dataclass(frozen=True)
+class WhatsAppSettings:
+    """An approved message template (name and language code, e.g. `en_US`) that carries an agent's
+    reply when the customer last wrote more than 24 hours ago; WhatsApp refuses free text then.
+    The template's body has one parameter, {{1}}, which gets the reply folded to one line."""
+    reply_template: str = ""
+    reply_template_language: str = "en"
 
 
 DESK_MODES = ("two-way", "alerts-only")
@@ -128,6 +139,7 @@ class Settings:
     channel_schedules: dict[str, str] = field(default_factory=dict)
     special_days: tuple[SpecialDay, ...] = ()
     closing_message: dict[str, str] = field(default_factory=dict)   # language -> text; empty: none
+    whatsapp: WhatsAppSettings = field(default_factory=WhatsAppSettings)
     source: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
     # admins' edited templates, id -> source (stored apart from the settings document, loaded with it)
     templates: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
@@ -315,6 +327,7 @@ def parse_settings(data: Any) -> Settings:
         ),
         desk=parse_desk(data.get("desk")),
         **rules,
+        whatsapp=parse_whatsapp(data.get("whatsapp")),
         source=data,
     )
 
@@ -461,6 +474,19 @@ def parse_desk(data: Any) -> DeskSettings:
     return DeskSettings(slack_channel=slack_channel, telegram_group=group, mode=mode,
                         note_prefix=_text(desk.get("note_prefix", "note:"), "desk.note_prefix", limit=20),
                         agents=tuple(_text(str(a), f"desk.agents[{i}]", limit=60) for i, a in enumerate(agents)))
+
+
+def parse_whatsapp(data: Any) -> WhatsAppSettings:
+    whatsapp = _mapping(data, "whatsapp")
+    name = _text(whatsapp.get("reply_template"), "whatsapp.reply_template", required=False, limit=512)
+    if name and not re.match(r"^[a-z0-9_]+$", name):
+        raise SettingsError("whatsapp.reply_template", f"expected a template name of lowercase letters, digits "
+                                                        f"and underscores, got {name!r}")
+    language = _text(whatsapp.get("reply_template_language", "en"), "whatsapp.reply_template_language", limit=10)
+    if not re.match(r"^[a-z]{2,3}(_[A-Z]{2})?$", language):
+        raise SettingsError("whatsapp.reply_template_language", f"expected a language code such as en or en_US, "
+                                                                 f"got {language!r}")
+    return WhatsAppSettings(reply_template=name, reply_template_language=language)
 
 
 def _check_country(country: str, subdivision: str) -> None:

@@ -16,6 +16,7 @@ from functions import i18n, render, tokens
 from functions.hours import customer_zone
 from functions.jobs import JobStore, run_due
 from functions.language import choose_language
+from functions.service_window import last_customer_message, outside
 from functions.settings import Settings
 
 TOKEN_VALID = timedelta(days=14)
@@ -82,6 +83,9 @@ def send_surveys(store: SurveyStore, sender_for: Callable[[str], SurveySender], 
         conversation = store.conversation(cid)
         if conversation is None:
             return "conversation expired"
+        closed_window = outside(conversation["channel"], last_customer_message(conversation), now)
+        if closed_window:   # Meta's channels: no free-form message 24 h after the customer's last
+            return f"skipped: {closed_window}"
         channel, sender_id = conversation["contact"].split("#", 1)
         contact = store.contact(channel, sender_id) or {}
         later = daytime_start(now, customer_zone(contact, settings.zone), survey.daytime)

@@ -20,9 +20,11 @@ API = "https://abc123.execute-api.eu-west-1.amazonaws.com/api"
 
 # -- register-webhooks -----------------------------------------------------------------------------
 @pytest.fixture
-def channel_env(monkeypatch, telegram_api, x_api):
+def channel_env(monkeypatch, telegram_api, x_api, meta_api):
     telegram_api.reset()
     x_api.reset()
+    meta_api.reset()
+    monkeypatch.setenv("META_API_URL", meta_api.url)   # the Meta part subscribes the page there
     monkeypatch.setenv("TELEGRAM_API_URL", telegram_api.url)
     monkeypatch.setenv("X_API_URL", x_api.url)
     monkeypatch.setenv("X_BEARER_TOKEN", "app-bearer")

@@ -43,6 +43,7 @@ def test_the_zip_holds_the_code_and_its_packages_but_not_boto3(package):
     names = set(archive.namelist())
     assert {"app.py", "firstreply.yaml", "functions/pipeline.py", "functions/handlers/worker.py", "functions/handlers/admin.html",
             "integrations/dynamodb/__init__.py", "integrations/dynamodb/customers.py", "templates/ack.telegram.uk.j2", "templates/_ack.fa.j2",
+            "templates/ack.whatsapp.uk.j2", "integrations/whatsapp.py", "pywa/__init__.py",
             "chalice/app.py", "telegram/__init__.py", "slack_sdk/__init__.py", "tweepy/__init__.py",
             "jinja2/__init__.py", "aws_lambda_powertools/__init__.py", "babel/locale-data/uk.dat"} <= names
     assert not any(n.startswith(("boto3/", "botocore/", "moto/", "pytest", "playwright/", "tests/", "cli/"))

@@ -33,7 +33,13 @@ def use_outbox() -> bool:
     return os.environ.get("FIRSTREPLY_OUTBOX") == "1"
 
 
-@lru_cache(maxsize=4)
+def now():
+    """The process's one clock, read when called: senders that check Meta's 24-hour window get
+    this, so a clock a test or `--now` puts in later still counts."""
+    return clock.now()
+
+
+@lru_cache(maxsize=8)
 def sender_for(channel: str) -> Sender:
     """One sender per channel and container (the SDK clients inside are reusable; Telegram's Bot
     is created per send, inside its event loop)."""
@@ -56,6 +62,16 @@ def sender_for(channel: str) -> Sender:
 
         if support_sender():
             return EmailSender(support_sender())
+    if channel == "whatsapp":
+        from integrations import whatsapp
+
+        token, phone_number_id = whatsapp.configured()
+        if token and phone_number_id:
+            return whatsapp.WhatsAppSender(token, phone_number_id, now=now)
+    if channel in ("messenger", "instagram") and secrets.get("META_PAGE_TOKEN"):
+        from integrations.meta import MessengerSender
+
+        return MessengerSender(channel, secrets.get("META_PAGE_TOKEN"), now=now)
     if use_outbox():
         from integrations.outbox import OutboxSender
 

@@ -29,6 +29,7 @@ Key design. `pk`/`sk` are strings; `gsi1pk`/`gsi1sk` form a sparse index that on
 | reference     | REF#{reference}                 | REF                        | export/forget by the reference a customer quotes (get) |
 | tombstone     | GONE#{keyed hash of the id}     | GONE                       | worker: a sender without a contact was erased after this message was written? (get); TTL = dedupe window |
 | audit         | AUDIT#{YYYY-MM-DD}              | {time}#{entry id}          | `firstreply audit`, GET /admin/api/audit: a query per day; TTL = audit_retention_days |
+| delivery      | DELIVERY#{channel}#{message_id} | DELIVERY                   | Meta status callbacks on an outbound message (update per status; get by our message id); `deliveries.py` |
 
 Customers' data (integrations/dynamodb/customers.py): from the `CUSTOMER#` partition, each
 conversation's partition leads to the rest: events (an inbound line's sort key ends in its event id),
