@@ -147,6 +147,8 @@ def _addressed(message: dict, text: str, entities: list[dict], bot: BotIdentity 
     to one of the bot's messages. Everything else is the group talking among themselves."""
     bot_id = bot.id if bot else None
     replied = _object(message.get("reply_to_message"), "reply_to_message")
+    if "forum_topic_created" in replied:
+        replied = {}   # in a forum topic every message "replies" to the topic's creation: no reply to us
     if bot_id is not None and _object(replied.get("from"), "reply_to_message.from").get("id") == bot_id:
         return True
 
