@@ -321,3 +321,42 @@ def test_with_both_desks_a_reply_in_one_shows_in_the_other(desk):
     in_topic = [c.params["text"] for c in calls(desk, "sendMessage", chat_id=GROUP, message_thread_id=topic)][1:]
     assert in_topic == ["reply by Mykola Shevchuk (slack), sent: Answered from Slack"]
     assert [c.params["text"] for c in to_customer(desk)][1:] == ["Answered from Telegram", "Answered from Slack"]
+
+
+@pytest.mark.parametrize("setup, expected", [
+    ({}, "forum and the bot may manage its topics"),
+    ({"forum": False}, "topics are off: in the group's settings turn on Topics"),
+    ({"bot_rights": {"status": "member"}}, "the bot is not an administrator of the group: promote it"),
+    ({"bot_rights": {"can_manage_topics": False}}, "the bot may not manage topics: give it the Manage Topics right"),
+    (None, "the bot cannot see the group"),
+])
+def test_register_webhooks_checks_the_desk_group_and_says_what_is_missing(telegram_api, monkeypatch, capsys,
+                                                                         setup, expected):
+    from cli import main
+
+    telegram_api.reset()
+    monkeypatch.setenv("TELEGRAM_API_URL", telegram_api.url)
+    monkeypatch.delenv("X_CONSUMER_KEY")
+    if setup is not None:
+        telegram_api.add_forum(GROUP, **setup)
+    status = main(["register-webhooks", "--url", "https://abc.example/api", "--telegram-group", GROUP])
+    out = capsys.readouterr().out
+    assert expected in out, out[:600]
+    assert status == (0 if setup == {} else 1)
+    [webhook] = telegram_api.sent("setWebhook")
+    # what the desk needs: button presses, and agents' edits for the "not relayed" notice
+    assert {"callback_query", "edited_message", "message"} <= set(webhook.params["allowed_updates"])
+
+
+def test_an_agent_topic_message_posted_by_hand_reaches_the_customer(desk):
+    """`firstreply post telegram --thread GROUP:TOPIC --text …` sends what a person in the topic
+    would; here through the app's test client, as the dev server would receive it."""
+    from cli.channels import agent_topic_message
+    from cli.standins.telegram import DEV_AGENT
+
+    topic = telegram_customer(desk)
+    assert DEV_AGENT != AGENT   # the stand-in makes the dev agent an administrator of every group
+    response = desk.post_update(None, raw=agent_topic_message(f"{GROUP}:{topic}", "Hello from the desk"))
+    assert response.status_code == 200
+    desk.pump.drain()
+    assert [c.params["text"] for c in to_customer(desk)][1:] == ["Hello from the desk"]

@@ -45,11 +45,13 @@ class TelegramStandIn(StandIn):
         self.chats[str(chat_id)] = {"id": int(chat_id), "type": "supergroup", "title": title, "is_forum": forum,
                                     "accent_color_id": 0, "max_reaction_count": 11,
                                     "accepted_gift_types": {"unlimited_gifts": False, "limited_gifts": False,
-                                                            "unique_gifts": False, "premium_subscription": False}}
-        self.set_member(chat_id, "bot", "administrator", **(bot_rights or {}))
+                                                            "unique_gifts": False, "premium_subscription": False,
+                                                            "gifts_from_channels": False}}
+        rights = dict(bot_rights or {})
+        self.set_member(chat_id, "bot", rights.pop("status", "administrator"), **rights)
 
     def set_member(self, chat_id, user_id, status: str = "administrator", **rights) -> None:
-        self.members[(str(chat_id), str(user_id))] = {"status": rights.pop("status", status), **rights}
+        self.members[(str(chat_id), str(user_id))] = {"status": status, **rights}
 
     def _member(self, chat_id, user_id, bot_id: int) -> dict:
         key = (str(chat_id), "bot" if str(user_id) == str(bot_id) else str(user_id))
