@@ -19,29 +19,29 @@ def surfaces(settings: Settings) -> list:
     from functions.handlers.worker import sender_for, use_outbox
     from integrations import secrets
 
+    def slack(chat: str):
+        from integrations.slack_desk import SlackDesk
+
+        return SlackDesk(sender_for("slack"), chat)
+
+    def telegram(chat: str):
+        from integrations.telegram_desk import TelegramDesk
+
+        return TelegramDesk(sender_for("telegram"), chat)
+
     found = []
-    if settings.desk.slack_channel:
-        if secrets.get("SLACK_BOT_TOKEN"):
-            from integrations.slack_desk import SlackDesk
-
-            found.append(SlackDesk(sender_for("slack"), settings.desk.slack_channel))
-        elif use_outbox():
+    for name, chat, token, make in (("slack", settings.desk.slack_channel, "SLACK_BOT_TOKEN", slack),
+                                    ("telegram", settings.desk.telegram_group, "TELEGRAM_BOT_TOKEN", telegram)):
+        if not chat:
+            continue
+        if secrets.get(token):
+            found.append(make(chat))
+        elif use_outbox():   # `firstreply dev` without the token: the desk on /dev/outbox
             from integrations.outbox import OutboxDesk
 
-            found.append(OutboxDesk("slack", settings.desk.slack_channel))
+            found.append(OutboxDesk(name, chat))
         else:
-            log.warning("desk.slack_channel is set but SLACK_BOT_TOKEN is not: no Slack desk")
-    if settings.desk.telegram_group:
-        if secrets.get("TELEGRAM_BOT_TOKEN"):
-            from integrations.telegram_desk import TelegramDesk
-
-            found.append(TelegramDesk(sender_for("telegram"), settings.desk.telegram_group))
-        elif use_outbox():
-            from integrations.outbox import OutboxDesk
-
-            found.append(OutboxDesk("telegram", settings.desk.telegram_group))
-        else:
-            log.warning("desk.telegram_group is set but TELEGRAM_BOT_TOKEN is not: no Telegram desk")
+            log.warning("the %s desk is set but %s is not: no %s desk", name, token, name)
     return found
 
 
