@@ -342,6 +342,8 @@ class TelegramDesk:
 
 def answer_click(sender, callback_id: str, text: str) -> None:
     """Every press gets its answer (the button stops spinning), whatever became of it."""
+    if not callback_id or not hasattr(sender, "call"):
+        return   # `firstreply dev` without a bot: no button was pressed on Telegram
     async def run(bot):
         await bot.answer_callback_query(callback_id, text=text[:200])
     try:
