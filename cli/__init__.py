@@ -97,7 +97,7 @@ def _deploy(args) -> int:
 def _register_webhooks(args) -> int:
     from cli.webhooks import run
 
-    return run(args.url, args.secrets_path)
+    return run(args.url, args.secrets_path, args.telegram_group, args.config)
 
 
 def _smoke(args) -> int:
@@ -144,7 +144,8 @@ def parser() -> argparse.ArgumentParser:
     post = commands.add_parser("post", help="post a payload to a running server, signed as the channel would")
     post.add_argument("channel", choices=["telegram", "slack", "x", "whatsapp", "messenger", "instagram"])
     post.add_argument("file", nargs="?", help="JSON payload file, or - for standard input")
-    post.add_argument("--thread", default="", help="slack: reply as an agent in this desk thread (CHANNEL:TS)")
+    post.add_argument("--thread", default="", help="reply as an agent in this desk thread: slack CHANNEL:TS, "
+                      "telegram GROUP:TOPIC")
     post.add_argument("--text", default="", help="with --thread: the agent's reply")
     post.add_argument("--url", default="http://127.0.0.1:8000", help="server (default http://127.0.0.1:8000)")
     post.set_defaults(run=_post)
@@ -183,6 +184,10 @@ def parser() -> argparse.ArgumentParser:
                                    "at the deployed API; print the Slack manifest")
     register.add_argument("--url", required=True, help="https base URL of the deployed API (EndpointURL)")
     register.add_argument("--secrets-path", help=secrets_help)
+    register.add_argument("--telegram-group", help="the Telegram desk group to check (default: desk.telegram_group "
+                          "of --config)")
+    register.add_argument("--config", default=os.environ.get("FIRSTREPLY_CONFIG", "firstreply.yaml"),
+                          help="business settings file (default $FIRSTREPLY_CONFIG or firstreply.yaml)")
     register.set_defaults(run=_register_webhooks)
 
     smoke = commands.add_parser("smoke", help="send signed and forged test requests to a deployed API; exit 1 on "

@@ -89,11 +89,25 @@ def agent_reply(thread: str, text: str, user: str = "U0DEVAGENT") -> bytes:
     }).encode()
 
 
+def agent_topic_message(thread: str, text: str, user: int = 7000000777) -> bytes:
+    """An Update as Telegram sends it when a person writes in a desk topic (`thread` is
+    `GROUP:TOPIC`, as /dev/outbox lists it). The user is the Telegram stand-in's administrator."""
+    group, _, topic = thread.partition(":")
+    if not group.lstrip("-").isdigit() or not topic.isdigit():
+        raise UsageError(f"--thread takes GROUP:TOPIC as /dev/outbox lists it, got {thread!r}")
+    now = int(time.time())
+    chat = {"id": int(group), "title": "Support desk", "is_forum": True, "type": "supergroup"}
+    return json.dumps({"update_id": now * 1000 + time.time_ns() % 1000, "message": {
+        "message_id": now % 10_000_000, "from": {"id": user, "is_bot": False, "first_name": "Dev", "last_name": "Agent"},
+        "chat": chat, "date": now, "message_thread_id": int(topic), "is_topic_message": True, "text": text}}).encode()
+
+
 def post(channel: str, path: str | None, base_url: str, thread: str = "", text: str = "") -> int:
     if thread:
-        if channel != "slack" or not text:
-            raise UsageError("--thread goes with `post slack` and --text (an agent's reply in a desk thread)")
-        body = agent_reply(thread, text)
+        if channel not in ("slack", "telegram") or not text:
+            raise UsageError("--thread goes with `post slack` or `post telegram` and --text "
+                             "(an agent's reply in a desk thread or topic)")
+        body = agent_reply(thread, text) if channel == "slack" else agent_topic_message(thread, text)
     else:
         if not path:
             raise UsageError("post needs a payload FILE (or - for standard input), or --thread and --text")

@@ -123,8 +123,17 @@ def is_desk_chat(inbound, settings: Settings) -> bool:
     if inbound.channel == "slack" and desk.slack_channel:
         return inbound.chat_id.split(":")[0] == desk.slack_channel
     if inbound.channel == "telegram" and desk.telegram_group:
-        return inbound.chat_id == desk.telegram_group
+        return inbound.chat_id.split(":")[0] == desk.telegram_group   # a desk candidate names group:topic
     return False
+
+
+def customer_message(inbound, settings: Settings):
+    """A desk candidate from a chat that is not the desk's (a topic of a customer's own forum
+    group that addresses the bot) is the customer's message it carries; anything else as it is."""
+    customer = inbound.details.get("customer") if inbound.chat_type.startswith("desk") else None
+    if customer and not is_desk_chat(inbound, settings):
+        return type(inbound).from_dict(customer)
+    return inbound
 
 
 def closing_tasks(settings: Settings, now: datetime) -> list[tuple[str, datetime]]:
@@ -229,15 +238,21 @@ class Desk:
             return 0
         refs = desk_refs(conversation)
         inbound = event["inbound"]
+        inbound = (inbound.get("details") or {}).get("customer") or inbound   # a customer's forum-topic message
         written = 0
         for surface in self.surfaces:
             ref = refs.get(surface.name)
+            # a surface that can show the message as it is (Telegram copies a Telegram customer's
+            # photo, voice, document); the others get it as a line, media named
+            copy = getattr(surface, "post_customer", None)
             if ref is None:
                 view_ = view(conversation, self.store.messages(conversation_id), self.settings, self.clock.now())
                 view_["previous"] = self._previous_ref(conversation, surface.name)
                 ref = surface.open_thread(view_)
                 self.store.set_desk_ref(conversation_id, surface.name, ref)
-            else:
+                if copy and inbound.get("media"):   # the first post names it; the copy shows it
+                    copy(ref, inbound)
+            elif not (copy and copy(ref, inbound)):
                 surface.post(ref, customer_line(inbound))
             written += 1
         self.store.mark_mirrored(channel, event_id, self.clock.now())
@@ -275,6 +290,10 @@ class Desk:
             return record["delivery"], record.get("reason", "")
         action = DeskAction.from_dict(record["action"])
         messages = reply_messages(action.text, action.agent, conversation, self.settings)
+        if action.origin.get("copy") and conversation["channel"] == "telegram":
+            # an agent's photo or document from the Telegram desk: copied as it is, caption and all
+            messages = [dataclasses.replace(messages[0], text=agent_text.to_plain(action.text), parse_mode="",
+                                            details={**messages[0].details, "copy_from": action.origin["copy"]})]
         sender = self.sender_for(conversation["channel"])
         sent_ids = []
         try:
@@ -301,7 +320,7 @@ class Desk:
                 surface.post(ref, agent_line(action, outcome, reason))
             if ref and action.kind in ("close", "reopen", "assign", "priority"):
                 surface.update_parent(ref, view(conversation, [], self.settings, self.clock.now())
-                                      | self._first_in(conversation))
+                                      | self._first_in(conversation) | {"changed": action.kind})
         self.store.mark_confirmed(action.action_id)
 
     def _first_in(self, conversation: dict[str, Any]) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from functions import followups
 from functions.acknowledge import acknowledgement
 from functions.clock import iso
 from functions.decide import decide
-from functions.desk import is_desk_chat
+from functions.desk import customer_message, is_desk_chat
 from functions.models import Acknowledgement, Decision, InboundMessage, SentMessage
 from functions.ports import Clock, Sender, SendError, Store
 from functions.settings import Settings
@@ -177,8 +177,8 @@ def process(channel: str, event_id: str, store: Store, sender: Sender, clock: Cl
         return Outcome("ignored-unknown")
     if event.get("status") == "done":
         return Outcome("duplicate")
-    inbound = InboundMessage.from_dict(event["inbound"])
     settings = store.load_settings()
+    inbound = customer_message(InboundMessage.from_dict(event["inbound"]), settings)
     if inbound.chat_type.startswith("desk"):   # an agent's message or click in a desk surface
         result = desk(inbound, settings) if desk else "ignored: no desk"
         store.mark_done(inbound)

@@ -37,7 +37,7 @@ def test_register_webhooks_sets_telegram_and_x_and_prints_the_slack_manifest(cha
     [call] = telegram_api.sent("setWebhook")
     assert call.params["url"] == f"{API}/webhooks/telegram"
     assert call.params["secret_token"] == "s3cr3t-token_ABC"
-    assert call.params["allowed_updates"] == ["message", "callback_query"]
+    assert call.params["allowed_updates"] == ["message", "edited_message", "callback_query"]
     assert telegram_api.sent("getWebhookInfo")
     [webhook] = x_api.webhooks
     assert webhook["url"] == f"{API}/webhooks/x" and x_api.subscriptions == {webhook["id"]}
