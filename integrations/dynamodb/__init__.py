@@ -1,7 +1,8 @@
 """The one DynamoDB table (single-table design): its keys, serialisation and the store, one module
 per aggregate (events, conversations, desk, jobs, admin, stats, channels) sharing one client.
 
-Key design. `pk`/`sk` are strings; `gsi1pk`/`gsi1sk` form a sparse index that only due work carries.
+Key design. `pk`/`sk` are strings; `gsi1pk`/`gsi1sk` form a sparse index that only due work carries;
+`gsi2pk`/`gsi2sk` index conversations by state for the inbox.
 
 | item          | pk                              | sk                         | access pattern                                   |
 |---------------|---------------------------------|----------------------------|--------------------------------------------------|
@@ -19,6 +20,13 @@ Key design. `pk`/`sk` are strings; `gsi1pk`/`gsi1sk` form a sparse index that on
 | stats         | STATS#{YYYY-MM-DD}              | {channel}                  | stats: one query per day; counters ADDed in the transaction of what they count |
 | cursor        | CURSOR#{job}                    | CURSOR                     | pollers: where to resume (X mentions since_id)    |
 | message id    | MSGID#{email Message-ID}        | MSGID                      | email: which chat a reply's In-Reply-To/References belong to (batch get) |
+| conv. (inbox) | CONV#{conversation_id}          | META                       | inbox: gsi2pk=STATE#{state}#{n} (n = crc32(id) % 4: every state change writes it), gsi2sk=SLA due time (waiting; else waiting since) / last agent reply (answered) / closed at (closed); a page queries the 4 shards and merges |
+| reference     | REF#{reference}                 | {conversation_id}          | inbox search by reference (query; written with the new conversation) |
+| name word     | NAME#{folded word of the name}  | {opened_at}#{conversation_id} | inbox search by customer name, newest first (query); found from the conversation's name |
+| SLA timer     | SLA#{conversation_id}           | SLA                        | SLA job: gsi1pk=SLADUE#{n}, gsi1sk=next alarm (80 % moment, then the due time), removed after the breach alarm; rewritten when the due time changes |
+| agent         | AGENTS                          | {agent id}                 | `firstreply agents list` (query: one partition per team); revoke (get, update) |
+| agent token   | AGENTTOKEN#{sha256 of token}    | TOKEN                      | every inbox request: get by key; deleted on revoke. The token itself is never stored |
+| measured      | SETTINGS                        | CURRENT (`measured_response`) | expected-reply job writes the median per channel; read with the settings |
 
 Rules: no Scan anywhere; writes that must happen once are conditional (the event put, the decision
 transaction); every item a customer caused carries `expires_at` (TTL) from the retention setting.
@@ -42,12 +50,19 @@ TABLE_SPEC: dict[str, Any] = {
         {"AttributeName": "sk", "AttributeType": "S"},
         {"AttributeName": "gsi1pk", "AttributeType": "S"},
         {"AttributeName": "gsi1sk", "AttributeType": "S"},
+        {"AttributeName": "gsi2pk", "AttributeType": "S"},
+        {"AttributeName": "gsi2sk", "AttributeType": "S"},
     ],
     "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
     "GlobalSecondaryIndexes": [{
         "IndexName": "gsi1",
         "KeySchema": [{"AttributeName": "gsi1pk", "KeyType": "HASH"},
                       {"AttributeName": "gsi1sk", "KeyType": "RANGE"}],
+        "Projection": {"ProjectionType": "ALL"},
+    }, {
+        "IndexName": "gsi2",
+        "KeySchema": [{"AttributeName": "gsi2pk", "KeyType": "HASH"},
+                      {"AttributeName": "gsi2sk", "KeyType": "RANGE"}],
         "Projection": {"ProjectionType": "ALL"},
     }],
     "BillingMode": "PAY_PER_REQUEST",
