@@ -142,9 +142,11 @@ def first_response(conversation: dict[str, Any], settings: Settings, now: dateti
     if conversation.get("first_response_at"):
         return None
     opened = datetime.fromisoformat(conversation["opened_at"].replace("Z", "+00:00"))
+    due = conversation.get("sla_due_at")   # as it was before the reply (the reply clears it)
     return {"at": iso(now), "agent": agent.id,
             "wall_minutes": round(max((now - opened).total_seconds(), 0) / 60, 2),
-            "business_minutes": round(BusinessHours(settings).business_minutes(opened, now), 2)}
+            "business_minutes": round(BusinessHours(settings).business_minutes(opened, now), 2),
+            "sla_met": (iso(now) <= due) if due else None}
 
 
 def reply_messages(text: str, agent: Agent, conversation: dict[str, Any], settings: Settings) -> list[Acknowledgement]:

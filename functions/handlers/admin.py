@@ -55,6 +55,8 @@ def page(request) -> Response:
 
 def handle(request, action: str, template_id: str | None = None) -> Response:
     who = identity(request)
+    if who is None and _is_agent(request):   # a personal token: the inbox only
+        return answer(403, error="agents' tokens open the inbox; templates, settings and results need the admin token")
     if who is None:
         response = answer(401, error="sign in: Authorization: Bearer <admin token>")
         response.headers["WWW-Authenticate"] = 'Bearer realm="firstreply admin"'
@@ -67,6 +69,15 @@ def handle(request, action: str, template_id: str | None = None) -> Response:
     if request.method in ("PUT", "POST") and not isinstance(body, dict):
         return answer(400, error="expected a JSON object")
     return ACTIONS[action](request, who, template_id, body)
+
+
+def _is_agent(request) -> bool:
+    from functions.handlers.inbox import caller
+
+    if cognito_arn():
+        return False
+    found = caller(request)
+    return bool(found and found[1] == "agent")
 
 
 def _store():

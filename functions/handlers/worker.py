@@ -113,6 +113,9 @@ def handle(event) -> None:
                               clock, policy, desk=lambda inbound, settings: desk.handle(
                                   inbound, store(), settings, clock, policy))
             desk.mirror(store(), store().load_settings(), clock, policy, body["channel"], body["event_id"])
+            if outcome.decision:   # a customer's message: the SLA due time and the rules' priority
+                desk.after_customer_message(store(), store().load_settings(), clock, body["channel"],
+                                            body["event_id"], outcome.decision.conversation_id)
         except DeferDelivery as exc:
             log.warning("deferring %s/%s by %.0fs", body["channel"], body["event_id"], exc.seconds)
             sqs.defer(record.receipt_handle, exc.seconds)

@@ -198,7 +198,7 @@ class DeskStore:
             "pk": f"FACTS#{fact['at'][:10]}", "sk": f"first_response#{conversation.get('channel', '')}#{cid}",
             "channel": conversation.get("channel", ""), "agent": fact["agent"], "conversation_id": cid,
             "wall_minutes": fact["wall_minutes"], "business_minutes": fact["business_minutes"],
-            TTL_ATTRIBUTE: expiry(now, FACTS_DAYS)}))
+            "sla_met": fact.get("sla_met"), TTL_ATTRIBUTE: expiry(now, FACTS_DAYS)}))
 
     def mark_confirmed(self, action_id: str) -> None:
         self.ddb.update_item(TableName=self.table, Key=desk_key(action_id),
