@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import secrets
-import unicodedata
 from datetime import datetime, timezone
 
 from cli.channels import UsageError
@@ -15,7 +14,9 @@ TOKEN_PREFIX = "fra_"   # recognisable in a leaked log or a secret scanner
 
 def agent_id(name: str) -> str:
     """"Olena Koval" → "olena-koval": the id the inbox records and `assign` accepts."""
-    plain = "".join(c for c in unicodedata.normalize("NFKD", name.casefold()) if not unicodedata.combining(c))
+    from functions.faq import fold   # accents and the Turkish dotless i folded, as the FAQ matches
+
+    plain = fold(name)
     slug = re.sub(r"[^\w]+", "-", plain, flags=re.UNICODE).strip("-")[:40]
     if not slug:
         raise UsageError(f"not a usable name: {name!r}")

@@ -197,7 +197,7 @@ def history_line(message: dict[str, Any], settings) -> dict[str, Any]:
     text = message.get("text") or message.get("plain") or ""
     if kind == "ack":
         text = message.get("plain") or text
-    at = message.get("sent_at") or message.get("received_at") or message["sk"].split("#")[1]
+    at = message["sk"].split("#")[1]   # always our clock (the channel's own time never orders anything)
     return {"at": at, "local": _local(at, settings), "direction": direction, "kind": kind, "text": text,
             "media": message.get("media") or "", "subject": message.get("subject") or "",
             "agent": message.get("agent_name") or message.get("agent") or "",
@@ -244,7 +244,7 @@ def act(request, agent, role, conversation_id, verb) -> Response:
     except InvalidAction as exc:
         return answer(400, error=str(exc), **({"limit": REPLY_LIMIT} if verb in ("reply", "note") else {}))
     _enqueue(action, conversation, _now())
-    return answer(202, action_id=action_id, status="queued", kind=verb)
+    return answer(202, action_id=action_id, queued=True, kind=verb)
 
 
 def _assignee(store, wanted: Any, me_: Agent) -> Agent | None:
