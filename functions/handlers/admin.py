@@ -221,6 +221,8 @@ def get_settings(request, who, template_id, body) -> Response:
         document, version = store.load_settings().source, 0
     return answer(200, settings=document, version=version,
                   updated_at=(record or {}).get("updated_at"), updated_by=(record or {}).get("updated_by"),
+                  # the expected-reply job's measurement, shown beside the configured text
+                  measured_response=(record or {}).get("measured_response") or {},
                   history=[{k: h.get(k) for k in ("version", "updated_at", "updated_by")}
                            for h in store.settings_history()])
 
