@@ -206,3 +206,18 @@ def test_an_email_conversation_is_in_the_queue_beside_telegram(inbox):
     rows = call(inbox, "GET", "/admin/api/conversations", token=inbox.tokens["Olena"])[1]["conversations"]
     assert sorted(r["channel"] for r in rows) == ["email", "telegram"]
     assert next(r for r in rows if r["channel"] == "email")["subject"]
+
+
+def test_results_give_the_charts_first_response_per_day_sla_attainment_and_per_agent(inbox):
+    inbox.use_settings(sla={"first_response": {"normal": "8h", "urgent": "30m"}})
+    olena = inbox.tokens["Olena"]
+    cid = telegram_customer(inbox)
+    assert inbox.store.conversation(cid)["sla_due_at"]
+    act(inbox, olena, cid, "reply", {"text": "Here we are."})                 # a minute later: within 8 h
+    status, stats = call(inbox, "GET", "/admin/api/stats?since=2026-11-01&until=2026-11-30", headers=ADMIN)
+    assert status == 200
+    [day] = stats["daily"]
+    assert day["day"] == "2026-11-23" and day["answered"] == 1 and day["sla_attainment"] == 1.0
+    assert day["first_response_p50"] == 1.0
+    assert stats["agents"]["inbox:olena-koval"]["answered"] == 1
+    assert call(inbox, "GET", "/admin/api/stats", token=olena)[0] == 403     # results are the admins'

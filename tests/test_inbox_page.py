@@ -9,6 +9,7 @@ THEN the Bot API stand-in receives the reply once and nothing for the note; the 
 """
 from __future__ import annotations
 
+import re
 import subprocess
 
 import pytest
@@ -117,3 +118,18 @@ def test_an_agent_answers_notes_assigns_and_closes_in_the_inbox(browser, dev, te
         expect(second.locator("#cv-history")).to_contain_text("Asked the warehouse")
     finally:
         second.close()
+
+
+def test_the_results_tab_draws_its_charts_inline(browser, dev):  # noqa: F811
+    port, _ = dev
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    try:
+        sign_in(page, port, "inbox-admin-token")
+        page.get_by_role("button", name="Results").click()
+        for title in ("First response per day", "SLA attainment per day", "Conversations per channel",
+                      "First response per agent"):
+            expect(page.get_by_role("img", name=re.compile(title))).to_be_visible()
+        expect(page.locator("#charts figure")).to_have_count(4)
+        expect(page.locator("#charts figure").nth(2).locator("rect").first).to_be_attached()   # a bar per channel
+    finally:
+        page.close()

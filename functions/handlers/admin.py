@@ -256,7 +256,13 @@ def get_stats(request, who, template_id, body) -> Response:
     except ValueError as exc:
         return answer(400, error=str(exc))
     summary = summarise(_store().stats_days(days_between(since, until)))
-    return answer(200, since=since.isoformat(), until=until.isoformat(), channels=summary)
+    # the charts: first response per day, SLA attainment, per agent (from per-conversation facts)
+    from functions.stats import daily_responses, summarise_responses
+
+    facts = _store().facts_days(days_between(since, until))
+    responses = summarise_responses(facts)
+    return answer(200, since=since.isoformat(), until=until.isoformat(), channels=summary,
+                  daily=daily_responses(facts), agents=responses["agents"])
 
 
 ACTIONS = {
