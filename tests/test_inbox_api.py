@@ -5,7 +5,7 @@ Telegram Bot API stand-in once."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 

@@ -16,8 +16,11 @@ import pytest
 from playwright.sync_api import expect
 
 from conftest import ROOT, load_fixture
-from test_admin_page import browser, screenshot  # noqa: F401 - the shared Chromium fixture
+import test_admin_page
+from test_admin_page import screenshot
 from test_dev_server import FIRSTREPLY, dev_env, free_port, post, start, stop
+
+browser = test_admin_page.browser   # the one Chromium of the admin page tests
 
 
 @pytest.fixture
@@ -53,7 +56,7 @@ def sign_in(page, port, token):
     page.get_by_role("button", name="Sign in").click()
 
 
-def test_an_agent_answers_notes_assigns_and_closes_in_the_inbox(browser, dev, telegram_api):  # noqa: F811
+def test_an_agent_answers_notes_assigns_and_closes_in_the_inbox(browser, dev, telegram_api):
     port, cli = dev
     olena = cli("agents", "add", "Olena Koval", "--email", "olena@acme.example").splitlines()[-1]
     mykola = cli("agents", "add", "Mykola Bondar").splitlines()[-1]
@@ -120,7 +123,7 @@ def test_an_agent_answers_notes_assigns_and_closes_in_the_inbox(browser, dev, te
         second.close()
 
 
-def test_the_results_tab_draws_its_charts_inline(browser, dev):  # noqa: F811
+def test_the_results_tab_draws_its_charts_inline(browser, dev):
     port, _ = dev
     page = browser.new_page(viewport={"width": 1400, "height": 900})
     try:

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import timedelta
-from unittest import mock
-
-import botocore.client
 
 from conftest import OPEN_TIME
+from reads import counted_reads
 
 ADMIN = {"Authorization": "Bearer admin-test-token"}
 
@@ -37,16 +35,7 @@ def fill(system, count: int, offset: int = 0) -> None:
 def page_reads(system, query: str) -> tuple[dict, Counter]:
     import json
 
-    reads, original = Counter(), botocore.client.BaseClient._make_api_call
-
-    def counting(self, operation, params):
-        answer = original(self, operation, params)
-        reads[operation] += 1
-        if operation == "Query" and params.get("IndexName") == "gsi2":
-            reads["items"] += answer.get("ScannedCount", 0)
-        return answer
-
-    with mock.patch.object(botocore.client.BaseClient, "_make_api_call", counting):
+    with counted_reads(index="gsi2") as reads:
         response = system.client.http.get(f"/admin/api/conversations?{query}", headers=ADMIN)
     assert response.status_code == 200, response.body
     return json.loads(response.body), reads

@@ -4,14 +4,13 @@ reading only the timers that are due."""
 from __future__ import annotations
 
 import json
-from collections import Counter
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-import botocore.client
 import pytest
 
 from conftest import OPEN_TIME, load_fixture, update_from
+from reads import counted_reads
 
 KYIV = ZoneInfo("Europe/Kyiv")
 SLA = {"first_response": {"urgent": "30m", "high": "2h", "normal": "8h", "low": "24h"},
@@ -219,17 +218,7 @@ def test_an_sla_run_reads_only_the_due_timers_whatever_the_table_holds(system):
     for start in range(0, len(items), 25):
         client("dynamodb").batch_write_item(RequestItems={TABLE_NAME: [
             {"PutRequest": {"Item": to_item(item)}} for item in items[start:start + 25]]})
-    reads, original = Counter(), botocore.client.BaseClient._make_api_call
-
-    def counting(self, operation, params):
-        answer = original(self, operation, params)
-        reads[operation] += 1
-        reads["items"] += answer.get("ScannedCount", 0) + (1 if answer.get("Item") else 0)
-        return answer
-
-    from unittest import mock
-
-    with mock.patch.object(botocore.client.BaseClient, "_make_api_call", counting):
+    with counted_reads() as reads:
         report = system.run_job("sla", now)
     assert report["breached"] == 10 and report["read"] == 10
     # the due timers and their conversations (and the settings once): ∝ due, not the 400 in the table

@@ -58,9 +58,7 @@ def handle(request, action: str, template_id: str | None = None) -> Response:
     if who is None and _is_agent(request):   # a personal token: the inbox only
         return answer(403, error="agents' tokens open the inbox; templates, settings and results need the admin token")
     if who is None:
-        response = answer(401, error="sign in: Authorization: Bearer <admin token>")
-        response.headers["WWW-Authenticate"] = 'Bearer realm="firstreply admin"'
-        return response
+        return unauthorised("sign in: Authorization: Bearer <admin token>")
     if too_large(request.raw_body, request.headers):
         return answer(413, error="too large")
     if template_id is not None and render.parse_id(template_id) is None:
@@ -69,6 +67,12 @@ def handle(request, action: str, template_id: str | None = None) -> Response:
     if request.method in ("PUT", "POST") and not isinstance(body, dict):
         return answer(400, error="expected a JSON object")
     return ACTIONS[action](request, who, template_id, body)
+
+
+def unauthorised(error: str) -> Response:
+    response = answer(401, error=error)
+    response.headers["WWW-Authenticate"] = 'Bearer realm="firstreply admin"'
+    return response
 
 
 def _is_agent(request) -> bool:

@@ -66,11 +66,11 @@ def caller(request) -> tuple[Agent, str] | None:
 
 
 def handle(request, action: str, conversation_id: str | None = None, verb: str | None = None) -> Response:
+    from functions.handlers.admin import unauthorised
+
     found = caller(request)
     if found is None:
-        response = answer(401, error="sign in: Authorization: Bearer <your agent token>")
-        response.headers["WWW-Authenticate"] = 'Bearer realm="firstreply inbox"'
-        return response
+        return unauthorised("sign in: Authorization: Bearer <your agent token or the admin token>")
     if too_large(request.raw_body, request.headers):
         return answer(413, error="too large")
     agent, role = found
