@@ -128,6 +128,7 @@ def test_the_results_tab_draws_its_charts_inline(browser, dev):
     page = browser.new_page(viewport={"width": 1400, "height": 900})
     try:
         sign_in(page, port, "inbox-admin-token")
+        expect(page.get_by_text("signed in as admin")).to_be_visible()
         page.get_by_role("button", name="Results").click()
         for title in ("First response per day", "SLA attainment per day", "Conversations per channel",
                       "First response per agent"):
