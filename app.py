@@ -220,3 +220,49 @@ def admin_audit():
     from functions.handlers import customers
 
     return customers.api_audit(app.current_request)
+
+
+# -- the inbox (agents: personal token, admin token or Cognito) -----------------------------------
+def _inbox(action: str, conversation_id: str | None = None, verb: str | None = None):
+    from functions.handlers import inbox
+
+    return inbox.handle(app.current_request, action, conversation_id, verb)
+
+
+@app.route("/admin/api/me", methods=["GET"], authorizer=ADMIN_AUTHORIZER)
+def inbox_me():
+    return _inbox("me")
+
+
+@app.route("/admin/api/agents", methods=["GET"], authorizer=ADMIN_AUTHORIZER)
+def inbox_agents():
+    return _inbox("agents")
+
+
+@app.route("/admin/api/conversations", methods=["GET"], authorizer=ADMIN_AUTHORIZER)
+def inbox_conversations():
+    return _inbox("list")
+
+
+@app.route("/admin/api/conversations/{conversation_id}", methods=["GET"], authorizer=ADMIN_AUTHORIZER)
+def inbox_conversation(conversation_id):
+    return _inbox("get", conversation_id)
+
+
+@app.route("/admin/api/conversations/{conversation_id}/{verb}", methods=["POST"], authorizer=ADMIN_AUTHORIZER)
+def inbox_action(conversation_id, verb):
+    return _inbox("act", conversation_id, verb)
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES), name="sla")
+def sla_job(event):
+    from functions.handlers import jobs
+
+    return jobs.sla(event.to_dict())
+
+
+@app.schedule(Rate(1, unit=Rate.HOURS), name="expected-reply")
+def expected_reply_job(event):
+    from functions.handlers import jobs
+
+    return jobs.expected_reply(event.to_dict())

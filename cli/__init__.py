@@ -72,6 +72,12 @@ def _stats(args) -> int:
     return run(args.since, args.until, args.json)
 
 
+def _agents(args) -> int:
+    from cli.agents import run
+
+    return run(args.action, args.name, args.email)
+
+
 def _run_job(args) -> int:
     from cli.jobs import run_job
 
@@ -158,6 +164,13 @@ def parser() -> argparse.ArgumentParser:
     job.add_argument("name")
     job.add_argument("--now", help="ISO 8601 time the job takes as now (default: the real time)")
     job.set_defaults(run=_run_job)
+
+    agents = commands.add_parser("agents", help="people who answer in the inbox: add (prints a personal token), "
+                                 "list, revoke")
+    agents.add_argument("action", choices=["add", "list", "revoke"])
+    agents.add_argument("name", nargs="?", help="the agent's name, e.g. \"Olena Koval\"")
+    agents.add_argument("--email", help="add: the agent's address (shown in the list)")
+    agents.set_defaults(run=_agents)
 
     stats = commands.add_parser("stats", help="results per channel: conversations, acks, median time to ack, CSAT")
     stats.add_argument("--since", help="first day, YYYY-MM-DD (default: 30 days ago)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from functions import i18n, render
+from functions import expected, i18n, render
 from functions.faq import match_faq
 from functions.hours import BusinessHours, hours_for
 from functions.language import choose_language, detect_language
@@ -35,7 +35,8 @@ def build_context(inbound: InboundMessage, contact: Contact | None, decision: De
         "is_open": is_open,
         "next_opening": i18n.format_opening(opening, local_now.date(), language) if opening else "",
         "hours_today": i18n.format_hours(hours.hours_on(local_now.date()), language),
-        "expected_response": settings.expected_response_for(language),
+        "expected_response": expected.expected_response(settings, inbound.channel, language, opening,
+                                                        local_now.date()),
         "faq_links": match_faq(inbound.text, settings.faq, settings.faq_links),
         "reference": decision.reference,
         # chat customers without an address on file are offered a copy (email has one already)

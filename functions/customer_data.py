@@ -240,8 +240,7 @@ def forget(store, mail: MailBucket, desks: dict[str, DeskEraser], secret: bytes,
         message_ids.update(m for m in [(meta.get("last_in") or {}).get("message_id"), meta.get("ack_message_id")] if m)
         probe["chats"].append({"pk": f"CHAT#{meta.get('channel')}#{meta.get('chat_id')}", "sk": "CHAT"})
         probe["tasks"] += [{"pk": f"TASK#{kind}#{cid}", "sk": "TASK"} for kind in TASK_KINDS]
-        if meta.get("reference"):
-            probe["references"].append({"pk": f"REF#{meta['reference']}", "sk": "REF"})
+        probe["references"] += store.lookup_keys(meta)   # the reference, name words and SLA timer
         for name, ref in meta.items():
             if name.startswith("desk_") and isinstance(ref, dict) and ref.get("thread"):
                 probe["desk_threads"].append({"pk": f"THREAD#{name[len('desk_'):]}#{ref['thread']}", "sk": "THREAD"})

@@ -152,11 +152,13 @@ def first_response(conversation: dict[str, Any], settings: Settings, now: dateti
     if conversation.get("first_response_at"):
         return None
     opened = datetime.fromisoformat(conversation["opened_at"].replace("Z", "+00:00"))
+    due = conversation.get("sla_due_at")   # as it was before the reply (the reply clears it)
     return {"at": iso(now), "agent": agent.id,
             "wall_minutes": round(max((now - opened).total_seconds(), 0) / 60, 2),
             # in the hours of the conversation's own schedule (issue 15), special days included
             "business_minutes": round(BusinessHours(settings, settings.schedule_for(conversation.get("channel", "")))
-                                      .business_minutes(opened, now), 2)}
+                                      .business_minutes(opened, now), 2),
+            "sla_met": (iso(now) <= due) if due else None}
 
 
 def reply_messages(text: str, agent: Agent, conversation: dict[str, Any], settings: Settings) -> list[Acknowledgement]:

@@ -135,6 +135,35 @@ class BusinessHours:
                 total += overlap
         return total / 60
 
+    def add_business_minutes(self, start: datetime, minutes: float) -> datetime | None:
+        """The instant at which `minutes` of business time have passed since `start`: the inverse
+        of `business_minutes` (business_minutes(start, result) == minutes), walking the same
+        segments. None when the hours never open within a year."""
+        remaining = minutes * 60
+        if remaining <= 0:
+            return start
+        first = start.astimezone(self.zone).date()
+        for offset in range(-1, LOOKAHEAD_DAYS):   # the day before may run overnight into today
+            for s, e in sorted(self._segments_of(first + timedelta(days=offset))):
+                s = max(s, start)
+                length = (e - s).total_seconds()
+                if length <= 0:
+                    continue
+                if length >= remaining:
+                    return s + timedelta(seconds=remaining)
+                remaining -= length
+        return None
+
+    def working_day_minutes(self, start: datetime) -> float:
+        """Open minutes of the working day that `start` falls in, or of the next one when closed
+        then: what "one business day" of an SLA target means."""
+        first = start.astimezone(self.zone).date()
+        for offset in range(LOOKAHEAD_DAYS):
+            segments = list(self._segments_of(first + timedelta(days=offset)))
+            if any(e > start for s, e in segments):
+                return sum((e - s).total_seconds() for s, e in segments) / 60
+        return 0.0
+
     def hours_on(self, day: date) -> list[str]:
         """The day's intervals as written in the settings ("09:00-13:00"); [] on a holiday."""
         return [str(i) for i in self._intervals(day)]

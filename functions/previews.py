@@ -21,7 +21,8 @@ SAMPLE_REFERENCE = "7K3-Q9X"
 
 
 # the chat a sample customer writes in, as each channel's adapter names it (limits depend on it)
-CHAT_TYPES = {"telegram": "private", "slack": "im", "x": "dm", "email": "email"}
+CHAT_TYPES = {"telegram": "private", "slack": "im", "x": "dm", "email": "email",
+              "whatsapp": "private", "messenger": "private", "instagram": "private"}
 SAMPLE_DECISION = Decision(conversation_id="preview", reference=SAMPLE_REFERENCE, new_conversation=True,
                            acknowledge=True, reason="new-conversation")
 

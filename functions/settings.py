@@ -140,6 +140,11 @@ class Settings:
     special_days: tuple[SpecialDay, ...] = ()
     closing_message: dict[str, str] = field(default_factory=dict)   # language -> text; empty: none
     whatsapp: WhatsAppSettings = field(default_factory=WhatsAppSettings)
+    sla: "SlaSettings" = field(default_factory=lambda: SlaSettings())
+    priority_rules: "PriorityRules" = field(default_factory=lambda: PriorityRules())
+    # measured first response per channel (business minutes, answered count), written by the
+    # expected-reply job beside the settings document, never by an admin
+    measured_response: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
     source: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
     # admins' edited templates, id -> source (stored apart from the settings document, loaded with it)
     templates: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
@@ -328,6 +333,8 @@ def parse_settings(data: Any) -> Settings:
         desk=parse_desk(data.get("desk")),
         **rules,
         whatsapp=parse_whatsapp(data.get("whatsapp")),
+        sla=parse_sla(data.get("sla")),
+        priority_rules=parse_priority_rules(data.get("priority_rules")),
         source=data,
     )
 
@@ -487,6 +494,97 @@ def parse_whatsapp(data: Any) -> WhatsAppSettings:
         raise SettingsError("whatsapp.reply_template_language", f"expected a language code such as en or en_US, "
                                                                  f"got {language!r}")
     return WhatsAppSettings(reply_template=name, reply_template_language=language)
+
+
+# -- SLA and priority rules (issue 13) --------------------------------------------------------------
+PRIORITY_ORDER = ("low", "normal", "high", "urgent")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(m|min|h|d)\s*$")
+
+
+@dataclass(frozen=True)
+class Duration:
+    """An SLA target: business minutes, or business days ("1d" = the day's hours: the open minutes
+    of the working day the clock starts in, so 1d from Friday 10:00 is Monday ~10:00)."""
+    minutes: float = 0.0
+    days: float = 0.0
+
+    def __str__(self) -> str:
+        if self.days:
+            return f"{self.days:g}d"
+        return f"{self.minutes / 60:g}h" if self.minutes >= 60 and self.minutes % 60 == 0 else f"{self.minutes:g}m"
+
+
+@dataclass(frozen=True)
+class SlaSettings:
+    """Targets in business minutes per priority: for the first response, and for the next response
+    after the customer writes again. Empty: no SLA (nothing is due, nothing warns)."""
+    first_response: dict[str, Duration] = field(default_factory=dict)
+    next_response: dict[str, Duration] = field(default_factory=dict)
+    warn_at: float = 0.8
+
+    def target(self, kind: str, priority: str) -> Duration | None:
+        targets = self.first_response if kind == "first" else self.next_response
+        return targets.get(priority)
+
+
+@dataclass(frozen=True)
+class PriorityRules:
+    keywords: dict[str, tuple[str, ...]] = field(default_factory=dict)   # priority -> words (any language)
+    vip: frozenset[str] = frozenset()                                    # "channel:sender id"
+    vip_priority: str = "high"
+
+
+def parse_duration(value: Any, where: str) -> Duration:
+    """"30m", "2h", "1d" (business days) → a `Duration`."""
+    m = _DURATION.match(value) if isinstance(value, str) else None
+    if not m or not 0 < float(m.group(1)) <= 10_000:
+        raise SettingsError(where, f'expected a duration such as "30m", "2h" or "1d", got {value!r}')
+    amount, unit = float(m.group(1)), m.group(2)
+    if unit == "d":
+        return Duration(days=amount)
+    return Duration(minutes=amount * (60 if unit == "h" else 1))
+
+
+def parse_sla(data: Any) -> SlaSettings:
+    sla = _mapping(data, "sla")
+    targets = {}
+    for kind in ("first_response", "next_response"):
+        raw = _mapping(sla.get(kind), f"sla.{kind}")
+        for priority in raw:
+            if priority not in PRIORITY_ORDER:
+                raise SettingsError(f"sla.{kind}.{priority}", f"not a priority; use {', '.join(PRIORITY_ORDER)}")
+        targets[kind] = {p: parse_duration(v, f"sla.{kind}.{p}") for p, v in raw.items()}
+    warn_at = sla.get("warn_at", 0.8)
+    if isinstance(warn_at, bool) or not isinstance(warn_at, (int, float)) or not 0 < warn_at < 1:
+        raise SettingsError("sla.warn_at", "expected a share between 0 and 1, such as 0.8")
+    return SlaSettings(first_response=targets["first_response"], next_response=targets["next_response"],
+                       warn_at=float(warn_at))
+
+
+def parse_priority_rules(data: Any) -> PriorityRules:
+    rules = _mapping(data, "priority_rules")
+    keywords = {}
+    for priority, words in _mapping(rules.get("keywords"), "priority_rules.keywords").items():
+        if priority not in PRIORITY_ORDER:
+            raise SettingsError(f"priority_rules.keywords.{priority}", f"not a priority; use {', '.join(PRIORITY_ORDER)}")
+        if not isinstance(words, list):
+            raise SettingsError(f"priority_rules.keywords.{priority}", "expected a list of words")
+        keywords[priority] = tuple(_text(w, f"priority_rules.keywords.{priority}[{i}]", limit=100)
+                                   for i, w in enumerate(words))
+    vip = rules.get("vip") or []
+    if not isinstance(vip, list):
+        raise SettingsError("priority_rules.vip", 'expected a list such as ["telegram:123456789"]')
+    contacts = set()
+    for i, who in enumerate(vip):
+        who = _text(str(who), f"priority_rules.vip[{i}]", limit=320)
+        if ":" not in who:
+            raise SettingsError(f"priority_rules.vip[{i}]", f'expected "channel:id", got {who!r}')
+        channel, _, ident = who.partition(":")
+        contacts.add(f"{channel}:{ident.lower() if channel == 'email' else ident}")
+    vip_priority = _text(rules.get("vip_priority", "high"), "priority_rules.vip_priority", limit=10)
+    if vip_priority not in PRIORITY_ORDER:
+        raise SettingsError("priority_rules.vip_priority", f"expected one of {', '.join(PRIORITY_ORDER)}")
+    return PriorityRules(keywords=keywords, vip=frozenset(contacts), vip_priority=vip_priority)
 
 
 def _check_country(country: str, subdivision: str) -> None:

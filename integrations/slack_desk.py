@@ -13,7 +13,8 @@ from functions.ports import SendError
 
 SURFACE = "slack"
 ACTIONS = {"desk_assign": "assign", "desk_priority": "priority", "desk_close": "close", "desk_reopen": "reopen"}
-CHANNEL_EMOJI = {"telegram": ":airplane:", "slack": ":speech_balloon:", "x": ":bird:", "email": ":email:"}
+CHANNEL_EMOJI = {"telegram": ":airplane:", "slack": ":speech_balloon:", "x": ":bird:", "email": ":email:",
+                 "whatsapp": ":iphone:", "messenger": ":speech_balloon:", "instagram": ":camera:"}
 TEXT_LIMIT = 40_000   # Slack's own limit on a message's text
 PRIORITY_LABELS = {"low": "Low", "normal": "Normal", "high": "High", "urgent": "Urgent"}
 

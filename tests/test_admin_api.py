@@ -16,7 +16,11 @@ ROUTES = [("GET", "/admin/api/templates"), ("GET", "/admin/api/templates/ack.tel
           ("PUT", "/admin/api/templates/ack.telegram.en"), ("POST", "/admin/api/templates/ack.telegram.en/preview"),
           ("GET", "/admin/api/templates/ack.telegram.en/versions"),
           ("POST", "/admin/api/templates/ack.telegram.en/rollback"),
-          ("GET", "/admin/api/settings"), ("PUT", "/admin/api/settings"), ("GET", "/admin/api/stats")]
+          ("GET", "/admin/api/settings"), ("PUT", "/admin/api/settings"), ("GET", "/admin/api/stats"),
+          # the inbox (tests/test_inbox_api.py): the same refusal for anyone without a token
+          ("GET", "/admin/api/me"), ("GET", "/admin/api/agents"), ("GET", "/admin/api/conversations"),
+          ("GET", "/admin/api/conversations/{conversation_id}"),
+          ("POST", "/admin/api/conversations/{conversation_id}/{verb}")]
 # customers' data and the audit trail (tests/test_customer_data.py has their flows)
 ROUTES += [("GET", "/admin/api/contacts/{contact}/export"), ("DELETE", "/admin/api/contacts/{contact}"),
            ("GET", "/admin/api/audit")]

@@ -330,11 +330,13 @@ def test_with_both_desks_a_reply_in_one_shows_in_the_other(desk):
     ({"bot_rights": {"can_manage_topics": False}}, "the bot may not manage topics: give it the Manage Topics right"),
     (None, "the bot cannot see the group"),
 ])
-def test_register_webhooks_checks_the_desk_group_and_says_what_is_missing(telegram_api, monkeypatch, capsys,
-                                                                         setup, expected):
+def test_register_webhooks_checks_the_desk_group_and_says_what_is_missing(telegram_api, meta_api, monkeypatch,
+                                                                         capsys, setup, expected):
     from cli import main
 
     telegram_api.reset()
+    meta_api.reset()
+    monkeypatch.setenv("META_API_URL", meta_api.url)   # register-webhooks subscribes Meta's page there too
     monkeypatch.setenv("TELEGRAM_API_URL", telegram_api.url)
     monkeypatch.delenv("X_CONSUMER_KEY")
     if setup is not None:

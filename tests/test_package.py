@@ -44,6 +44,7 @@ def test_the_zip_holds_the_code_and_its_packages_but_not_boto3(package):
     assert {"app.py", "firstreply.yaml", "functions/pipeline.py", "functions/handlers/worker.py", "functions/handlers/admin.html",
             "integrations/dynamodb/__init__.py", "integrations/dynamodb/customers.py", "templates/ack.telegram.uk.j2", "templates/_ack.fa.j2",
             "templates/ack.whatsapp.uk.j2", "integrations/whatsapp.py", "pywa/__init__.py",
+            "integrations/dynamodb/inbox.py",
             "chalice/app.py", "telegram/__init__.py", "slack_sdk/__init__.py", "tweepy/__init__.py",
             "jinja2/__init__.py", "aws_lambda_powertools/__init__.py", "babel/locale-data/uk.dat"} <= names
     assert not any(n.startswith(("boto3/", "botocore/", "moto/", "pytest", "playwright/", "tests/", "cli/"))
@@ -106,7 +107,7 @@ print(json.dumps({{"loaded": loaded, "text": text, "page": page["statusCode"], "
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.splitlines()[-1])
     assert set(handlers) == {"app.app", "app.worker", "app.email_inbound", "app.x_mentions", "app.close_idle",
-                             "app.transcripts", "app.surveys"}
+                             "app.transcripts", "app.surveys", "app.sla_job", "app.expected_reply_job"}
     assert all(report["loaded"].values()) and "functions.handlers.admin" in report["loaded"]
     assert report["text"].startswith("Вітаємо, Olena!") and report["page"] == 200
     assert report["paths"] == []          # nothing came from this machine's site-packages
@@ -119,7 +120,7 @@ def test_functions_run_on_arm64_with_chosen_memory_and_timeouts(package):
     assert found == {
         "APIHandler": (["arm64"], 512, 10), "Worker": (["arm64"], 512, 60), "EmailInbound": (["arm64"], 512, 60),
         "XMentions": (["arm64"], 256, 30), "CloseIdle": (["arm64"], 256, 120), "Transcripts": (["arm64"], 256, 120),
-        "Surveys": (["arm64"], 256, 120)}
+        "Surveys": (["arm64"], 256, 120), "Sla": (["arm64"], 256, 60), "ExpectedReply": (["arm64"], 256, 120)}
     queue = template["Resources"]["WorkQueue"]["Properties"]
     assert queue["VisibilityTimeout"] >= 6 * found["Worker"][2]
     for name in found:

@@ -19,7 +19,8 @@ def test_unquoted_off_in_yaml_means_off_and_the_default_is_always():
     doc = yaml.safe_load("acknowledgement:\n  policy: {telegram: off, email: outside-hours}\n  delay_seconds: 90\n")
     assert doc["acknowledgement"]["policy"]["telegram"] is False   # what YAML 1.1 makes of it
     settings = parse_settings({**BASE, **doc})
-    assert settings.ack_policy == {"telegram": "off", "slack": "always", "x": "always", "email": "outside-hours"}
+    assert settings.ack_policy == {"telegram": "off", "slack": "always", "x": "always", "email": "outside-hours",
+                                   "whatsapp": "always", "messenger": "always", "instagram": "always"}
     assert settings.ack_delay_seconds == 90
     assert parse_settings({**BASE, "acknowledgement": {"policy": "off"}}).ack_policy["x"] == "off"
 

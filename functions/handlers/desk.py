@@ -64,8 +64,22 @@ def mirror(store, settings: Settings, clock, policy, channel: str, event_id: str
     return desk(store, settings, clock, policy).mirror(channel, event_id, event, decision["conversation_id"])
 
 
+def after_customer_message(store, settings: Settings, clock, channel: str, event_id: str, conversation_id: str):
+    """The SLA due time of a conversation a customer wrote in (and the priority the rules give)."""
+    from functions import sla
+
+    text = ""
+    if settings.priority_rules.keywords:   # only the keyword rules need what the customer wrote
+        event = store.get_event(channel, event_id) or {}
+        inbound = event.get("inbound") or {}
+        text = " ".join(filter(None, (inbound.get("subject"), inbound.get("text"))))
+    return sla.after_customer_message(store, settings, conversation_id, text, clock.now())
+
+
 def handle(inbound: InboundMessage, store, settings: Settings, clock, policy) -> str:
     """An agent's message, edit or click in a desk surface; returns what became of it."""
+    if inbound.channel == INBOX:   # the web inbox works with or without a Slack desk
+        return inbox_action(inbound, store, settings, clock, policy)
     outcome = _handle(inbound, store, settings, clock, policy)
     if inbound.channel == "telegram" and inbound.chat_type == "desk-action":
         # Telegram keeps a pressed button spinning until it is answered: every press, even a
@@ -166,6 +180,24 @@ def _media_origin(inbound: InboundMessage, conversation: dict[str, Any], origin:
         raise InvalidAction(f"a {inbound.media} from the Telegram desk reaches Telegram customers only; "
                             f"this customer is on {conversation.get('channel', '?')}: write the text instead")
     return {**origin, "copy": {"chat_id": origin["channel"], "message_id": inbound.message_id}}
+
+
+INBOX = "inbox"
+
+
+def inbox_action(inbound: InboundMessage, store, settings: Settings, clock, policy) -> str:
+    """An action an agent took in the web inbox: stored by the API as an event carrying the
+    `DeskAction`, carried out here exactly as a Slack desk reply is (stored once, sent through the
+    channel's sender with its retries, marked sent or undeliverable with the reason)."""
+    try:
+        action = DeskAction.from_dict(inbound.details["action"])
+        return desk(store, settings, clock, policy).act(action)
+    except (KeyError, TypeError) as exc:
+        log.error("inbox event without an action: %s", exc, extra={"event_id": inbound.event_id})
+        return "refused: malformed inbox event"
+    except InvalidAction as exc:   # the API checked; the conversation may have gone since (erased)
+        log.info("inbox action refused: %s", exc, extra={"conversation_id": inbound.chat_id})
+        return f"refused: {exc}"
 
 
 def _agent_name(inbound: InboundMessage, work: Desk) -> str:

@@ -136,6 +136,9 @@ def handle(event) -> None:
                                   delay_ack=lambda inbound, seconds: sqs.enqueue_delayed_ack(
                                       inbound.channel, inbound.event_id, seconds))
                 desk.mirror(store(), store().load_settings(), clock, policy, body["channel"], body["event_id"])
+                if outcome.decision:   # a customer's message: the SLA due time and the rules' priority
+                    desk.after_customer_message(store(), store().load_settings(), clock, body["channel"],
+                                                body["event_id"], outcome.decision.conversation_id)
         except DeferDelivery as exc:
             log.warning("deferring %s/%s by %.0fs", body["channel"], body["event_id"], exc.seconds)
             sqs.defer(record.receipt_handle, exc.seconds, sqs.DELAY_QUEUE_NAME if delayed else sqs.QUEUE_NAME)

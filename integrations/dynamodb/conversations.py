@@ -16,6 +16,7 @@ from functions.settings import Settings
 from integrations.dynamodb import (EVENT_TTL_DAYS, TTL_ATTRIBUTE, _from_key, chat_key, contact_key,
                                    conversation_key, event_key, expiry, from_item, to_item)
 from integrations.dynamodb.customers import pointer_items
+from integrations.dynamodb.inbox import lookup_items, state_pk
 from integrations.dynamodb.stats import latency_bucket, stats_update
 
 log = logging.getLogger(__name__)
@@ -91,9 +92,15 @@ class ConversationStore:
                     "state": "waiting", "priority": "normal", "name": inbound.name or inbound.first_name or None,
                     "customer_language": inbound.language_code or None, "last_in": last_in,
                     "previous_conversation_id": previous.conversation_id if previous else None,
-                    "gsi1pk": f"OPEN#{inbound.channel}", "gsi1sk": at, TTL_ATTRIBUTE: keep}),
+                    "gsi1pk": f"OPEN#{inbound.channel}", "gsi1sk": at, TTL_ATTRIBUTE: keep,
+                    # the inbox's waiting queue; the worker then puts the SLA due time as the sort key
+                    "waiting_since": at, "gsi2pk": state_pk("waiting", cid), "gsi2sk": at}),
                 "ConditionExpression": "attribute_not_exists(pk)",
             }})
+            items += lookup_items(self.table, {
+                "conversation_id": cid, "opened_at": at, "reference": decision.reference,
+                "contact": f"{inbound.channel}#{inbound.sender_id}", "name": inbound.name or inbound.first_name,
+                TTL_ATTRIBUTE: keep})
         else:
             items.append({"Update": {
                 "TableName": self.table, "Key": chat_key(inbound.channel, inbound.chat_id),
@@ -105,12 +112,14 @@ class ConversationStore:
             items.append({"Update": {
                 "TableName": self.table, "Key": conversation_key(cid),
                 # a customer writing again puts the conversation back on us
+                # the SLA clock runs from the first message nobody answered yet (kept while waiting)
                 "UpdateExpression": "SET last_activity_at = :t, gsi1sk = :t, #ttl = :e, #state = :waiting, "
-                                    "last_in = :li ADD messages :one",
+                                    "last_in = :li, waiting_since = if_not_exists(waiting_since, :t), "
+                                    "gsi2pk = :wpk, gsi2sk = if_not_exists(sla_due_at, :t) ADD messages :one",
                 "ConditionExpression": "attribute_exists(pk)",
                 "ExpressionAttributeNames": {"#ttl": TTL_ATTRIBUTE, "#state": "state"},
                 "ExpressionAttributeValues": to_item({":t": at, ":e": keep, ":one": 1, ":waiting": "waiting",
-                                                      ":li": last_in}),
+                                                      ":li": last_in, ":wpk": state_pk("waiting", cid)}),
             }})
         items.append({"Put": {
             "TableName": self.table,

@@ -7,7 +7,6 @@ Key design (rows also in the table at the top of the package):
 | customer conv.  | CUSTOMER#{channel}#{sender_id}  | CONV#{conversation_id} | export/forget: query the partition = every conversation the person wrote in (their own, or a group chat's) |
 | customer link   | CUSTOMER#{channel}#{sender_id}  | LINK#{channel}#{id}    | export/forget: the person's other identities (the email a chat customer gave for transcripts), written both ways |
 | customer event  | CUSTOMER#{channel}#{sender_id}  | EVENT#{event_id}       | export/forget: events that joined no conversation (an address given for transcripts, a survey rating or comment) |
-| reference       | REF#{reference}                 | REF                    | export/forget by the reference a customer quotes (get) |
 | tombstone       | GONE#{keyed hash}               | GONE                   | worker: was this sender erased, and when (get, only for a sender without a contact) |
 
 Why a partition of pointers and not an index: each pointer is written in the transaction that
@@ -34,10 +33,6 @@ def customer_partition(channel: str, sender_id: str) -> str:
     return f"CUSTOMER#{channel}#{sender_id}"
 
 
-def reference_key(reference: str) -> dict[str, Any]:
-    return to_item({"pk": f"REF#{reference}", "sk": "REF"})
-
-
 def tombstone_key(digest: str) -> dict[str, Any]:
     return to_item({"pk": f"GONE#{digest}", "sk": "GONE"})
 
@@ -45,15 +40,11 @@ def tombstone_key(digest: str) -> dict[str, Any]:
 def pointer_items(table: str, channel: str, sender_id: str, conversation_id: str, reference: str,
                   new_conversation: bool, keep: int, now: datetime) -> list[dict[str, Any]]:
     """Transaction items of the decision: the sender's pointer to the conversation (an idempotent
-    put, on every message: a group chat's conversation holds other people's messages too), and a
-    new conversation's reference."""
-    items = [{"Put": {"TableName": table, "Item": to_item({
+    put, on every message: a group chat's conversation holds other people's messages too). A new
+    conversation's reference is found through the inbox's `REF#{reference}` item (`inbox.lookup_items`)."""
+    return [{"Put": {"TableName": table, "Item": to_item({
         "pk": customer_partition(channel, sender_id), "sk": f"CONV#{conversation_id}",
         "conversation_id": conversation_id, "at": iso(now), TTL_ATTRIBUTE: keep})}}]
-    if new_conversation and reference:
-        items.append({"Put": {"TableName": table, "Item": to_item({
-            "pk": f"REF#{reference}", "sk": "REF", "conversation_id": conversation_id, TTL_ATTRIBUTE: keep})}})
-    return items
 
 
 class CustomerStore:
@@ -78,9 +69,9 @@ class CustomerStore:
         return self._query(customer_partition(channel, sender_id), consistent=True)
 
     def conversation_by_reference(self, reference: str) -> str | None:
-        item = from_item(self.ddb.get_item(TableName=self.table, Key=reference_key(reference),
-                                           ConsistentRead=True).get("Item"))
-        return item["conversation_id"] if item else None
+        """The conversation a customer's quoted reference names (the inbox's search item)."""
+        found = self._query(f"REF#{reference}", limit=1, consistent=True)
+        return found[0]["conversation_id"] if found else None
 
     def conversation_items(self, conversation_id: str) -> list[dict[str, Any]]:
         """The whole partition of a conversation: its record and every line of its history."""
