@@ -44,3 +44,25 @@ def count_reads(reads) -> None:
         return answer
 
     botocore.client.BaseClient._make_api_call = counting
+
+
+def time_aws_calls() -> list[float]:
+    """Add the time every boto3 call takes (moto's own, in-process) to the returned one-item list,
+    so a bench can print its own time apart from AWS's."""
+    import time
+
+    import botocore.client
+
+    spent = [0.0]
+    make_api_call = botocore.client.BaseClient._make_api_call
+
+    def timed(self, operation, params):
+        start = time.perf_counter()
+        try:
+            return make_api_call(self, operation, params)
+        finally:
+            spent[0] += time.perf_counter() - start
+
+    botocore.client.BaseClient._make_api_call = timed
+    return spent
+
