@@ -61,7 +61,12 @@ def email_inbound(event):
     handler.handle(record["Message"], record.get("TopicArn", ""))
 
 
-@app.schedule(Rate(1, unit=Rate.MINUTES), name="x-mentions")
+# X allows the mentions timeline 10 reads per 15 minutes per user on the Basic tier: every 2 minutes
+# stays within it (Free: 1 per 15 minutes; set 15). A setting of the stage (.chalice/config.json).
+X_MENTIONS_MINUTES = int(os.environ.get("FIRSTREPLY_X_MENTIONS_MINUTES", "2"))
+
+
+@app.schedule(Rate(X_MENTIONS_MINUTES, unit=Rate.MINUTES), name="x-mentions")
 def x_mentions(event):
     from functions.handlers import x_mentions as job
 

@@ -20,8 +20,32 @@ ROOT = Path(__file__).resolve().parent.parent
 CODE = ("functions", "integrations", "templates")
 # the settings the functions start from until an admin saves some (FIRSTREPLY_CONFIG, relative to /var/task)
 SETTINGS_FILE = "firstreply.yaml"
+# The Lambda runtime, chosen here and not by the Python that runs `make package` (Chalice would take
+# that one's version): the functions run on it and the wheels are downloaded for it (cp312, aarch64).
+LAMBDA_RUNTIME = "python3.12"
 MERGE_TEMPLATE = ROOT / "infra" / "resources.yaml"
 TEMPLATE_NAME = "sam.yaml"
+
+
+def chalice_for_runtime() -> None:
+    """`chalice package …` with LAMBDA_RUNTIME as its runtime (`python -c` runs this). Chalice takes
+    the runtime from the running Python, and its packager asks pip for wheels with `--abi` but no
+    `--python-version`, so pip looks for the running version's wheels, finds none for another
+    runtime and Chalice builds the sdist here: an x86_64, wrong-version extension in an arm64 zip."""
+    import chalice.config
+    from chalice.cli import main
+    from chalice.deploy import packager
+
+    chalice.config.Config.lambda_python_version = property(lambda self: LAMBDA_RUNTIME)
+    execute = packager.PipRunner._execute
+
+    def with_python_version(self, command, args=None, *rest, **kwargs):
+        if command == "download" and args and "--abi" in args:
+            args = [*args, "--python-version", LAMBDA_RUNTIME.removeprefix("python")]
+        return execute(self, command, args, *rest, **kwargs)
+
+    packager.PipRunner._execute = with_python_version
+    sys.exit(main())
 
 
 def stage_environment(stage: str) -> dict[str, str]:
@@ -80,7 +104,8 @@ def build(stage: str = "prod", out: Path = ROOT / "build") -> Path:
         if variable not in staged:
             env.pop(variable, None)
     try:
-        subprocess.run([str(Path(sys.executable).parent / "chalice"), "package", "--stage", stage,
+        subprocess.run([sys.executable, "-c", "from cli.package import chalice_for_runtime; chalice_for_runtime()",
+                        "package", "--stage", stage,
                         "--merge-template", str(MERGE_TEMPLATE), "--template-format", "yaml", str(out)],
                        cwd=ROOT, env=env, check=True)
     finally:
