@@ -114,3 +114,73 @@ def build(stage: str = "prod", out: Path = ROOT / "build") -> Path:
     print(f"firstreply package: {out / 'deployment.zip'} {after / 1e6:.1f} MB (was {before / 1e6:.1f} MB "
           f"before dropping unused locale data and caches), {out / TEMPLATE_NAME}")
     return out
+
+
+# -- cfn-lint in every region, mail receiving on and off ------------------------------------------------
+MAIL_CONDITION = "EmailEnabled"
+
+
+def with_email(template: dict, enabled: bool) -> dict:
+    """The template as CloudFormation deploys it with EnableEmail set: resources and outputs under
+    the mail condition kept or dropped, `Fn::If` on it resolved (cfn-lint does not prune by parameters,
+    so it would report SES receiving types in regions without them even when they are switched off)."""
+    import copy
+
+    def resolve(node):
+        if isinstance(node, dict):
+            if set(node) == {"Fn::If"} and node["Fn::If"][0] == MAIL_CONDITION:
+                return resolve(node["Fn::If"][1 if enabled else 2])
+            found = {k: resolve(v) for k, v in node.items()}
+            return {k: v for k, v in found.items() if v != {"Ref": "AWS::NoValue"}}
+        if isinstance(node, list):
+            return [v for v in (resolve(v) for v in node) if v != {"Ref": "AWS::NoValue"}]
+        return node
+
+    result = copy.deepcopy(template)
+    for section in ("Resources", "Outputs"):
+        result[section] = {name: value for name, value in result[section].items()
+                           if enabled or value.get("Condition") != MAIL_CONDITION}
+    result = resolve(result)
+    result["Parameters"]["EnableEmail"].update(Default=str(enabled).lower(), AllowedValues=[str(enabled).lower()])
+    return result
+
+
+def lint_regions(enabled: bool) -> list[str]:
+    """Every region cfn-lint knows outside the isolated (secret-cloud) partitions no business deploys
+    to; with mail on, those where SES receives mail (its receipt-rule resource types exist there)."""
+    from cfnlint.helpers import REGIONS
+    from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
+    from cfnlint.schema import ResourceNotFoundError
+
+    def receives(region: str) -> bool:
+        try:
+            PROVIDER_SCHEMA_MANAGER.get_resource_schema(region, "AWS::SES::ReceiptRule")
+            return True
+        except ResourceNotFoundError:
+            return False
+
+    isolated = ("us-iso", "eu-isoe", "eusc-")
+    return [r for r in REGIONS if not r.startswith(isolated) and (not enabled or receives(r))]
+
+
+def lint(out: Path = ROOT / "build", regions: int | None = None) -> int:
+    """cfn-lint over the template with mail on (the regions that receive mail) and off (all)."""
+    import yaml
+
+    with open(out / TEMPLATE_NAME, encoding="utf-8") as fh:
+        template = yaml.safe_load(fh)
+    failed = 0
+    for enabled in (True, False):
+        path = out / f"sam-email-{'on' if enabled else 'off'}.yaml"
+        path.write_text(yaml.safe_dump(with_email(template, enabled), sort_keys=False), encoding="utf-8")
+        chosen = lint_regions(enabled)[:regions]
+        result = subprocess.run([str(Path(sys.executable).parent / "cfn-lint"), "-r", *chosen, "--", str(path)],
+                                capture_output=True, text=True)
+        print(f"cfn-lint {path.name}: {len(chosen)} regions, {'clean' if result.returncode == 0 else 'FAILED'}")
+        print(result.stdout + result.stderr, end="")
+        failed |= result.returncode
+    return failed
+
+
+if __name__ == "__main__":
+    sys.exit(lint())
