@@ -23,7 +23,8 @@ from conftest import ROOT
 pytestmark = pytest.mark.after_all_flows
 
 # the tests that drive every entry point through the real app (routes, worker, mail, schedules)
-FLOWS = ("test_telegram_flow.py", "test_slack_flow.py", "test_x_flow.py", "test_email_flow.py", "test_jobs.py",
+FLOWS = ("test_telegram_flow.py", "test_slack_flow.py", "test_x_flow.py", "test_x_mentions_poller.py",
+         "test_email_flow.py", "test_jobs.py",
          "test_surveys.py", "test_admin_api.py")
 # Grants the code never calls, AWS does on the function's behalf: the Lambda runtime writes the logs,
 # the SQS event source mapping receives and deletes the worker's messages, Lambda sends a failed
