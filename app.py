@@ -102,8 +102,10 @@ def survey_page(token):
     return handler.handle(app.current_request, token)
 
 
+# RFC 8058 one-click POSTs may come as multipart/form-data (the RFC allows either form encoding)
 @app.route("/unsubscribe/{token}", methods=["GET", "POST"],
-           content_types=["application/x-www-form-urlencoded", "application/json", "text/plain"])
+           content_types=["application/x-www-form-urlencoded", "multipart/form-data", "application/json",
+                          "text/plain"])
 def unsubscribe(token):
     from functions.handlers import unsubscribe as handler
 
