@@ -67,7 +67,7 @@ def resolve(value, template: dict) -> list[str]:
     """A statement's Resource as concrete ARN patterns (parameters at their defaults)."""
     names = world()
     pseudo = {"AWS::Partition": aws_calls.PARTITION, "AWS::Region": aws_calls.REGION,
-              "AWS::AccountId": aws_calls.ACCOUNT, "AWS::URLSuffix": "amazonaws.com"}
+              "AWS::AccountId": aws_calls.ACCOUNT, "AWS::URLSuffix": "amazonaws.com", "AWS::StackName": "firstreply"}
     parameters = {name: str(p.get("Default", "")) for name, p in template.get("Parameters", {}).items()}
 
     def one(item) -> list[str]:
@@ -78,6 +78,8 @@ def resolve(value, template: dict) -> list[str]:
         [(function, argument)] = item.items()
         if function == "Fn::GetAtt":
             return [names[argument[0]][argument[1]]]
+        if function == "Ref" and argument == "AWS::NoValue":
+            return []
         if function == "Ref":
             return [pseudo.get(argument) or parameters.get(argument) or names[argument]["Ref"]]
         if function == "Fn::If":
@@ -98,7 +100,7 @@ def resolve(value, template: dict) -> list[str]:
             return [re.sub(r"\$\{([^}!]+)\}", field, text)]
         raise AssertionError(f"cannot resolve {item!r}")
 
-    return [arn for arn in one(value) if arn != "AWS::NoValue"]
+    return one(value)
 
 
 def evaluate(condition: str, template: dict, parameters: dict[str, str]) -> bool:
@@ -152,7 +154,8 @@ def compare(calls: dict[str, set[tuple[str, str]]], template: dict) -> tuple[set
                 for pair in pairs}
         granted = statements(template, function)
         for action, arn in made:
-            if not any(_matches(a, action) and any(_matches(r, arn) for r in s["resources"]) for s in granted):
+            if not any(any(_matches(a, action) for a in s["actions"]) and any(_matches(r, arn) for r in s["resources"])
+                       for s in granted):
                 missing.add((function, action, arn))
         for statement in granted:
             if statement["sid"] in PLATFORM:
