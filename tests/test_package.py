@@ -10,11 +10,9 @@ import json
 import os
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import pytest
-import yaml
 
 import built
 from built import functions
