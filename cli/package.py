@@ -126,21 +126,35 @@ def with_email(template: dict, enabled: bool) -> dict:
     so it would report SES receiving types in regions without them even when they are switched off)."""
     import copy
 
+    dropped = object()
+
     def resolve(node):
         if isinstance(node, dict):
             if set(node) == {"Fn::If"} and node["Fn::If"][0] == MAIL_CONDITION:
-                return resolve(node["Fn::If"][1 if enabled else 2])
+                chosen = node["Fn::If"][1 if enabled else 2]
+                return dropped if chosen == {"Ref": "AWS::NoValue"} else resolve(chosen)
             found = {k: resolve(v) for k, v in node.items()}
-            return {k: v for k, v in found.items() if v != {"Ref": "AWS::NoValue"}}
+            return {k: v for k, v in found.items() if v is not dropped}
         if isinstance(node, list):
-            return [v for v in (resolve(v) for v in node) if v != {"Ref": "AWS::NoValue"}]
+            return [v for v in (resolve(v) for v in node) if v is not dropped]
         return node
 
     result = copy.deepcopy(template)
     for section in ("Resources", "Outputs"):
-        result[section] = {name: value for name, value in result[section].items()
-                           if enabled or value.get("Condition") != MAIL_CONDITION}
+        kept = {}
+        for name, value in result[section].items():
+            if value.get("Condition") == MAIL_CONDITION:
+                if not enabled:
+                    continue
+                value = {k: v for k, v in value.items() if k != "Condition"}
+            kept[name] = value
+        result[section] = kept
     result = resolve(result)
+    for condition in list(result.get("Conditions", {})):     # what only the mail parts used
+        rest = {k: v for k, v in result.items() if k != "Conditions"}
+        others = {k: v for k, v in result["Conditions"].items() if k != condition}
+        if f"'{condition}'" not in repr(rest) + repr(others):
+            del result["Conditions"][condition]
     result["Parameters"]["EnableEmail"].update(Default=str(enabled).lower(), AllowedValues=[str(enabled).lower()])
     return result
 
