@@ -21,3 +21,21 @@ def test_one_click_unsubscribe_posted_as_multipart_form_data(system):
                                    headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
     assert done.status_code == 200
     assert system.store.contact("email", "j.smith@contoso.com")["unsubscribed_at"]
+
+
+def test_mail_ses_rejects_is_an_error_the_alarm_counts(system, caplog):
+    """SES answers MessageRejected for a sender (or, in the sandbox, a recipient) it has not
+    verified: logged as an error with `ses_error`, which the template's metric filter counts."""
+    import logging
+
+    import pytest
+
+    from functions.ports import SendError
+    from integrations import ses
+
+    with caplog.at_level(logging.WARNING), pytest.raises(SendError) as raised:
+        ses.send_raw("Nobody <nobody@unverified.example>", "customer@example.com",
+                     b"From: nobody@unverified.example\r\nTo: customer@example.com\r\nSubject: hi\r\n\r\nhello\r\n")
+    assert not raised.value.retryable
+    [record] = [r for r in caplog.records if getattr(r, "ses_error", None) == "MessageRejected"]
+    assert record.levelno == logging.ERROR and "customer@example.com" in record.getMessage()

@@ -173,10 +173,21 @@ def test_alarms_watch_dead_letters_errors_and_throttles_of_every_function(packag
     assert alarms["DeadLettersAlarm"]["Dimensions"] == [{"Name": "QueueName",
                                                          "Value": {"Fn::GetAtt": ["DeadLetterQueue", "QueueName"]}}]
     for alarm, metric in (("FunctionErrorsAlarm", "Errors"), ("FunctionThrottlesAlarm", "Throttles")):
-        watched = {m["MetricStat"]["Metric"]["Dimensions"][0]["Value"]["Ref"] for m in alarms[alarm]["Metrics"]
+        # EmailInbound's only when mail is enabled (Fn::If on EmailEnabled)
+        metrics = [m["Fn::If"][1] if "Fn::If" in m else m for m in alarms[alarm]["Metrics"]]
+        watched = {m["MetricStat"]["Metric"]["Dimensions"][0]["Value"]["Ref"] for m in metrics
                    if "MetricStat" in m and m["MetricStat"]["Metric"]["MetricName"] == metric}
         assert watched == set(functions(template)), alarm
     assert all(a["AlarmActions"] == [{"Ref": "AlarmTopic"}] for a in alarms.values())
+    # nothing is lost silently: failed asynchronous events and mail SES refused alarm too
+    assert alarms["FailedEventsAlarm"]["Dimensions"][0]["Value"] == {"Fn::GetAtt": ["FailedEventsQueue", "QueueName"]}
+    assert alarms["MailRejectedAlarm"]["MetricName"] == "MailRejected"
+    for name in ("EmailInbound", "XMentions", "CloseIdle", "Transcripts", "Surveys"):
+        destination = resources[name]["Properties"]["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]
+        assert destination == {"Type": "SQS", "Destination": {"Fn::GetAtt": ["FailedEventsQueue", "Arn"]}}, name
+    rejected = resources["MailRejectedFilterWorker"]["Properties"]
+    assert rejected["FilterPattern"] == '{ $.ses_error = "MessageRejected" }'
+    assert rejected["LogGroupName"] == {"Ref": "WorkerLogGroup"}
 
 
 def _statements(role):
