@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 from datetime import datetime, timezone
@@ -29,6 +30,7 @@ MAIL_TOPIC = os.environ.get("FIRSTREPLY_MAIL_TOPIC", "firstreply-inbound-mail")
 RETRYABLE = {"TooManyRequestsException", "Throttling", "ThrottlingException", "LimitExceededException",
              "ServiceUnavailable", "InternalFailure", "InternalServiceError", "SendingPausedException",
              "AccountSuspendedException"}
+log = logging.getLogger(__name__)
 _RE = re.compile(r"^\s*(re|aw|sv|ynt|ответ|відповідь)\s*:", re.IGNORECASE)
 
 
@@ -195,6 +197,11 @@ def send_raw(sender: str, to: str, raw: bytes) -> str:
                                           Content={"Raw": {"Data": raw}})["MessageId"]
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
+        if code == "MessageRejected":
+            # Not the customer's doing and never fixed by retrying: in the SES sandbox the recipient
+            # is not verified, or the sender identity is not. An error, counted by a metric filter on
+            # `ses_error` and alarmed (infra/resources.yaml, MailRejectedAlarm).
+            log.error("SES rejected mail to %s: %s", to, exc, extra={"ses_error": code})
         raise SendError(f"SES {code}: {exc}", retryable=code in RETRYABLE) from exc
     except BotoCoreError as exc:   # endpoint unreachable, timeouts
         raise SendError(f"SES unreachable: {exc}", retryable=True) from exc

@@ -212,3 +212,43 @@ def test_secrets_come_from_ssm_when_the_environment_has_none(monkeypatch):
         parameters.clear_caches()
     monkeypatch.delenv("FIRSTREPLY_SECRETS_PATH")
     assert secrets.get("TELEGRAM_WEBHOOK_SECRET") == ""
+
+
+def test_failed_asynchronous_events_are_listed_and_replayed_to_their_function(system, capsys):
+    """Lambda's on-failure record (the shape AWS documents for asynchronous invocation destinations)
+    of a schedule that failed its 2 retries; the replay invokes the same function asynchronously."""
+    from botocore.stub import ANY, Stubber
+
+    from cli.dead_letters import FAILED_EVENTS_QUEUE
+    from integrations import aws
+
+    queue = system.pump.sqs
+    url = queue.create_queue(QueueName=FAILED_EVENTS_QUEUE)["QueueUrl"]
+    scheduled = {"version": "0", "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa", "detail-type": "Scheduled Event",
+                 "source": "aws.events", "account": "123456789012", "time": "2026-11-23T08:05:00Z",
+                 "region": "eu-west-1", "resources": ["arn:aws:events:eu-west-1:123456789012:rule/firstreply-CloseIdle"],
+                 "detail": {}}
+    record = {"version": "1.0", "timestamp": "2026-11-23T08:07:12.568Z",
+              "requestContext": {"requestId": "e4b46cbf-b738-xmpl-8880-a18cdf61200e",
+                                 "functionArn": "arn:aws:lambda:eu-west-1:123456789012:function:"
+                                                "firstreply-CloseIdle-1X2Y3Z:$LATEST",
+                                 "condition": "RetriesExhausted", "approximateInvokeCount": 3},
+              "requestPayload": scheduled,
+              "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+              "responsePayload": {"errorType": "ClientError", "errorMessage": "ProvisionedThroughputExceeded"}}
+    queue.send_message(QueueUrl=url, MessageBody=json.dumps(record))
+
+    assert main(["dead-letters"]) == 0
+    out = capsys.readouterr().out
+    assert "1 failed event(s) in firstreply-failed-events" in out
+    assert ("firstreply-CloseIdle-1X2Y3Z: schedule at 2026-11-23T08:05:00Z, RetriesExhausted after 3 tries "
+            "(ClientError: ProvisionedThroughputExceeded)") in out
+    assert system.queue_depth(url) == 1
+
+    with Stubber(aws.client("lambda")) as lambda_api:
+        lambda_api.add_response("invoke", {"StatusCode": 202}, {
+            "FunctionName": "firstreply-CloseIdle-1X2Y3Z", "InvocationType": "Event", "Payload": ANY})
+        assert main(["dead-letters", "--replay"]) == 0
+        lambda_api.assert_no_pending_responses()
+    assert "replayed 1 failed event(s)" in capsys.readouterr().out
+    assert system.queue_depth(url) == 0
