@@ -120,4 +120,5 @@ class CustomerStore:
         return [{"pk": f"MSGID#{message_id_key(m)}", "sk": "MSGID"} for m in message_ids if m.strip("<> ")]
 
     def delete_event(self, channel: str, event_id: str) -> None:
-        self.ddb.delete_item(TableName=self.table, Key=to_item({"pk": f"EVENT#{channel}#{event_id}", "sk": "EVENT"}))
+        # through BatchWriteItem like every erasure delete: no function is granted DeleteItem
+        self.delete_keys([{"pk": f"EVENT#{channel}#{event_id}", "sk": "EVENT"}])
