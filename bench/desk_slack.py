@@ -19,16 +19,11 @@ import statistics
 import time
 from datetime import datetime, timezone
 
-from local_aws import prepare, time_aws_calls
+from local_aws import percentile, prepare, time_aws_calls
 
 ROOT = prepare(TELEGRAM_WEBHOOK_SECRET="bench", TELEGRAM_BOT_TOKEN="1:BENCH", PTB_TIMEDELTA="1",
                SLACK_BOT_TOKEN="xoxb-bench", SLACK_SIGNING_SECRET="bench-signing")
 DESK = "C0DESKBENCH"
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
 def main() -> None:

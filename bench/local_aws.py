@@ -66,3 +66,8 @@ def time_aws_calls() -> list[float]:
     botocore.client.BaseClient._make_api_call = timed
     return spent
 
+
+def percentile(values: list[float], p: float) -> float:
+    """The p-th percentile (0-100) of a bench's timings, nearest rank."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]

@@ -219,6 +219,10 @@ def test_every_function_has_its_own_least_privilege_role(package):
         return {a for s in roles[name] for a in _listed(s["Action"])}
 
     assert "s3:GetObject" in actions("EmailInbound") and not any("s3:" in a for a in actions("Worker"))
+    # BatchWriteItem is its own action: email_inbound remembers each mail's Message-IDs with it, and the
+    # worker after SES took a reply (without it, AWS drops the mail / SQS resends the reply five times)
+    assert "dynamodb:BatchWriteItem" in actions("EmailInbound") and "dynamodb:BatchWriteItem" in actions("Worker")
+    assert "s3:DeleteObjectVersion" in actions("APIHandler")   # erasure from the admin API
     assert "sqs:ReceiveMessage" in actions("Worker") and "sqs:ReceiveMessage" not in actions("APIHandler")
     # the fault issue 14 found in AWS: both write Message-IDs in one BatchWriteItem
     assert "dynamodb:BatchWriteItem" in actions("EmailInbound") and "dynamodb:BatchWriteItem" in actions("Worker")

@@ -158,8 +158,7 @@ class ConversationStore:
         if decision.new_conversation:
             items.append(stats_update(self.table, inbound.channel, now, {"conversations": 1}))
         # what export and erasure find the sender's data by (integrations/dynamodb/customers.py)
-        items += pointer_items(self.table, inbound.channel, inbound.sender_id, cid, decision.reference,
-                               decision.new_conversation, keep, now)
+        items += pointer_items(self.table, inbound.channel, inbound.sender_id, cid, keep, now)
         items.append({"Update": {
             "TableName": self.table, "Key": contact_key(inbound.channel, inbound.sender_id),
             "UpdateExpression": update,

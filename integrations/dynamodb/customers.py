@@ -37,8 +37,8 @@ def tombstone_key(digest: str) -> dict[str, Any]:
     return to_item({"pk": f"GONE#{digest}", "sk": "GONE"})
 
 
-def pointer_items(table: str, channel: str, sender_id: str, conversation_id: str, reference: str,
-                  new_conversation: bool, keep: int, now: datetime) -> list[dict[str, Any]]:
+def pointer_items(table: str, channel: str, sender_id: str, conversation_id: str, keep: int,
+                  now: datetime) -> list[dict[str, Any]]:
     """Transaction items of the decision: the sender's pointer to the conversation (an idempotent
     put, on every message: a group chat's conversation holds other people's messages too). A new
     conversation's reference is found through the inbox's `REF#{reference}` item (`inbox.lookup_items`)."""
@@ -120,4 +120,5 @@ class CustomerStore:
         return [{"pk": f"MSGID#{message_id_key(m)}", "sk": "MSGID"} for m in message_ids if m.strip("<> ")]
 
     def delete_event(self, channel: str, event_id: str) -> None:
-        self.ddb.delete_item(TableName=self.table, Key=to_item({"pk": f"EVENT#{channel}#{event_id}", "sk": "EVENT"}))
+        # through BatchWriteItem like every erasure delete: no function is granted DeleteItem
+        self.delete_keys([{"pk": f"EVENT#{channel}#{event_id}", "sk": "EVENT"}])
