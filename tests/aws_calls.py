@@ -73,7 +73,7 @@ _TRANSACT = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem", "
 # operations authorised as another action (SQS batch calls; S3 HEAD is GetObject)
 _AS = {("sqs", "SendMessageBatch"): "SendMessage", ("sqs", "DeleteMessageBatch"): "DeleteMessage",
        ("sqs", "ChangeMessageVisibilityBatch"): "ChangeMessageVisibility", ("s3", "HeadObject"): "GetObject",
-       ("s3", "ListObjectsV2"): "ListBucket"}
+       ("s3", "ListObjectsV2"): "ListBucket", ("s3", "ListObjectVersions"): "ListBucketVersions"}
 # botocore service name -> IAM service prefix (SES v2 shares `ses`)
 _PREFIX = {"sesv2": "ses"}
 
@@ -93,6 +93,10 @@ def iam_actions(service: str, operation: str, params: dict) -> list[tuple[str, s
         return [(action, _table(params["TableName"], params.get("IndexName")))]
     if service == "sqs":
         return [(action, _queue(params.get("QueueUrl") or params.get("QueueName", "")))]
+    if service == "s3" and operation == "DeleteObjects":   # authorised per object (and per version)
+        return [("s3:DeleteObjectVersion" if item.get("VersionId") else "s3:DeleteObject",
+                 f"arn:{PARTITION}:s3:::{params['Bucket']}/{item['Key']}")
+                for item in params.get("Delete", {}).get("Objects", [])]
     if service == "s3" and "Bucket" in params:
         if "Key" in params:
             return [(action, f"arn:{PARTITION}:s3:::{params['Bucket']}/{params['Key']}")]
