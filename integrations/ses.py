@@ -277,7 +277,10 @@ def ensure_mail_resources() -> None:
     try:
         s3.head_bucket(Bucket=MAIL_BUCKET)
     except Exception:
-        s3.create_bucket(Bucket=MAIL_BUCKET)
+        # S3 wants the region named everywhere but us-east-1 (IllegalLocationConstraintException)
+        where = region()
+        location = {} if where == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": where}}
+        s3.create_bucket(Bucket=MAIL_BUCKET, **location)
     client("sns").create_topic(Name=MAIL_TOPIC)
     if support_address():
         client("ses").verify_email_identity(EmailAddress=support_address())
