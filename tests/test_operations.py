@@ -73,7 +73,10 @@ def test_smoke_against_firstreply_dev_passes_and_catches_a_wrong_secret(tmp_path
         good = subprocess.run([FIRSTREPLY, "smoke", "--url", f"http://127.0.0.1:{port}"], env=dev_env(**secrets),
                               capture_output=True, text=True, timeout=60)
         assert good.returncode == 0, good.stdout + good.stderr
-        assert "15 of 15 as expected" in good.stdout and "FAIL" not in good.stdout
+        assert "16 of 16 as expected" in good.stdout and "FAIL" not in good.stdout
+        # the email path: the dev server mailed SES's simulator through its stand-in
+        assert ("ok   email to the SES simulator: Acme Support <support@acme.example> → "
+                "success@simulator.amazonses.com through SES on the dev server's AWS stand-in") in good.stdout
         assert "ok   telegram update from a bot (verified, ignored): expected 200" in good.stdout
         assert "ok   x CRC: expected 200" in good.stdout
 
@@ -83,14 +86,65 @@ def test_smoke_against_firstreply_dev_passes_and_catches_a_wrong_secret(tmp_path
         assert wrong.returncode == 1
         assert "FAIL slack url_verification (signed): expected 200   got 401" in wrong.stdout
 
-        partial = subprocess.run([FIRSTREPLY, "smoke", "--url", f"http://127.0.0.1:{port}"], env=dev_env(),
-                                 capture_output=True, text=True, timeout=60)
+        partial = subprocess.run([FIRSTREPLY, "smoke", "--url", f"http://127.0.0.1:{port}", "--no-email"],
+                                 env=dev_env(), capture_output=True, text=True, timeout=60)
         assert partial.returncode == 0 and "skip telegram signed checks" in partial.stdout
+        assert "skip email (--no-email)" in partial.stdout
         time.sleep(1)   # give the worker its chance: the smoke test must not have made it send anything
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/dev/outbox") as response:
             assert json.load(response)["messages"] == []
     finally:
         stop(process)
+
+
+def test_smoke_mails_the_ses_simulator_in_aws_and_fails_on_an_unverified_sender(monkeypatch, capsys):
+    """The email check against AWS: moto's SES refuses an unverified sender (MessageRejected) and
+    accepts a verified one; the sender comes from the stack when not given; a sandboxed account
+    (SES v2 GetAccount, stubbed: moto has none) is a warning."""
+    from botocore.stub import ANY, Stubber
+    from moto import mock_aws
+
+    from cli import smoke
+    from integrations import aws
+
+    monkeypatch.delenv("SUPPORT_EMAIL_FROM")
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    assert smoke.api_region("abc123.execute-api.eu-west-1.amazonaws.com") == "eu-west-1"
+    with mock_aws():
+        aws.reset_clients()
+        # the HTTP checks are the dev server test's; here only the email check runs
+        monkeypatch.setattr(smoke, "checks", lambda secret: ([], []))
+        assert main(["smoke", "--url", API, "--email-from", "Acme <help@acme.example>"]) == 1
+        out = capsys.readouterr().out
+        assert "FAIL email to the SES simulator: Acme <help@acme.example> → success@simulator.amazonses.com" in out
+        assert "MessageRejected" in out and "0 of 1 as expected, 1 surprises" in out
+
+        aws.client("ses").verify_email_identity(EmailAddress="help@acme.example")
+        assert main(["smoke", "--url", API, "--email-from", "Acme <help@acme.example>"]) == 0
+        assert "ok   email to the SES simulator: Acme <help@acme.example> → success@simulator.amazonses.com, SES " \
+            "message" in capsys.readouterr().out
+        from moto.ses.models import ses_backends
+
+        [mail] = ses_backends["123456789012"]["eu-west-1"].sent_messages      # the API's region
+        assert set(mail.destinations) == {"success@simulator.amazonses.com"}
+
+        assert main(["smoke", "--url", API]) == 0          # no sender anywhere, no stack
+        assert "skip email (no sender" in capsys.readouterr().out
+        aws.client("cloudformation").create_stack(StackName="firstreply", TemplateBody=json.dumps({
+            "Parameters": {"SupportEmailFrom": {"Type": "String"}},
+            "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}}),
+            Parameters=[{"ParameterKey": "SupportEmailFrom", "ParameterValue": "Acme <help@acme.example>"}])
+        assert smoke.stack_sender("firstreply") == "Acme <help@acme.example>"
+
+        with Stubber(aws.client("sesv2")) as sesv2:
+            sesv2.add_response("get_account", {"SendingEnabled": True, "ProductionAccessEnabled": False})
+            sesv2.add_response("send_email", {"MessageId": "0102-sandbox"}, {
+                "FromEmailAddress": "Acme <help@acme.example>", "Content": ANY,
+                "Destination": {"ToAddresses": ["success@simulator.amazonses.com"]}})
+            assert main(["smoke", "--url", API]) == 0
+        out = capsys.readouterr().out
+        assert "SES message 0102-sandbox" in out and "warn the SES account is in the sandbox" in out
+    aws.reset_clients()
 
 
 # -- dead letters ----------------------------------------------------------------------------------
