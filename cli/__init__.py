@@ -111,8 +111,18 @@ def _package(args) -> int:
 def _deploy(args) -> int:
     from cli.deploy import run
 
-    return run(args.stage, args.stack, {"SupportAddress": args.support_address, "SupportEmailFrom": args.support_from,
-                                        "AlarmEmail": args.alarm_email}, args.skip_package)
+    from cli.channels import UsageError
+
+    given = {}
+    for pair in args.parameter or []:
+        key, equals, value = pair.partition("=")
+        if not equals or not key:
+            raise UsageError(f"--parameter takes NAME=VALUE (e.g. EnableEmail=false), got {pair!r}")
+        given[key] = value
+    named = {"SupportAddress": args.support_address, "SupportEmailFrom": args.support_from,
+             "AlarmEmail": args.alarm_email}
+    given.update({key: value for key, value in named.items() if value is not None})
+    return run(args.stage, args.stack, given, args.skip_package)
 
 
 def _register_webhooks(args) -> int:
@@ -208,6 +218,9 @@ def parser() -> argparse.ArgumentParser:
     deploy.add_argument("--support-address", help="the address customers write to, e.g. support@acme.example")
     deploy.add_argument("--support-from", help='the verified SES sender, e.g. "Acme Support <support@acme.example>"')
     deploy.add_argument("--alarm-email", help="who is emailed when an alarm fires")
+    deploy.add_argument("--parameter", action="append", metavar="NAME=VALUE",
+                        help="any other stack parameter, e.g. EnableEmail=false, ApiReservedConcurrency=0 "
+                        "(repeatable; kept on later deploys)")
     deploy.add_argument("--skip-package", action="store_true", help="deploy build/ as it is")
     deploy.set_defaults(run=_deploy)
 

@@ -234,6 +234,123 @@ def test_deploy_uploads_the_package_and_creates_a_change_set(monkeypatch, tmp_pa
     aws.reset_clients()
 
 
+STACK_ID = "arn:aws:cloudformation:eu-west-1:123456789012:stack/firstreply/5b3e0a10-ce5e-11f0-9e2b-0a1b2c3d4e5f"
+
+
+def described(status, **extra):
+    from datetime import datetime, timezone
+
+    return {"Stacks": [{"StackName": "firstreply", "StackId": STACK_ID, "StackStatus": status,
+                        "CreationTime": datetime(2026, 11, 30, 2, 0, tzinfo=timezone.utc), **extra}]}
+
+
+def event(resource, status, reason="", minute=0):
+    from datetime import datetime, timezone
+
+    return {"StackId": STACK_ID, "EventId": f"{resource}-{status}", "StackName": "firstreply",
+            "LogicalResourceId": resource, "ResourceStatus": status, "ResourceStatusReason": reason,
+            "Timestamp": datetime(2026, 11, 30, 2, minute, tzinfo=timezone.utc)}
+
+
+def test_deploy_explains_and_recovers_from_a_rolled_back_first_create(monkeypatch, capsys):
+    """A first create that failed leaves the stack in ROLLBACK_COMPLETE (only deletable). The deploy
+    shows why it failed and what to do, deletes the empty stack, creates it again with the table
+    unprotected (a protected table would make the rollback itself fail), then protects the table.
+    CloudFormation is stubbed call by call (moto cannot run SAM's template, nor roll back)."""
+    import boto3
+    from botocore.stub import ANY, Stubber
+
+    from cli import deploy
+
+    cloudformation = boto3.client("cloudformation", region_name="eu-west-1")
+    url = "https://firstreply-artifacts-123456789012-eu-west-1.s3.eu-west-1.amazonaws.com/firstreply/t.yaml"
+    reserved = ("Resource handler returned message: \"Specified ReservedConcurrentExecutions for function "
+                "decreases account's UnreservedConcurrentExecution below its minimum value of [10].\"")
+    history = [   # newest first, as CloudFormation lists them
+        event("firstreply", "ROLLBACK_COMPLETE", minute=9),
+        event("Table", "DELETE_COMPLETE", minute=8),
+        event("Worker", "CREATE_FAILED", "Resource creation cancelled", minute=7),
+        event("firstreply", "ROLLBACK_IN_PROGRESS", "The following resource(s) failed to create: [APIHandler].", 7),
+        event("APIHandler", "CREATE_FAILED", reserved, minute=6),
+        event("Table", "CREATE_COMPLETE", minute=5),
+        event("firstreply", "CREATE_IN_PROGRESS", "User Initiated", minute=1)]
+    kept = ["SupportAddress", "SupportEmailFrom", "AlarmEmail", "TableDeletionProtection", "ApiReservedConcurrency"]
+    with Stubber(cloudformation) as stub:
+        stub.add_response("describe_stacks", described("ROLLBACK_COMPLETE"), {"StackName": "firstreply"})
+        stub.add_response("describe_stack_events", {"StackEvents": history}, {"StackName": "firstreply"})
+        stub.add_response("delete_stack", {}, {"StackName": "firstreply"})
+        stub.add_client_error("describe_stacks", "ValidationError", "Stack with id firstreply does not exist")
+        stub.add_response("create_change_set", {"Id": "cs1", "StackId": STACK_ID}, {
+            "StackName": "firstreply", "ChangeSetName": ANY, "Capabilities": deploy.CAPABILITIES, "TemplateURL": url,
+            "ChangeSetType": "CREATE", "Tags": ANY, "Parameters": [
+                {"ParameterKey": "SupportAddress", "ParameterValue": "support@acme.example"},
+                {"ParameterKey": "TableDeletionProtection", "ParameterValue": "false"},
+                {"ParameterKey": "ApiReservedConcurrency", "ParameterValue": "0"}]})
+        stub.add_response("describe_change_set", {"Status": "CREATE_COMPLETE"}, {"StackName": "firstreply",
+                                                                               "ChangeSetName": ANY})
+        stub.add_response("execute_change_set", {}, {"StackName": "firstreply", "ChangeSetName": ANY})
+        stub.add_response("describe_stacks", described("CREATE_COMPLETE"), {"StackName": "firstreply"})
+        # then the table is protected: an update of the parameter alone, everything else as it is
+        stub.add_response("describe_stacks", described("CREATE_COMPLETE", Parameters=[
+            {"ParameterKey": key, "ParameterValue": ""} for key in kept]), {"StackName": "firstreply"})
+        stub.add_response("create_change_set", {"Id": "cs2", "StackId": STACK_ID}, {
+            "StackName": "firstreply", "ChangeSetName": ANY, "Capabilities": deploy.CAPABILITIES,
+            "UsePreviousTemplate": True, "ChangeSetType": "UPDATE", "Tags": ANY, "Parameters": [
+                {"ParameterKey": key, "ParameterValue": "true"} if key == "TableDeletionProtection"
+                else {"ParameterKey": key, "UsePreviousValue": True} for key in kept]})
+        stub.add_response("describe_change_set", {"Status": "CREATE_COMPLETE"}, {"StackName": "firstreply",
+                                                                               "ChangeSetName": ANY})
+        stub.add_response("execute_change_set", {}, {"StackName": "firstreply", "ChangeSetName": ANY})
+        stub.add_response("describe_stacks", described("UPDATE_COMPLETE"), {"StackName": "firstreply"})
+        stub.add_response("describe_stacks", described("UPDATE_COMPLETE", Outputs=[
+            {"OutputKey": "AdminURL", "OutputValue": "https://abc123.execute-api.eu-west-1.amazonaws.com/api/admin"}]),
+            {"StackName": "firstreply"})
+        found = deploy.deploy_stack(cloudformation, "firstreply", url, {
+            "SupportAddress": "support@acme.example", "SupportEmailFrom": None, "ApiReservedConcurrency": "0"})
+        stub.assert_no_pending_responses()
+    assert found == {"AdminURL": "https://abc123.execute-api.eu-west-1.amazonaws.com/api/admin"}
+    out = capsys.readouterr().out
+    assert "the first create of firstreply failed and was rolled back (ROLLBACK_COMPLETE):\n  APIHandler: " \
+        "Resource handler returned message" in out
+    assert "Resource creation cancelled" not in out                  # the consequences, not the cause
+    assert "hint: the account's Lambda concurrency limit is too low" in out and "ApiReservedConcurrency=0" in out
+    assert "cannot be updated, only deleted. Nothing is lost" in out
+    assert "turning the table's deletion protection on" in out
+
+
+def test_deploy_finds_data_an_earlier_stack_kept_before_creating_anything(monkeypatch):
+    """`firstreply destroy` keeps the table and the mail bucket; their names are fixed, so a new
+    stack's create would fail on them (and roll back): the deploy says so before it starts."""
+    import boto3
+    from botocore.stub import Stubber
+    from moto import mock_aws
+
+    from cli import deploy
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    with mock_aws():
+        dynamodb, s3 = boto3.client("dynamodb", region_name="eu-west-1"), boto3.client("s3", region_name="eu-west-1")
+        leftovers = lambda: deploy.retained_data(dynamodb, s3, "123456789012", "eu-west-1")
+        assert leftovers() == []
+        dynamodb.create_table(TableName="firstreply", BillingMode="PAY_PER_REQUEST",
+                              AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                              KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+        s3.create_bucket(Bucket="firstreply-inbound-mail-123456789012-eu-west-1",
+                         CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        assert deploy.retained_data(dynamodb, s3, "123456789012", "eu-west-1", email=False) == [
+            "the DynamoDB table firstreply"]
+        cloudformation = boto3.client("cloudformation", region_name="eu-west-1")
+        with Stubber(cloudformation) as stub:
+            stub.add_client_error("describe_stacks", "ValidationError", "Stack with id firstreply does not exist")
+            with pytest.raises(SystemExit) as refused:
+                deploy.deploy_stack(cloudformation, "firstreply", "https://example/t.yaml", {}, leftovers)
+            stub.assert_no_pending_responses()       # no change set was made
+    message = str(refused.value)
+    assert ("the DynamoDB table firstreply and the S3 bucket firstreply-inbound-mail-123456789012-eu-west-1 of an "
+            "earlier firstreply stack still exist") in message
+    assert "firstreply destroy --delete-data" in message
+
+
 def test_deploy_without_credentials_says_so(monkeypatch, tmp_path):
     env = {k: v for k, v in dev_env().items() if not k.startswith("AWS_")}
     env.update(AWS_CONFIG_FILE=str(tmp_path / "none"), AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
