@@ -125,6 +125,12 @@ def _deploy(args) -> int:
     return run(args.stage, args.stack, given, args.skip_package)
 
 
+def _destroy(args) -> int:
+    from cli.destroy import run
+
+    return run(args.stack, args.delete_data, args.yes)
+
+
 def _register_webhooks(args) -> int:
     from cli.webhooks import run
 
@@ -223,6 +229,14 @@ def parser() -> argparse.ArgumentParser:
                         "(repeatable; kept on later deploys)")
     deploy.add_argument("--skip-package", action="store_true", help="deploy build/ as it is")
     deploy.set_defaults(run=_deploy)
+
+    destroy = commands.add_parser("destroy", help="delete the stack; the table and the mail bucket are kept "
+                                  "unless --delete-data")
+    destroy.add_argument("--stack", default="firstreply", help="CloudFormation stack name (default firstreply)")
+    destroy.add_argument("--delete-data", action="store_true", help="also delete the table and the mail bucket: "
+                         "every conversation, for good (asks you to type the table's name)")
+    destroy.add_argument("--yes", action="store_true", help="with --delete-data: do not ask")
+    destroy.set_defaults(run=_destroy)
 
     secrets_help = "read secrets from SSM under this path (e.g. /firstreply/prod) rather than the environment"
     register = commands.add_parser("register-webhooks", help="point Telegram, X, WhatsApp and the Facebook page "

@@ -351,6 +351,69 @@ def test_deploy_finds_data_an_earlier_stack_kept_before_creating_anything(monkey
     assert "firstreply destroy --delete-data" in message
 
 
+def test_destroy_deletes_the_stack_and_keeps_the_data_unless_asked_and_confirmed(monkeypatch, capsys):
+    """moto's CloudFormation runs a stand-in of the stack: the table and the mail bucket under the
+    names the template gives them, retained (moto knows `Retain`, not `RetainExceptOnCreate`,
+    which AWS treats as `Retain` on stack deletion), and the receipt rule set as an output."""
+    from moto import mock_aws
+
+    from integrations import aws
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    bucket = "firstreply-inbound-mail-123456789012-eu-west-1"
+    template = {
+        "Resources": {
+            "Table": {"Type": "AWS::DynamoDB::Table", "DeletionPolicy": "Retain", "Properties": {
+                "TableName": "firstreply", "BillingMode": "PAY_PER_REQUEST",
+                "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+                "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}]}},
+            "MailBucket": {"Type": "AWS::S3::Bucket", "DeletionPolicy": "Retain", "Properties": {"BucketName": bucket}},
+            "WorkQueue": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "firstreply-work"}}},
+        "Outputs": {"ReceiptRuleSetName": {"Value": "firstreply-inbound"}, "MailBucketName": {"Value": bucket}}}
+    with mock_aws():
+        aws.reset_clients()
+        cloudformation, dynamodb, s3, ses = (aws.client(name) for name in ("cloudformation", "dynamodb", "s3", "ses"))
+        cloudformation.create_stack(StackName="firstreply", TemplateBody=json.dumps(template))
+        dynamodb.update_table(TableName="firstreply", DeletionProtectionEnabled=True)
+        dynamodb.put_item(TableName="firstreply", Item={"pk": {"S": "CONV#1"}})
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+        for body in (b"first", b"second"):                      # two versions of one mail, and a delete marker
+            s3.put_object(Bucket=bucket, Key="inbound/abc", Body=body)
+        s3.delete_object(Bucket=bucket, Key="inbound/abc")
+        ses.create_receipt_rule_set(RuleSetName="firstreply-inbound")
+        ses.set_active_receipt_rule_set(RuleSetName="firstreply-inbound")
+
+        assert main(["destroy"]) == 0
+        out = capsys.readouterr().out
+        assert "SES receipt rule set firstreply-inbound deactivated" in out
+        assert "firstreply deleted" in out and "kept the DynamoDB table firstreply and the S3 bucket " + bucket in out
+        assert "firstreply destroy --delete-data" in out
+        assert not [s for s in cloudformation.list_stacks()["StackSummaries"] if s["StackStatus"] != "DELETE_COMPLETE"]
+        assert "Metadata" not in ses.describe_active_receipt_rule_set()
+        assert dynamodb.get_item(TableName="firstreply", Key={"pk": {"S": "CONV#1"}})["Item"]     # kept
+        assert s3.list_object_versions(Bucket=bucket)["Versions"]
+
+        monkeypatch.setattr("sys.stdin.isatty", lambda: False)
+        with pytest.raises(SystemExit, match="confirm with --yes when not at a terminal"):
+            main(["destroy", "--delete-data"])
+        monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+        monkeypatch.setattr("builtins.input", lambda prompt: "yes")   # not the table's name
+        assert main(["destroy", "--delete-data"]) == 1
+        assert "no stack firstreply" in capsys.readouterr().out
+        assert dynamodb.describe_table(TableName="firstreply")
+
+        monkeypatch.setattr("builtins.input", lambda prompt: "firstreply")
+        assert main(["destroy", "--delete-data"]) == 0
+        out = capsys.readouterr().out
+        assert "deleted the table firstreply" in out and f"deleted the bucket {bucket} (3 objects)" in out
+        assert "firstreply-artifacts-123456789012-eu-west-1" in out          # what it leaves, named
+        assert "firstreply" not in dynamodb.list_tables()["TableNames"]
+        assert bucket not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+        assert main(["destroy", "--delete-data", "--yes"]) == 0
+        assert "no retained table or mail bucket" in capsys.readouterr().out
+    aws.reset_clients()
+
+
 def test_deploy_without_credentials_says_so(monkeypatch, tmp_path):
     env = {k: v for k, v in dev_env().items() if not k.startswith("AWS_")}
     env.update(AWS_CONFIG_FILE=str(tmp_path / "none"), AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
