@@ -448,6 +448,27 @@ def test_secrets_come_from_ssm_when_the_environment_has_none(monkeypatch):
     assert secrets.get("TELEGRAM_WEBHOOK_SECRET") == ""
 
 
+def test_delayed_acknowledgements_that_dead_lettered_are_listed_and_replayed(system, capsys):
+    """The delay queue's own dead-letter queue (firstreply-delay-dead) is no silent corner either."""
+    from integrations import sqs
+
+    update = load_fixture("telegram", "text_private")
+    system.post_update(update)                       # stored; its event is what the record names
+    queue = system.pump.sqs
+    dead = sqs.queue_url(sqs.DELAY_DEAD_LETTER_QUEUE_NAME)
+    queue.send_message(QueueUrl=dead, MessageBody=json.dumps(
+        {"channel": "telegram", "event_id": str(update["update_id"]), "kind": "delayed-ack"}))
+
+    assert main(["dead-letters"]) == 0
+    out = capsys.readouterr().out
+    assert "1 delayed acknowledgement(s) in firstreply-delay-dead:" in out
+    assert f"telegram {update['update_id']} from Olena" in out
+    assert system.queue_depth(dead) == 1
+    assert main(["dead-letters", "--replay"]) == 0
+    assert "replayed 1 onto firstreply-delay" in capsys.readouterr().out
+    assert system.queue_depth(dead) == 0 and system.queue_depth(sqs.queue_url(sqs.DELAY_QUEUE_NAME)) == 1
+
+
 def test_failed_asynchronous_events_are_listed_and_replayed_to_their_function(system, capsys):
     """Lambda's on-failure record (the shape AWS documents for asynchronous invocation destinations)
     of a schedule that failed its 2 retries; the replay invokes the same function asynchronously."""
