@@ -217,7 +217,8 @@ def change(cloudformation, stack: str, template: dict[str, Any], params: list[di
             print(f"firstreply deploy: {stack} is up to date")
             cloudformation.delete_change_set(StackName=stack, ChangeSetName=name)
             return False
-        raise UsageError(f"the change set failed: {reason}") from None
+        raise UsageError(f"the change set failed: {reason}"
+                         + "".join(f"\n  hint: {hint}" for hint in hints([reason]))) from None
     cloudformation.execute_change_set(StackName=stack, ChangeSetName=name)
     waiter = "stack_create_complete" if creating else "stack_update_complete"
     print(f"firstreply deploy: {'creating' if creating else 'updating'} {stack} (a few minutes)…", flush=True)

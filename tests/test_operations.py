@@ -318,6 +318,33 @@ def test_deploy_explains_and_recovers_from_a_rolled_back_first_create(monkeypatc
     assert "turning the table's deletion protection on" in out
 
 
+def test_deploy_in_a_region_where_ses_receives_no_mail_says_how_to_deploy_chats_only():
+    """There the template's receipt rule types do not exist: the change set fails before anything
+    is created (the stack waits in REVIEW_IN_PROGRESS, which the next deploy creates from)."""
+    import boto3
+    from botocore.stub import ANY, Stubber
+
+    from cli import deploy
+
+    cloudformation = boto3.client("cloudformation", region_name="eu-central-2")
+    reason = "Template format error: Unrecognized resource types: [AWS::SES::ReceiptRule, AWS::SES::ReceiptRuleSet]"
+    failed = {"Status": "FAILED", "StatusReason": reason}
+    with Stubber(cloudformation) as stub:
+        stub.add_response("describe_stacks", described("REVIEW_IN_PROGRESS"), {"StackName": "firstreply"})
+        stub.add_response("create_change_set", {"Id": "cs1", "StackId": STACK_ID}, {
+            "StackName": "firstreply", "ChangeSetName": ANY, "Capabilities": deploy.CAPABILITIES, "TemplateURL": ANY,
+            "ChangeSetType": "CREATE", "Tags": ANY, "Parameters": [
+                {"ParameterKey": "TableDeletionProtection", "ParameterValue": "false"}]})
+        stub.add_response("describe_change_set", failed, {"StackName": "firstreply", "ChangeSetName": ANY})
+        stub.add_response("describe_change_set", failed, {"StackName": "firstreply", "ChangeSetName": ANY})
+        with pytest.raises(SystemExit) as refused:
+            deploy.deploy_stack(cloudformation, "firstreply", "https://example/t.yaml", {})
+        stub.assert_no_pending_responses()
+    assert f"the change set failed: {reason}" in str(refused.value)
+    assert "hint: SES may not receive mail in this region: deploy with --parameter EnableEmail=false" in str(
+        refused.value)
+
+
 def test_deploy_finds_data_an_earlier_stack_kept_before_creating_anything(monkeypatch):
     """`firstreply destroy` keeps the table and the mail bucket; their names are fixed, so a new
     stack's create would fail on them (and roll back): the deploy says so before it starts."""
