@@ -235,8 +235,8 @@ def smoke_email(base: str, parts, email_from: str | None, stack: str,
         return True, (f"{answer['from']} → {answer['to']} through SES on the dev server's AWS stand-in, "
                       f"message {answer['message_id']}"), []
     region = api_region(parts.hostname)
-    if region and not (os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")):
-        os.environ["AWS_DEFAULT_REGION"] = region   # the API's region is the stack's
+    if region:   # the API's region is the stack's, where its replies are sent from
+        os.environ["AWS_REGION"] = os.environ["AWS_DEFAULT_REGION"] = region
     try:
         sender = email_from or os.environ.get("SUPPORT_EMAIL_FROM") or stack_sender(stack)
     except Exception as exc:   # no credentials: nothing can be sent either

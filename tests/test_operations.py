@@ -108,7 +108,8 @@ def test_smoke_mails_the_ses_simulator_in_aws_and_fails_on_an_unverified_sender(
     from integrations import aws
 
     monkeypatch.delenv("SUPPORT_EMAIL_FROM")
-    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")    # the profile's; the API's (eu-west-1) wins
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
     assert smoke.api_region("abc123.execute-api.eu-west-1.amazonaws.com") == "eu-west-1"
     with mock_aws():
         aws.reset_clients()
