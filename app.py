@@ -91,7 +91,12 @@ def email_inbound(event):
     handler.handle(record["Message"], record.get("TopicArn", ""))
 
 
-@app.schedule(Rate(1, unit=Rate.MINUTES), name="x-mentions")
+# X allows the mentions timeline 10 reads per 15 minutes per user on the Basic tier: every 2 minutes
+# stays within it (Free: 1 per 15 minutes; set 15). A setting of the stage (.chalice/config.json).
+X_MENTIONS_MINUTES = int(os.environ.get("FIRSTREPLY_X_MENTIONS_MINUTES", "2"))
+
+
+@app.schedule(Rate(X_MENTIONS_MINUTES, unit=Rate.MINUTES), name="x-mentions")
 def x_mentions(event):
     from functions.handlers import x_mentions as job
 
@@ -127,8 +132,10 @@ def survey_page(token):
     return handler.handle(app.current_request, token)
 
 
+# RFC 8058 one-click POSTs may come as multipart/form-data (the RFC allows either form encoding)
 @app.route("/unsubscribe/{token}", methods=["GET", "POST"],
-           content_types=["application/x-www-form-urlencoded", "application/json", "text/plain"])
+           content_types=["application/x-www-form-urlencoded", "multipart/form-data", "application/json",
+                          "text/plain"])
 def unsubscribe(token):
     from functions.handlers import unsubscribe as handler
 

@@ -29,6 +29,24 @@ os.environ.update({
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("FIRSTREPLY_OUTBOX", None)
 
+# Record what each Lambda entry point asks of AWS (the IAM grant test compares it with the roles).
+import aws_calls  # noqa: E402
+
+aws_calls.install()
+
+
+def pytest_sessionfinish(session):
+    aws_calls.save()
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "after_all_flows: runs after every other test (reads their recording)")
+
+
+def pytest_collection_modifyitems(items):
+    """The grant test reads what the other tests recorded: it runs last."""
+    items.sort(key=lambda item: item.get_closest_marker("after_all_flows") is not None)
+
 FIXTURES = Path(__file__).parent / "fixtures"
 ROOT = Path(__file__).parent.parent
 SECRET = os.environ["TELEGRAM_WEBHOOK_SECRET"]
