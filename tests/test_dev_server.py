@@ -171,8 +171,10 @@ def test_ingest_email_against_dev_on_an_aws_stand_in_it_did_not_start(tmp_path):
         assert any(t["TopicArn"].endswith(":firstreply-inbound-mail") for t in topics)
         identities = session.client("ses", endpoint_url=endpoint).list_identities()["Identities"]
         assert "help@acme.example" in identities
+        # to this dev server, not to whatever listens on the default :8000 (a developer's `make dev`)
         result = subprocess.run([FIRSTREPLY, "ingest-email", str(ROOT / "tests/fixtures/email/koi8r_russian.eml")],
-                                cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+                                cwd=ROOT, env={**env, "FIRSTREPLY_DEV_URL": f"http://127.0.0.1:{port}"},
+                                capture_output=True, text=True, timeout=60)
         assert result.returncode == 0, result.stderr
         assert result.stdout.startswith("ingested as SES message ")
         deadline, messages = time.monotonic() + 15, []
