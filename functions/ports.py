@@ -3,10 +3,12 @@ DynamoDB store and the channel senders. The core never imports boto3 or a channe
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from functions.models import Acknowledgement, ChatState, Contact, Decision, InboundMessage, SentMessage
-from functions.settings import Settings
+
+if TYPE_CHECKING:   # annotations only: the webhooks import SendError from here, not the settings parser
+    from functions.settings import Settings
 
 
 class SendError(Exception):

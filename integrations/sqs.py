@@ -21,6 +21,10 @@ MAX_RECEIVES = 5   # worker invocations before a message is dead-lettered
 
 @lru_cache(maxsize=8)
 def queue_url(name: str = QUEUE_NAME) -> str:
+    # In AWS the template hands the work queue's URL to every function: a webhook's cold start
+    # then enqueues without a GetQueueUrl round trip first. Locally the stand-in is asked.
+    if name == QUEUE_NAME and os.environ.get("FIRSTREPLY_QUEUE_URL"):
+        return os.environ["FIRSTREPLY_QUEUE_URL"]
     return client("sqs").get_queue_url(QueueName=name)["QueueUrl"]
 
 

@@ -1,11 +1,11 @@
 """Telegram: pure converters around the Bot API, and a sender built on python-telegram-bot.
 
 The webhook side (`verify_secret`, `to_inbound`) uses only the standard library, so the webhook's
-cold start does not pay for importing python-telegram-bot; the sender imports it when it sends.
+cold start does not pay for importing python-telegram-bot, nor asyncio (~12 ms): the sender
+imports both when it sends.
 """
 from __future__ import annotations
 
-import asyncio
 import hmac
 import html
 import os
@@ -268,10 +268,14 @@ class TelegramSender:
         self.timeout = timeout
 
     def send(self, ack: Acknowledgement) -> SentMessage:
+        import asyncio
+
         return asyncio.run(self._send(ack))
 
     def send_survey(self, request) -> str:
         """The question with a button per score; callback_data `<kind>:<conversation>:<score>` (≤ 64 bytes)."""
+        import asyncio
+
         return asyncio.run(self._survey(request))
 
     async def _survey(self, request) -> str:
@@ -287,6 +291,8 @@ class TelegramSender:
 
     def answer_survey(self, inbound: InboundMessage, text: str) -> None:
         """Always answer the callback (the button stops spinning), then replace the buttons with thanks."""
+        import asyncio
+
         asyncio.run(self._answer(inbound.details["callback_id"], inbound.chat_id, inbound.message_id, text))
 
     async def _answer(self, callback_id: str, chat_id: str, message_id: str, text: str) -> None:
@@ -301,6 +307,8 @@ class TelegramSender:
     def register_webhook(self, url: str, secret: str) -> dict[str, Any]:
         """setWebhook with the secret Telegram will send back in every request, and only the
         updates we handle; returns getWebhookInfo."""
+        import asyncio
+
         return asyncio.run(self._register(url, secret))
 
     async def _register(self, url: str, secret: str) -> dict[str, Any]:
