@@ -10,6 +10,7 @@ import hmac
 import html
 import os
 import re
+import threading
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any
@@ -259,8 +260,10 @@ def api_url() -> str:
 
 
 class TelegramSender:
-    """Sends through python-telegram-bot's `Bot`, created inside the event loop that runs it:
-    one Bot reused across `asyncio.run` calls breaks (its HTTP client is bound to a closed loop)."""
+    """Sends through python-telegram-bot's `Bot`: one initialised Bot per container, in the one
+    event loop that runs every call (`_run`). A Bot per message would cost a TCP (and TLS) connection
+    per message; one Bot reused across `asyncio.run` calls breaks (its HTTP client is bound to a
+    closed loop). So the loop lives as long as the container, and the Bot's connection with it."""
 
     def __init__(self, token: str, base_url: str | None = None, timeout: float = 10.0):
         self.token = token
@@ -268,15 +271,11 @@ class TelegramSender:
         self.timeout = timeout
 
     def send(self, ack: Acknowledgement) -> SentMessage:
-        import asyncio
-
-        return asyncio.run(self._send(ack))
+        return _run(self._send(ack))
 
     def send_survey(self, request) -> str:
         """The question with a button per score; callback_data `<kind>:<conversation>:<score>` (≤ 64 bytes)."""
-        import asyncio
-
-        return asyncio.run(self._survey(request))
+        return _run(self._survey(request))
 
     async def _survey(self, request) -> str:
         from telegram import InlineKeyboardButton, InlineKeyboardMarkup
@@ -291,9 +290,7 @@ class TelegramSender:
 
     def answer_survey(self, inbound: InboundMessage, text: str) -> None:
         """Always answer the callback (the button stops spinning), then replace the buttons with thanks."""
-        import asyncio
-
-        asyncio.run(self._answer(inbound.details["callback_id"], inbound.chat_id, inbound.message_id, text))
+        _run(self._answer(inbound.details["callback_id"], inbound.chat_id, inbound.message_id, text))
 
     async def _answer(self, callback_id: str, chat_id: str, message_id: str, text: str) -> None:
         async with self._bot() as bot:
@@ -307,9 +304,7 @@ class TelegramSender:
     def register_webhook(self, url: str, secret: str) -> dict[str, Any]:
         """setWebhook with the secret Telegram will send back in every request, and only the
         updates we handle; returns getWebhookInfo."""
-        import asyncio
-
-        return asyncio.run(self._register(url, secret))
+        return _run(self._register(url, secret))
 
     async def _register(self, url: str, secret: str) -> dict[str, Any]:
         async with self._bot() as bot:
@@ -354,29 +349,57 @@ class TelegramSender:
 
 
 class _BotSession:
-    """`async with` a Bot without getMe, with a request object made in the running event loop."""
+    """`async with` the container's Bot for this token and API: created (without getMe) on first
+    use inside the shared loop, with its HTTP client, and kept open afterwards: leaving the block
+    does not close it, so the next message reuses the connection. (httpx closes a connection idle
+    for 5 s, so one a frozen Lambda kept is not trusted after a thaw.)"""
 
     def __init__(self, token: str, base_url: str, timeout: float):
-        self.token, self.base_url, self.timeout = token, base_url, timeout
+        self.key = (token, base_url, timeout)
 
     async def __aenter__(self):
-        from telegram import Bot
-        from telegram.request import HTTPXRequest
+        bot = _bots.get(self.key)
+        if bot is None:
+            from telegram import Bot
+            from telegram.request import HTTPXRequest
 
-        self.request = HTTPXRequest(connect_timeout=self.timeout, read_timeout=self.timeout,
-                                    httpx_kwargs={"verify": _tls_context()})
-        await self.request.initialize()
-        return Bot(self.token, base_url=f"{self.base_url}/bot", request=self.request,
-                   get_updates_request=self.request)
+            token, base_url, timeout = self.key
+            # a small pool: one connection for a worker's sequential sends, a few for the dev
+            # server's threads sending at once (a pool of one would make them time out waiting)
+            request = HTTPXRequest(connection_pool_size=4, connect_timeout=timeout, read_timeout=timeout,
+                                   httpx_kwargs={"verify": _tls_context()})
+            await request.initialize()
+            bot = _bots[self.key] = Bot(token, base_url=f"{base_url}/bot", request=request,
+                                        get_updates_request=request)
+        return bot
 
     async def __aexit__(self, *exc):
-        await self.request.shutdown()
+        return None
+
+
+_bots: dict[tuple[str, str, float], Any] = {}   # touched only inside the loop's thread
+_loop_lock = threading.Lock()
+_loop: Any = None
+
+
+def _run(coroutine):
+    """Run `coroutine` in the container's one event loop and wait for its result. The loop runs in
+    a daemon thread of its own, so any thread may call this (the dev server's pump, a job, the CLI),
+    including one inside another running loop, and the Bots and their connections outlive the call."""
+    import asyncio
+
+    global _loop
+    with _loop_lock:
+        if _loop is None or _loop.is_closed():
+            _loop = asyncio.new_event_loop()
+            threading.Thread(target=_loop.run_forever, name="telegram-loop", daemon=True).start()
+        loop = _loop
+    return asyncio.run_coroutine_threadsafe(coroutine, loop).result()
 
 
 @lru_cache(maxsize=1)
 def _tls_context():
-    """Loading the CA bundle takes ~25 ms: once per container, not once per message. The context is
-    not bound to an event loop, so unlike the HTTP client it can outlive `asyncio.run`."""
+    """Loading the CA bundle takes ~25 ms: once per container, not once per Bot."""
     import ssl
 
     import certifi
