@@ -156,8 +156,18 @@ def with_profile(inbound: InboundMessage, contact, sender: Sender) -> InboundMes
 
 def process(channel: str, event_id: str, store: Store, sender: Sender, clock: Clock,
             policy: RetryPolicy = RetryPolicy(),
-            desk: Callable[[InboundMessage, Settings], str] | None = None) -> Outcome:
-    event = store.get_event(channel, event_id)
+            desk: Callable[[InboundMessage, Settings], str] | None = None,
+            keys: tuple[str, str] | None = None) -> Outcome:
+    """`keys` (chat id, sender id), when the queue message names them, let the event, the contact
+    and the chat come in one read; without them (a message queued by an older version) the event
+    is read first and the context after."""
+    preloaded = None
+    if keys:
+        event, contact, chat = store.load_event_context(channel, event_id, *keys)
+        if event and (event["inbound"].get("chat_id"), event["inbound"].get("sender_id")) == tuple(keys):
+            preloaded = (contact, chat)
+    else:
+        event = store.get_event(channel, event_id)
     if event is None:
         # The webhook stores before it enqueues, so this is a message from a different table or a
         # hand-made queue entry: nothing to answer.
@@ -175,6 +185,7 @@ def process(channel: str, event_id: str, store: Store, sender: Sender, clock: Cl
         store.mark_done(inbound)
         return Outcome("ignored-desk-chat")
     decision = Decision.from_dict(event["decision"]) if event.get("decision") else None
+    replayed = decision is not None   # decided by an earlier receive of this queue message
     if decision is not None and event.get("ack_sent"):
         # the channel took the ack in an earlier receive, whose record failed: complete it, send nothing
         sent, language, plain = replay_sent(event)
@@ -186,7 +197,7 @@ def process(channel: str, event_id: str, store: Store, sender: Sender, clock: Cl
         if is_own(sender, inbound):
             store.mark_done(inbound)   # our own bot's message, which the payload did not mark as such
             return Outcome("ignored-own")
-        contact, chat = store.load_context(inbound)
+        contact, chat = preloaded or store.load_context(inbound)
         # An answer to something we asked (a rating, a comment, an address) is not a new question.
         handled = followups.handle(inbound, contact, store, settings, clock.now(),
                                    lambda note: deliver(sender, note, clock, policy), sender)
@@ -213,11 +224,12 @@ def process(channel: str, event_id: str, store: Store, sender: Sender, clock: Cl
                                 "acknowledge": decision.acknowledge, "reason": decision.reason})
 
     if not decision.acknowledge or event.get("ack_sent_at"):
-        store.mark_done(inbound)
+        if replayed or decision.acknowledge:   # a fresh no-ack decision marked the event done already
+            store.mark_done(inbound)
         return Outcome("no-ack", decision)
 
-    if contact is None:   # a replayed decision: the profile may know what this message did not say
-        contact, _ = store.load_context(inbound)
+    if replayed:   # the profile may know what this message did not say
+        contact = preloaded[0] if preloaded else store.load_context(inbound)[0]
         inbound = with_profile(inbound, contact, sender)
     ack = acknowledgement(inbound, contact, decision, settings, clock.now())
     try:

@@ -46,6 +46,9 @@ class Store(Protocol):
 
     def load_context(self, inbound: InboundMessage) -> tuple[Contact | None, ChatState | None]: ...
 
+    def load_event_context(self, channel: str, event_id: str, chat_id: str, sender_id: str
+                           ) -> tuple[dict[str, Any] | None, Contact | None, ChatState | None]: ...
+
     def commit_decision(self, inbound: InboundMessage, decision: Decision, previous: ChatState | None,
                         now: datetime, settings: Settings) -> bool: ...
 

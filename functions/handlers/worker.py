@@ -111,7 +111,8 @@ def handle(event) -> None:
         try:
             outcome = process(body["channel"], body["event_id"], store(), LazySender(body["channel"]),
                               clock, policy, desk=lambda inbound, settings: desk.handle(
-                                  inbound, store(), settings, clock, policy))
+                                  inbound, store(), settings, clock, policy),
+                              keys=(body["chat_id"], body["sender_id"]) if body.get("sender_id") else None)
             desk.mirror(store(), store().load_settings(), clock, policy, body["channel"], body["event_id"])
         except DeferDelivery as exc:
             log.warning("deferring %s/%s by %.0fs", body["channel"], body["event_id"], exc.seconds)
