@@ -35,8 +35,8 @@ def use_outbox() -> bool:
 
 @lru_cache(maxsize=4)
 def sender_for(channel: str) -> Sender:
-    """One sender per channel and container (the SDK clients inside are reusable; Telegram's Bot
-    is created per send, inside its event loop)."""
+    """One sender per channel and container, and with it one connection per channel (Telegram's
+    Bot lives in the container's one event loop, Slack's client keeps its connection alive)."""
     if channel == "telegram" and secrets.get("TELEGRAM_BOT_TOKEN"):
         from integrations.telegram import TelegramSender
 
