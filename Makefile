@@ -47,7 +47,7 @@ $(CHROMIUM):
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium >/dev/null
 
 lint: install
-	$(BIN)/python -m pyflakes app.py functions integrations cli bench tests
+	$(BIN)/python -m pyflakes app.py functions integrations cli bench/*.py tests   # not bench/.venv-peers
 
 bench: install
 	$(BIN)/python bench/cold_start.py

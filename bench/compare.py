@@ -164,24 +164,28 @@ def run_once(python: str, code: str, request: dict, cwd: Path) -> float:
 
 def cold(rounds: int, tree: Path) -> None:
     peers = peers_python()
-    reqs = requests_()
     here = sys.executable
-    contenders = {
-        "floor": (here, FLOOR, reqs["telegram"], BENCH),
-        "ours-telegram": (here, OURS, reqs["telegram"], tree),
-        "ours-slack": (here, OURS, reqs["slack"], tree),
-        "ours-x": (here, OURS, reqs["x"], tree),
-        "bolt": (peers, BOLT, reqs["slack"], BENCH),
-        "ptb": (peers, PTB, reqs["telegram"], BENCH),
-    }
-    for spec in contenders.values():   # file cache and bytecode caches warm, like a shipped package
+
+    def contenders() -> dict[str, tuple]:
+        reqs = requests_()   # signed anew each round: Slack's signature is good for five minutes
+        return {
+            "floor": (here, FLOOR, reqs["telegram"], BENCH),
+            "ours-telegram": (here, OURS, reqs["telegram"], tree),
+            "ours-slack": (here, OURS, reqs["slack"], tree),
+            "ours-x": (here, OURS, reqs["x"], tree),
+            "bolt": (peers, BOLT, reqs["slack"], BENCH),
+            "ptb": (peers, PTB, reqs["telegram"], BENCH),
+        }
+
+    for spec in contenders().values():   # file cache and bytecode caches warm, like a shipped package
         run_once(*spec)
-    times: dict[str, list[float]] = {name: [] for name in contenders}
+    times: dict[str, list[float]] = {name: [] for name in contenders()}
     for _ in range(rounds):
-        order = list(contenders)
+        specs = contenders()
+        order = list(specs)
         random.shuffle(order)
         for name in order:
-            times[name].append(run_once(*contenders[name]))
+            times[name].append(run_once(*specs[name]))
 
     def ratio(a: str, b: str) -> float:
         return statistics.median(x / y for x, y in zip(times[a], times[b]))
