@@ -11,7 +11,18 @@ SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: install dev test test-now lint bench clean package deploy cfn-lint
 
-install: $(STAMP)
+# The Lambda runtime's Python (3.12) compiles the zip's bytecode: Pyodide's CPython from the npm
+# registry, run by Node.js (this machine's Python is another version). Without Node.js the package
+# is built without bytecode, and says so.
+RUNTIME_PYTHON := $(VENV)/runtime-python/node_modules/pyodide/package.json
+
+install: $(STAMP) $(RUNTIME_PYTHON)
+
+$(RUNTIME_PYTHON): cli/bytecode/package.json cli/bytecode/package-lock.json
+	mkdir -p $(VENV)/runtime-python
+	cp cli/bytecode/package.json cli/bytecode/package-lock.json $(VENV)/runtime-python/
+	@if command -v npm >/dev/null; then cd $(VENV)/runtime-python && npm ci --no-audit --no-fund --silent && touch node_modules/pyodide/package.json; \
+	else echo "make install: WARNING: no npm here, so no Python 3.12 to compile the package's bytecode (install Node.js and npm)"; fi
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,8 +45,9 @@ test-now: install
 package: install
 	$(BIN)/firstreply package --stage $(STAGE)
 
+# every region, with mail receiving on (where SES receives mail) and off (everywhere)
 cfn-lint: package
-	$(BIN)/cfn-lint build/sam.yaml
+	$(BIN)/python -m cli.package
 
 # Package, then deploy with CloudFormation to the account and region of your AWS credentials
 deploy: install

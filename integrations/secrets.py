@@ -18,19 +18,18 @@ import time
 log = logging.getLogger(__name__)
 
 CACHE_SECONDS = 300
-# Every secret the functions read, grouped by the functions that need them together; each group is
-# one GetParameters call (at most 10 names). The first group is what the webhooks and the worker
-# use; a new channel adds its names to a group that still has room, or a group of its own.
-GROUPS = (
-    ("TELEGRAM_WEBHOOK_SECRET", "TELEGRAM_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_BOT_TOKEN",
-     "X_CONSUMER_SECRET", "X_CONSUMER_KEY", "X_ACCESS_TOKEN", "X_ACCESS_TOKEN_SECRET", "X_BEARER_TOKEN",
-     "FIRSTREPLY_SIGNING_SECRET"),
-    ("FIRSTREPLY_ADMIN_TOKEN",),
-)
-NAMES = tuple(name for group in GROUPS for name in group)   # deployment, docs and tests agree on these
-_GROUP_OF = {name: group for group in GROUPS for name in group}
+# every secret the functions read, so deployment, docs and tests agree on the names
+NAMES = ("TELEGRAM_BOT_TOKEN", "TELEGRAM_WEBHOOK_SECRET", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET",
+         "X_CONSUMER_KEY", "X_CONSUMER_SECRET", "X_ACCESS_TOKEN", "X_ACCESS_TOKEN_SECRET", "X_BEARER_TOKEN",
+         "FIRSTREPLY_SIGNING_SECRET", "FIRSTREPLY_ADMIN_TOKEN",
+         "META_APP_SECRET", "META_VERIFY_TOKEN", "WHATSAPP_TOKEN", "WHATSAPP_PHONE_NUMBER_ID", "META_PAGE_TOKEN")
+# The names this function's role may read, set per function by `firstreply package` from the role's
+# grant: they are fetched together. A name outside them (or without the variable) is fetched alone:
+# GetParameters fails as a whole when one name is not granted.
+GRANTED_VARIABLE = "FIRSTREPLY_SECRET_NAMES"
+BATCH = 10   # the most names SSM takes in one GetParameters call
 
-_cache: dict[str, tuple[float, dict[str, str]]] = {}   # "path|group's first name" -> (fetched at, values)
+_cache: dict[str, tuple[float, dict[str, str]]] = {}   # "path|group" -> (fetched at, values)
 _lock = threading.Lock()
 
 
@@ -42,8 +41,9 @@ def get(name: str) -> str:
     path = os.environ.get("FIRSTREPLY_SECRETS_PATH", "").rstrip("/")
     if not path:
         return ""
-    group = _GROUP_OF.get(name, (name,))
-    key = f"{path}|{group[0]}"
+    granted = [n for n in os.environ.get(GRANTED_VARIABLE, "").split(",") if n]
+    group = tuple(granted) if name in granted else (name,)
+    key = f"{path}|{','.join(group)}"
     with _lock:   # two threads of one container: one call
         cached = _cache.get(key)
         if cached is None or time.monotonic() - cached[0] > CACHE_SECONDS:
@@ -58,13 +58,17 @@ def _fetch(path: str, names: tuple[str, ...]) -> dict[str, str] | None:
     from integrations.aws import client
 
     try:
-        answer = client("ssm").get_parameters(Names=[f"{path}/{n}" for n in names], WithDecryption=True)
+        answers = [client("ssm").get_parameters(Names=[f"{path}/{n}" for n in names[i:i + BATCH]],
+                                                 WithDecryption=True) for i in range(0, len(names), BATCH)]
     except Exception as exc:   # not readable (permissions, throttling): the channels stay unconfigured
         log.warning("secrets not available from SSM: %s", exc)
         return None
-    for missing in answer.get("InvalidParameters", []):   # not created: a channel that is not used
-        log.info("secret %s not in SSM", missing.rsplit("/", 1)[-1])
-    return {p["Name"].rsplit("/", 1)[-1]: p.get("Value", "") for p in answer.get("Parameters", [])}
+    values = {}
+    for answer in answers:
+        for missing in answer.get("InvalidParameters", []):   # not created: a channel that is not used
+            log.info("secret %s not in SSM", missing.rsplit("/", 1)[-1])
+        values.update({p["Name"].rsplit("/", 1)[-1]: p.get("Value", "") for p in answer.get("Parameters", [])})
+    return values
 
 
 def clear_cache() -> None:

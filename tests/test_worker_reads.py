@@ -48,15 +48,18 @@ def test_first_message_follow_up_and_replay_cost_one_read_each(system):
     first = update_from(load_fixture("telegram", "text_private"), 700001)
     # GIVEN a new customer WHEN the first message is handled
     calls, messages = _worker_calls(system, first)
-    # THEN one read (event + chat + contact), the decision, the record of the sent ack
-    assert calls == Counter({"BatchGetItem": 1, "TransactWriteItems": 2}), calls
+    # THEN one read (event + chat + contact + the sender's erasure tombstone), the decision, the
+    # record of the sent ack; then the inbox's step (functions/sla.py) reads the conversation and,
+    # with no SLA target set, finds its place in the inbox as the decision wrote it: nothing to write
+    assert calls == Counter({"BatchGetItem": 1, "TransactWriteItems": 2, "GetItem": 1}), calls
     assert len(system.telegram_api.sent("sendMessage")) == 1
 
     # WHEN the customer writes again in the open conversation
     follow_up = update_from(first, 700002, message_id=first["message"]["message_id"] + 1)
     calls, _ = _worker_calls(system, follow_up)
-    # THEN one read and one transaction that also closes the event; nothing is sent
-    assert calls == Counter({"BatchGetItem": 1, "TransactWriteItems": 1}), calls
+    # THEN one read and one transaction that also closes the event; nothing is sent; the inbox's
+    # step reads the conversation and finds its due time in place (waiting since the first message)
+    assert calls == Counter({"BatchGetItem": 1, "TransactWriteItems": 1, "GetItem": 1}), calls
     assert len(system.telegram_api.sent("sendMessage")) == 1
 
     # WHEN SQS delivers the first queue message again

@@ -38,6 +38,16 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
+# Libraries whose INFO lines are noise per request, and some carry secrets: httpx logs each URL,
+# and Telegram's Bot API puts the bot token in the URL.
+CHATTY = ("botocore", "urllib3", "httpx", "telegram")
+
+
+def quiet_libraries() -> None:
+    for chatty in CHATTY:
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+
+
 def configure(app) -> None:
     if os.environ.get("FIRSTREPLY_LOG_FORMAT") == "text":
         return
@@ -46,7 +56,6 @@ def configure(app) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(os.environ.get("LOG_LEVEL", "INFO"))
-    for chatty in ("botocore", "urllib3", "httpx", "telegram"):   # their INFO is noise per request
-        logging.getLogger(chatty).setLevel(logging.WARNING)
+    quiet_libraries()
     app.log.handlers[:] = []
     app.log.propagate = True

@@ -8,7 +8,7 @@ from functools import lru_cache
 
 from functions.clock import SystemClock
 from functions.handlers import desk
-from functions.pipeline import DeferDelivery, RetryPolicy, process
+from functions.pipeline import DeferDelivery, RetryPolicy, delayed_ack, process
 from functions.ports import Sender
 from integrations import secrets, sqs
 from integrations.dynamodb import DynamoStore
@@ -33,7 +33,13 @@ def use_outbox() -> bool:
     return os.environ.get("FIRSTREPLY_OUTBOX") == "1"
 
 
-@lru_cache(maxsize=4)
+def now():
+    """The process's one clock, read when called: senders that check Meta's 24-hour window get
+    this, so a clock a test or `--now` puts in later still counts."""
+    return clock.now()
+
+
+@lru_cache(maxsize=8)
 def sender_for(channel: str) -> Sender:
     """One sender per channel and container, and with it one connection per channel (Telegram's
     Bot lives in the container's one event loop, Slack's client keeps its connection alive)."""
@@ -56,6 +62,16 @@ def sender_for(channel: str) -> Sender:
 
         if support_sender():
             return EmailSender(support_sender())
+    if channel == "whatsapp":
+        from integrations import whatsapp
+
+        token, phone_number_id = whatsapp.configured()
+        if token and phone_number_id:
+            return whatsapp.WhatsAppSender(token, phone_number_id, now=now)
+    if channel in ("messenger", "instagram") and secrets.get("META_PAGE_TOKEN"):
+        from integrations.meta import MessengerSender
+
+        return MessengerSender(channel, secrets.get("META_PAGE_TOKEN"), now=now)
     if use_outbox():
         from integrations.outbox import OutboxSender
 
@@ -108,15 +124,25 @@ def handle(event) -> None:
     for record in event:
         body = json.loads(record.body)
         policy = retry_policy()
+        delayed = body.get("kind") == "delayed-ack"   # from the delay queue (issue 15)
         try:
-            outcome = process(body["channel"], body["event_id"], store(), LazySender(body["channel"]),
-                              clock, policy, desk=lambda inbound, settings: desk.handle(
-                                  inbound, store(), settings, clock, policy),
-                              keys=(body["chat_id"], body["sender_id"]) if body.get("sender_id") else None)
-            desk.mirror(store(), store().load_settings(), clock, policy, body["channel"], body["event_id"])
+            if delayed:
+                outcome = delayed_ack(body["channel"], body["event_id"], store(), LazySender(body["channel"]),
+                                      clock, policy)
+            else:
+                outcome = process(body["channel"], body["event_id"], store(), LazySender(body["channel"]),
+                                  clock, policy, desk=lambda inbound, settings: desk.handle(
+                                      inbound, store(), settings, clock, policy),
+                                  delay_ack=lambda inbound, seconds: sqs.enqueue_delayed_ack(
+                                      inbound.channel, inbound.event_id, seconds),
+                                  keys=(body["chat_id"], body["sender_id"]) if body.get("sender_id") else None)
+                desk.mirror(store(), store().load_settings(), clock, policy, body["channel"], body["event_id"])
+                if outcome.decision:   # a customer's message: the SLA due time and the rules' priority
+                    desk.after_customer_message(store(), store().load_settings(), clock, body["channel"],
+                                                body["event_id"], outcome.decision.conversation_id)
         except DeferDelivery as exc:
             log.warning("deferring %s/%s by %.0fs", body["channel"], body["event_id"], exc.seconds)
-            sqs.defer(record.receipt_handle, exc.seconds)
+            sqs.defer(record.receipt_handle, exc.seconds, sqs.DELAY_QUEUE_NAME if delayed else sqs.QUEUE_NAME)
             raise
         log.info("processed", extra={"channel": body["channel"], "event_id": body["event_id"],
                                      "outcome": outcome.status})
