@@ -16,8 +16,10 @@ worker (boto3 + httpx: read the event, send, write the message), alternating mes
 
 The peers' packages install into bench/.venv-peers on first use, never into the project's .venv.
 
-    .venv/bin/python bench/compare.py [--rounds 25] [--warm 300] [--tree PATH]
-(--tree measures another checkout of firstreply as "ours", e.g. the commit before a change.)
+    .venv/bin/python bench/compare.py [--rounds 25] [--warm 300] [--tree PATH] [--bytecode]
+(--tree measures another checkout of firstreply as "ours", e.g. the commit before a change;
+--bytecode adds the package's cold path staged as Lambda unpacks the zip, with its unchecked-hash
+bytecode and without any, compiled by this Python: the gain is the version's, not the runtime's.)
 """
 from __future__ import annotations
 
@@ -146,13 +148,14 @@ def peers_python() -> str:
     return str(python)
 
 
-def run_once(python: str, code: str, request: dict, cwd: Path) -> float:
+def run_once(python: str, code: str, request: dict, cwd: Path, extra: dict | None = None) -> float:
     env = {**os.environ, "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x", "AWS_DEFAULT_REGION": "us-east-1",
            "TELEGRAM_WEBHOOK_SECRET": SECRET, "TELEGRAM_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SIGNING,
            "X_CONSUMER_SECRET": X_SECRET, "FIRSTREPLY_QUEUE_URL": "https://sqs.invalid/1/firstreply-work.fifo",
            "PTB_TIMEDELTA": "1"}
     for variable in ("FIRSTREPLY_LOG_FORMAT", "AWS_ENDPOINT_URL", "PYTHONDONTWRITEBYTECODE"):
         env.pop(variable, None)   # bytecode as the shipped package has it; JSON logs as in Lambda
+    env.update(extra or {})
     script = f"EVENT = {json.dumps(request)!r}\nimport json as _j; EVENT = _j.loads(EVENT)\n{code}"
     start = time.perf_counter()
     done = subprocess.run([python, "-c", script], cwd=cwd, env=env, capture_output=True, text=True)
@@ -162,13 +165,39 @@ def run_once(python: str, code: str, request: dict, cwd: Path) -> float:
     return elapsed
 
 
-def cold(rounds: int, tree: Path) -> None:
+def staged_package(tree: Path, into: Path, bytecode: bool) -> Path:
+    """What the zip puts at /var/task for a webhook's cold path: the code, the settings and
+    Chalice (boto3 is the runtime's, with its bytecode), with the package's unchecked-hash
+    bytecode or none (as the zip was before: every cold start compiles these)."""
+    import shutil
+
+    import chalice
+
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for name in ("app.py", "firstreply.yaml"):
+        shutil.copy(tree / name, into / name)
+    for folder in ("functions", "integrations", "templates"):
+        shutil.copytree(tree / folder, into / folder, ignore=ignore)
+    shutil.copytree(Path(chalice.__file__).parent, into / "chalice", ignore=ignore)
+    if bytecode:
+        subprocess.run([sys.executable, "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash",
+                        str(into)], check=True)
+    return into
+
+
+def cold(rounds: int, tree: Path, bytecode: bool = False) -> None:
+    import tempfile
+
     peers = peers_python()
     here = sys.executable
+    staging = Path(tempfile.mkdtemp(prefix="firstreply-bench-"))
+    if bytecode:   # the zip with and without its bytecode, as Lambda unpacks it
+        shipped = staged_package(tree, Path(tempfile.mkdtemp(dir=staging)), bytecode=True)
+        source = staged_package(tree, Path(tempfile.mkdtemp(dir=staging)), bytecode=False)
 
     def contenders() -> dict[str, tuple]:
         reqs = requests_()   # signed anew each round: Slack's signature is good for five minutes
-        return {
+        found = {
             "floor": (here, FLOOR, reqs["telegram"], BENCH),
             "ours-telegram": (here, OURS, reqs["telegram"], tree),
             "ours-slack": (here, OURS, reqs["slack"], tree),
@@ -176,6 +205,11 @@ def cold(rounds: int, tree: Path) -> None:
             "bolt": (peers, BOLT, reqs["slack"], BENCH),
             "ptb": (peers, PTB, reqs["telegram"], BENCH),
         }
+        if bytecode:
+            for channel in ("telegram", "slack"):
+                found[f"zip-{channel}-pyc"] = (here, OURS, reqs[channel], shipped)
+                found[f"zip-{channel}-nopyc"] = (here, OURS, reqs[channel], source, {"PYTHONDONTWRITEBYTECODE": "1"})
+        return found
 
     for spec in contenders().values():   # file cache and bytecode caches warm, like a shipped package
         run_once(*spec)
@@ -197,6 +231,14 @@ def cold(rounds: int, tree: Path) -> None:
     print("  per channel: " + "  ".join(f"{c}/floor={ratio(c, 'floor'):.2f}x" for c in ours))
     print(f"cold: ours/floor={ratio('ours-telegram', 'floor'):.2f}x ours/bolt={ratio('ours-slack', 'bolt'):.2f}x "
           f"ours/ptb={ratio('ours-telegram', 'ptb'):.2f}x")
+    if bytecode:
+        for channel in ("telegram", "slack"):
+            gain = statistics.median(a - b for a, b in zip(times[f"zip-{channel}-nopyc"], times[f"zip-{channel}-pyc"]))
+            print(f"bytecode ({channel}): without/with={ratio(f'zip-{channel}-nopyc', f'zip-{channel}-pyc'):.2f}x, "
+                  f"{gain * 1000:.0f} ms saved per cold start (median of per-round differences)")
+    import shutil
+
+    shutil.rmtree(staging, ignore_errors=True)
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -246,22 +288,22 @@ def warm(count: int, tree: Path) -> None:
             outside[0] += time.perf_counter() - start
 
     httpx.AsyncClient.send = timed_send
+    sync_send = httpx.Client.send
+
+    def timed_sync_send(self, *args, **kwargs):   # ours (Telegram's sendMessage) and the floor's
+        start = time.perf_counter()
+        try:
+            return sync_send(self, *args, **kwargs)
+        finally:
+            outside[0] += time.perf_counter() - start
+
+    httpx.Client.send = timed_sync_send
     stand_in = TelegramStandIn().start()
     os.environ["TELEGRAM_API_URL"] = stand_in.url
     template = json.loads((tree / "tests/fixtures/telegram/text_private.json").read_text())
     import app as app_module
 
     floor_http = httpx.Client()
-    floor_send = floor_http.send
-
-    def floor_timed(*args, **kwargs):
-        start = time.perf_counter()
-        try:
-            return floor_send(*args, **kwargs)
-        finally:
-            outside[0] += time.perf_counter() - start
-
-    floor_http.send = floor_timed
 
     def floor_worker(body: dict) -> None:
         """The least a worker does: read the event, send a fixed text, store the message."""
@@ -321,9 +363,11 @@ def main() -> None:
     parser.add_argument("--warm", type=int, default=300, help="messages per worker (0: skip)")
     parser.add_argument("--tree", type=Path, default=ROOT, help="the firstreply checkout to measure as ours")
     parser.add_argument("--only", choices=("cold", "warm"))
+    parser.add_argument("--bytecode", action="store_true",
+                        help="also the package's cold path with and without its bytecode")
     args = parser.parse_args()
     if args.only != "warm":
-        cold(args.rounds, args.tree.resolve())
+        cold(args.rounds, args.tree.resolve(), args.bytecode)
     if args.warm and args.only != "cold":
         warm(args.warm, args.tree.resolve())
 

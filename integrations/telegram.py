@@ -275,7 +275,34 @@ class TelegramSender:
         self.timeout = timeout
 
     def send(self, ack: Acknowledgement) -> SentMessage:
-        return _run(self._send(ack))
+        if ack.details.get("copy_from"):   # an agent's media from the desk: copied through the Bot
+            return _run(self._send(ack))
+        return self._send_text(ack)
+
+    def _send_text(self, ack: Acknowledgement) -> SentMessage:
+        """sendMessage on the container's one pooled HTTP client, in the calling thread: a text is
+        one POST, so no event loop, thread hop or Bot objects around it (they were most of a warm
+        message's own time). Telegram's error answers map to SendError as the Bot's errors do."""
+        payload: dict[str, Any] = {"chat_id": ack.chat_id, "text": ack.text,
+                                   "link_preview_options": {"is_disabled": True}}
+        if ack.reply_to_message_id:
+            payload["reply_parameters"] = {"message_id": int(ack.reply_to_message_id),
+                                           "allow_sending_without_reply": True}
+        if ack.parse_mode:
+            payload["parse_mode"] = ack.parse_mode
+        try:
+            message = _api_call(self.token, self.base_url, self.timeout, "sendMessage", payload)
+        except SendError as exc:
+            if not (ack.parse_mode and str(exc).startswith("BadRequest:") and "parse entities" in str(exc).lower()):
+                raise
+            # A template produced markup Telegram rejects: the words still matter more.
+            payload.pop("parse_mode")
+            payload["text"] = _strip_tags(ack.text)
+            message = _api_call(self.token, self.base_url, self.timeout, "sendMessage", payload)
+        sent_at = datetime.fromtimestamp(message["date"], timezone.utc) if message.get("date") else datetime.now(
+            timezone.utc)
+        return SentMessage(channel=CHANNEL, chat_id=ack.chat_id, message_id=str(message["message_id"]),
+                           sent_at=iso(sent_at), text=ack.text)
 
     def call(self, work):
         """Run `await work(bot)` in one session (several Bot API calls, one connection), with
@@ -404,6 +431,55 @@ class _BotSession:
 
     async def __aexit__(self, *exc):
         return None
+
+
+_clients: dict[tuple[str, str, float], Any] = {}
+_clients_lock = threading.Lock()
+# Telegram's error codes as python-telegram-bot names them (telegram/request/_baserequest.py), and
+# the prefixes it drops from a description; refusals are permanent, the rest worth another try
+_REFUSED = {400: "BadRequest", 401: "InvalidToken", 403: "Forbidden", 404: "InvalidToken"}
+_PREFIXES = ("Error: ", "[Error]: ", "Bad Request: ")
+
+
+def _http_client(token: str, base_url: str, timeout: float):
+    """One httpx client per bot, API and timeout for the container (as one Bot per token was): its
+    kept-alive connection carries every send (httpx's pool is safe for the dev server's threads
+    sending at once)."""
+    key = (token, base_url, timeout)
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None:
+            import httpx
+
+            client = _clients[key] = httpx.Client(
+                timeout=timeout, verify=_tls_context(), limits=httpx.Limits(max_connections=4))
+        return client
+
+
+def _api_call(token: str, base_url: str, timeout: float, method: str, payload: dict[str, Any]) -> Any:
+    """POST one Bot API method as JSON; its `result`, or SendError as `_send_errors` would raise it."""
+    import httpx
+
+    try:
+        response = _http_client(token, base_url, timeout).post(f"{base_url}/bot{token}/{method}", json=payload)
+        answer = response.json()
+    except (httpx.HTTPError, ValueError) as exc:   # timeouts, connection errors, a proxy's HTML page
+        raise SendError(f"NetworkError: {exc}", retryable=True) from exc
+    if answer.get("ok"):
+        return answer["result"]
+    code = answer.get("error_code") or response.status_code
+    description = answer.get("description") or f"HTTP {response.status_code}"
+    for prefix in _PREFIXES:
+        description = description.removeprefix(prefix)
+    parameters = answer.get("parameters") or {}
+    if parameters.get("retry_after") is not None:
+        error = SendError(f"Flood control exceeded. Retry in {parameters['retry_after']} seconds", retryable=True,
+                          retry_after=float(parameters["retry_after"]))
+    elif code in _REFUSED and not parameters.get("migrate_to_chat_id"):
+        error = SendError(f"{_REFUSED[code]}: {description}", retryable=False)
+    else:
+        error = SendError(f"NetworkError: {description}", retryable=True)
+    raise error
 
 
 _bots: dict[tuple[str, str, float], Any] = {}   # touched only inside the loop's thread
