@@ -12,7 +12,9 @@ printed (the machine is shared: ratios of neighbours in time cancel most of its 
 
 Warm: N Telegram messages through the worker on moto and the Bot API stand-in, ours and a floor
 worker (boto3 + httpx: read the event, send, write the message), alternating message by message;
-"own" is the time outside AWS calls and the chat API's HTTP.
+"own" is the time outside AWS calls and the chat API's HTTP. Every 25 messages the table is made
+anew (moto slows as it grows): the first message after that is printed apart, as it pays for new
+clients and the settings' read, which a warm container does not per message.
 
 The peers' packages install into bench/.venv-peers on first use, never into the project's .venv.
 
@@ -317,6 +319,7 @@ def warm(count: int, tree: Path) -> None:
                                                           "sk": {"S": f"MSG#{sent['result']['message_id']}"}})
 
     own: dict[str, list[float]] = {"ours": [], "floor": []}
+    position: dict[str, list[int]] = {"ours": [], "floor": []}   # the message's place in its batch
     warmup, batch, done = 20, 25, 0
     while done < count + warmup:
         with mock_aws(), Client(app_module.app) as client:   # a fresh table per batch: moto's cost grows with it
@@ -347,14 +350,26 @@ def warm(count: int, tree: Path) -> None:
                     elapsed = time.perf_counter() - start - outside[0]
                     if i >= warmup:
                         own[who].append(elapsed * 1000)
+                        position[who].append(i % batch)
                 done += 1
     stand_in.stop()
-    ratios_p50 = statistics.median(own["ours"]) / statistics.median(own["floor"])
-    ratios_p99 = percentile(own["ours"], 99) / percentile(own["floor"], 99)
+    if os.environ.get("BENCH_SLOWEST"):
+        for who in own:
+            slowest = sorted(zip(own[who], position[who]), reverse=True)[:8]
+            print(who, "slowest (ms, place in batch):", [(round(t, 1), p) for t, p in slowest])
+    # Each batch starts on a new table with new clients and an empty settings cache: its first
+    # message pays what a container pays once (and the settings' re-read, every 30 s), not what a
+    # warm message costs. Both figures are printed; the ratio line is the steady state's.
+    steady = {who: [t for t, place in zip(values, position[who]) if place] for who, values in own.items()}
     print(f"warm worker own time, {count} messages each, alternating (ms):")
     for who, values in own.items():
-        print(f"  {who:<6} p50 {statistics.median(values):6.1f}   p99 {percentile(values, 99):6.1f}")
-    print(f"warm own p50/p99: ours/floor={ratios_p50:.2f}x/{ratios_p99:.2f}x")
+        print(f"  {who:<6} p50 {statistics.median(values):6.1f}   p99 {percentile(values, 99):6.1f}   "
+              f"without each batch's first message: p50 {statistics.median(steady[who]):6.1f}   "
+              f"p99 {percentile(steady[who], 99):6.1f}")
+    every = percentile(own["ours"], 99) / percentile(own["floor"], 99)
+    ratios_p50 = statistics.median(steady["ours"]) / statistics.median(steady["floor"])
+    ratios_p99 = percentile(steady["ours"], 99) / percentile(steady["floor"], 99)
+    print(f"warm own p50/p99: ours/floor={ratios_p50:.2f}x/{ratios_p99:.2f}x (p99 with the batch starts: {every:.2f}x)")
 
 
 def main() -> None:
