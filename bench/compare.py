@@ -243,11 +243,6 @@ def cold(rounds: int, tree: Path, bytecode: bool = False) -> None:
     shutil.rmtree(staging, ignore_errors=True)
 
 
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
-
-
 def warm(count: int, tree: Path) -> None:
     """Ours and the floor worker, alternating per message, on moto and the Bot API stand-in."""
     sys.path[:0] = [str(tree), str(tree / "tests"), str(BENCH)]
@@ -258,7 +253,6 @@ def warm(count: int, tree: Path) -> None:
     import logging
     from datetime import datetime, timezone
 
-    import botocore.client
     import httpx
     from chalice.test import Client
     from moto import mock_aws
@@ -269,20 +263,12 @@ def warm(count: int, tree: Path) -> None:
     from functions.settings import load_settings_file
     from integrations import aws, dynamodb, sqs
 
-    outside = [0.0]   # seconds in AWS calls and in the chat API's HTTP
-    make_api_call = botocore.client.BaseClient._make_api_call
+    from local_aws import percentile, time_aws_calls
 
-    def timed(self, operation, params):
-        start = time.perf_counter()
-        try:
-            return make_api_call(self, operation, params)
-        finally:
-            outside[0] += time.perf_counter() - start
-
-    botocore.client.BaseClient._make_api_call = timed
+    outside = time_aws_calls()   # seconds in AWS calls, and below in the chat API's HTTP
     send = httpx.AsyncClient.send
 
-    async def timed_send(self, *args, **kwargs):
+    async def timed_send(self, *args, **kwargs):   # the Bot's calls (desk copies, surveys)
         start = time.perf_counter()
         try:
             return await send(self, *args, **kwargs)
