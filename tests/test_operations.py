@@ -453,7 +453,7 @@ def test_deploy_without_credentials_says_so(monkeypatch, tmp_path):
 
 # -- secrets ---------------------------------------------------------------------------------------
 def test_secrets_come_from_ssm_when_the_environment_has_none(monkeypatch):
-    from aws_lambda_powertools.utilities import parameters
+    import botocore.client
     from moto import mock_aws
 
     from integrations import aws, secrets
@@ -462,16 +462,35 @@ def test_secrets_come_from_ssm_when_the_environment_has_none(monkeypatch):
     monkeypatch.setenv("FIRSTREPLY_SECRETS_PATH", "/firstreply/prod")
     with mock_aws():
         aws.reset_clients()
-        parameters.clear_caches()
+        secrets.clear_cache()
         import boto3
 
-        boto3.client("ssm", region_name="us-east-1").put_parameter(
-            Name="/firstreply/prod/TELEGRAM_WEBHOOK_SECRET", Value="from-ssm", Type="SecureString")
-        assert secrets.get("TELEGRAM_WEBHOOK_SECRET") == "from-ssm"
+        ssm = boto3.client("ssm", region_name="us-east-1")
+        for name in ("TELEGRAM_WEBHOOK_SECRET", "SLACK_SIGNING_SECRET", "FIRSTREPLY_ADMIN_TOKEN"):
+            ssm.put_parameter(Name=f"/firstreply/prod/{name}", Value=f"{name}-from-ssm", Type="SecureString")
+        monkeypatch.delenv("SLACK_SIGNING_SECRET", raising=False)
+        monkeypatch.delenv("FIRSTREPLY_ADMIN_TOKEN", raising=False)
+        calls = []
+        original = botocore.client.BaseClient._make_api_call
+
+        def counting(self, operation, params):
+            calls.append(operation)
+            return original(self, operation, params)
+
+        monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", counting)
+        # what `firstreply package` sets from the function's grant (a webhook's verifiers and bot tokens)
+        monkeypatch.setenv(secrets.GRANTED_VARIABLE, "TELEGRAM_WEBHOOK_SECRET,SLACK_SIGNING_SECRET,"
+                                                     "SLACK_BOT_TOKEN,X_BEARER_TOKEN")
+        assert secrets.get("TELEGRAM_WEBHOOK_SECRET") == "TELEGRAM_WEBHOOK_SECRET-from-ssm"
+        assert secrets.get("SLACK_SIGNING_SECRET") == "SLACK_SIGNING_SECRET-from-ssm"
         assert secrets.get("SLACK_BOT_TOKEN") == "xoxb-test-token"       # the environment wins
         monkeypatch.delenv("X_BEARER_TOKEN", raising=False)
         assert secrets.get("X_BEARER_TOKEN") == ""                       # not stored: not configured
-        parameters.clear_caches()
+        # the function's granted secrets come in one call; a name outside them alone
+        assert calls == ["GetParameters"]
+        assert secrets.get("FIRSTREPLY_ADMIN_TOKEN") == "FIRSTREPLY_ADMIN_TOKEN-from-ssm"
+        assert calls == ["GetParameters", "GetParameters"]
+        secrets.clear_cache()
     monkeypatch.delenv("FIRSTREPLY_SECRETS_PATH")
     assert secrets.get("TELEGRAM_WEBHOOK_SECRET") == ""
 

@@ -36,10 +36,10 @@ def test_the_zip_holds_the_code_and_its_packages_but_not_boto3(package):
             "templates/ack.whatsapp.uk.j2", "integrations/whatsapp.py", "pywa/__init__.py",
             "integrations/dynamodb/inbox.py",
             "chalice/app.py", "telegram/__init__.py", "slack_sdk/__init__.py", "tweepy/__init__.py",
-            "jinja2/__init__.py", "aws_lambda_powertools/__init__.py", "babel/locale-data/uk.dat"} <= names
+            "jinja2/__init__.py", "babel/locale-data/uk.dat"} <= names
+    assert not any(n.startswith("aws_lambda_powertools/") for n in names)   # stdlib logs, one GetParameters
     assert not any(n.startswith(("boto3/", "botocore/", "moto/", "pytest", "playwright/", "tests/", "cli/"))
                    for n in names)
-    assert not any("__pycache__" in n for n in names)
     # Babel's data only for the languages templates exist in (plus root)
     locales = {n.rsplit("/", 1)[1][:-4] for n in names if n.startswith("babel/locale-data/")}
     assert {"root", "en", "ru", "uk", "tr", "fa"} <= locales and "de" not in locales and "ja" not in locales
@@ -52,7 +52,38 @@ def test_the_zip_holds_the_code_and_its_packages_but_not_boto3(package):
     assert "yaml/_yaml." + tag + "-aarch64-linux-gnu.so" in extensions
     assert all(n.endswith((f"{tag}-aarch64-linux-gnu.so", ".abi3.so")) for n in extensions), extensions
     size = (BUILD / "deployment.zip").stat().st_size
-    assert size < 12_000_000, f"{size / 1e6:.1f} MB"
+    # 6.7 MB of sources and data, and about as much bytecode (a cold start that compiles nothing is
+    # worth the bytes: Lambda takes 50 MB zipped)
+    assert size < 15_000_000, f"{size / 1e6:.1f} MB"
+
+
+MAGIC = {"3.11": 3495, "3.12": 3531, "3.13": 3571}
+
+
+def test_every_module_in_the_zip_has_its_bytecode_for_the_runtime(package):
+    """A cold start loads the shipped bytecode instead of compiling the package from source."""
+    import importlib.util
+
+    from cli.package import LAMBDA_PYTHON
+
+    archive, template = package
+    # the version the bytecode is for is the runtime every function runs
+    assert {f["Properties"]["Runtime"] for f in functions(template).values()} == {f"python{LAMBDA_PYTHON}"}
+    tag = f"cpython-{LAMBDA_PYTHON.replace('.', '')}"
+    names = set(archive.namelist())
+    sources = [n for n in names if n.endswith(".py")]
+    missing = [n for n in sources if f"{n.rpartition('/')[0]}/__pycache__/{n.rpartition('/')[2][:-3]}.{tag}.pyc"
+               .lstrip("/") not in names]
+    assert sources and not missing, missing[:10]
+    assert not any(n.endswith(".pyc") and f".{tag}." not in n for n in names)   # no other version's
+    # unchecked-hash (PEP 552 flags 0b01): never compared with the source, never rewritten
+    header = archive.read(f"functions/handlers/__pycache__/telegram_webhook.{tag}.pyc")[:16]
+    # the version's magic number (CPython's importlib/_bootstrap_external.py; stable across a minor
+    # version's releases): what the runtime's import checks before it uses a .pyc
+    if LAMBDA_PYTHON == f"{sys.version_info[0]}.{sys.version_info[1]}":
+        assert header[:4] == importlib.util.MAGIC_NUMBER
+    assert header[:4] == MAGIC[LAMBDA_PYTHON].to_bytes(2, "little") + b"\r\n"
+    assert int.from_bytes(header[4:8], "little") == 0b01
 
 
 def test_every_handler_imports_from_the_zip_with_only_boto3(package, tmp_path):
@@ -250,6 +281,12 @@ def test_every_function_has_its_own_least_privilege_role(package):
                                      "FIRSTREPLY_ADMIN_TOKEN", "TELEGRAM_BOT_TOKEN", "SLACK_BOT_TOKEN"}
     assert "FIRSTREPLY_ADMIN_TOKEN" not in secrets("Worker") and "TELEGRAM_BOT_TOKEN" in secrets("Worker")
     assert "FIRSTREPLY_ADMIN_TOKEN" not in secrets("CloseIdle")   # only the chat senders, for the closing message
+    # one GetParameters call brings a function's secrets: it is told the names its role grants, no other
+    for name, function in functions(template).items():
+        told = function["Properties"].get("Environment", {}).get("Variables", {}).get("FIRSTREPLY_SECRET_NAMES")
+        granted = secrets(name) if any(s["Sid"] == "Secrets" for s in roles[name]) else set()
+        assert set(told.split(",") if told else ()) == granted, name
+    assert all(a != "ssm:GetParameter" for name in roles for a in actions(name))   # GetParameters only
 
 
 def test_the_template_passes_cfn_lint_with_mail_on_and_off(package):
