@@ -39,7 +39,7 @@ dev: install
 test: install lint cfn-lint $(CHROMIUM)
 	$(BIN)/python tests/time_travel.py --beside-today
 
-# The suite once, at today's date (what `make test` runs first)
+# The suite once, at today's date, without lint, packaging or the moved run
 test-now: install
 	$(BIN)/python -m pytest
 
