@@ -14,8 +14,8 @@ from functions.clock import iso
 from functions.models import ChatState, Contact, Decision, InboundMessage, SentMessage
 from functions.settings import Settings
 from integrations.dynamodb import (EVENT_TTL_DAYS, TTL_ATTRIBUTE, _from_key, chat_key, contact_key,
-                                   conversation_key, event_key, expiry, from_item, to_item)
-from integrations.dynamodb.stats import latency_bucket, stats_update
+                                   conversation_key, event_key, expiry, from_item, open_partition, to_item)
+from integrations.dynamodb.stats import count_fact, latency_bucket
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ class ConversationStore:
                     "state": "waiting", "priority": "normal", "name": inbound.name or inbound.first_name or None,
                     "customer_language": inbound.language_code or None, "last_in": last_in,
                     "previous_conversation_id": previous.conversation_id if previous else None,
-                    "gsi1pk": f"OPEN#{inbound.channel}", "gsi1sk": at, TTL_ATTRIBUTE: keep}),
+                    "gsi1pk": open_partition(inbound.channel, cid), "gsi1sk": at, TTL_ATTRIBUTE: keep}),
                 "ConditionExpression": "attribute_not_exists(pk)",
             }})
         else:
@@ -140,7 +140,9 @@ class ConversationStore:
             condition = "attribute_not_exists(last_ack_at) OR last_ack_at < :gap"
             profile[":gap"] = iso(now - timedelta(minutes=settings.contact_gap_minutes))
         if decision.new_conversation:
-            items.append(stats_update(self.table, inbound.channel, now, {"conversations": 1}))
+            # counted by a fact of its own (not a shared day counter: that item in every new
+            # conversation's transaction would cancel concurrent ones and cap a day's rate)
+            items.append(count_fact(self.table, "open", inbound.channel, cid, now))
         items.append({"Update": {
             "TableName": self.table, "Key": contact_key(inbound.channel, inbound.sender_id),
             "UpdateExpression": update,
@@ -160,19 +162,21 @@ class ConversationStore:
 
     def record_ack_sent(self, inbound: InboundMessage, decision: Decision, sent: SentMessage,
                         language: str, settings: Settings, plain: str = "") -> None:
-        """One transaction: the message, the event done, the conversation's ack, the day's counters.
-        The worker retries it when it fails (`functions.pipeline.record_sent`). Every part is a SET
-        or a Put of the same key, except the counters' ADD: a try that DynamoDB committed but whose
-        answer was lost would count twice on the retry, so the request carries a
-        ClientRequestToken made from its own content — DynamoDB applies a repeated identical
-        transaction once (for ten minutes)."""
+        """One transaction: the message, the event done, the conversation's ack, the ack's fact
+        (what the day's acks and their latency are counted from). The worker retries it when it
+        fails (`functions.pipeline.record_sent`). Every part is a SET or a Put of a key this
+        conversation owns, so a retry rewrites the same values and counts nothing twice (no shared
+        counter is ADDed: that would be a hot item and a double count on a retry whose first try
+        committed). The request still carries a ClientRequestToken made from its own content, so a
+        retry of a try DynamoDB committed is answered as committed instead of written again."""
         now = datetime.fromisoformat(sent.sent_at.replace("Z", "+00:00"))
         keep = expiry(now, settings.retention_days)
         cid = decision.conversation_id
         received = datetime.fromisoformat(inbound.received_at.replace("Z", "+00:00"))
         latency = max((now - received).total_seconds(), 0.0)
         items = [
-            stats_update(self.table, inbound.channel, now, {"acks": 1, latency_bucket(latency): 1}),
+            count_fact(self.table, "ack", inbound.channel, cid, now, key=inbound.event_id,
+                       bucket=latency_bucket(latency)),
             {"Put": {"TableName": self.table, "Item": to_item({
                 "pk": f"CONV#{cid}", "sk": f"MSG#{sent.sent_at}#out#{sent.message_id}",
                 "direction": "out", "kind": "ack", "channel": sent.channel, "message_id": sent.message_id,
