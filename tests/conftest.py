@@ -143,6 +143,7 @@ def system(telegram_api, slack_api, x_api, settings_doc, monkeypatch):
 
         with Client(app_module.app) as client:
             system = System(client, QueuePump(app_module.app), store, clock, telegram_api, settings_doc)
+            system._monkeypatch = monkeypatch
             system.slack_api, system.x_api = slack_api, x_api
             yield system
         aws.reset_clients()
@@ -256,21 +257,23 @@ class System:
         return self.telegram_api.sent("sendMessage")
 
     def worker_failures(self) -> list:
-        """From now on, every exception the worker raises (the pump swallows them, as Lambda
-        would), except a deferral, which is the queue waiting out a channel's rate limit."""
+        """From now on, every exception the worker raises on a message (reported to SQS as a
+        batch item failure, as Lambda would), except a deferral, which is the queue waiting out a
+        channel's rate limit."""
+        from functions.handlers import worker
         from functions.pipeline import DeferDelivery
 
-        failures, handler = [], self.pump.handler
+        failures, handle_record = [], worker.handle_record
 
-        def recording(event, context):
+        def recording(*args, **kwargs):
             try:
-                return handler(event, context)
+                return handle_record(*args, **kwargs)
             except DeferDelivery:
                 raise
             except Exception as exc:
                 failures.append(repr(exc)[:300])
                 raise
-        self.pump.handler = recording
+        self._monkeypatch.setattr(worker, "handle_record", recording)
         return failures
 
     def queue_depth(self, url) -> int:

@@ -153,14 +153,13 @@ def test_a_busy_channel_has_no_hot_key_and_no_transaction_shares_an_item(system,
     monkeypatch.setattr(worker, "sender_for", lambda channel: sender)
     failures = system.worker_failures()
     chat_of: dict[str, int] = {}
-    handler = system.pump.handler
+    handle_record = worker.handle_record
 
-    def as_customer(event, context):   # whose message the worker handles: whose writes follow
-        [record] = event["Records"]
-        recorded.customer = f"telegram#{chat_of[json.loads(record['body'])['event_id']]}"
-        return handler(event, context)
+    def as_customer(body, *args):   # whose message the worker handles: whose writes follow
+        recorded.customer = f"telegram#{chat_of[body['event_id']]}"
+        return handle_record(body, *args)
 
-    system.pump.handler = as_customer
+    monkeypatch.setattr(worker, "handle_record", as_customer)
     template = load_fixture("telegram", "text_private")
     for i in range(MESSAGES):
         chat = 5_000_000 + i % CHATS

@@ -1,4 +1,4 @@
-"""The queue worker: one queued event at a time through `functions.pipeline.process`."""
+"""The queue worker: batches of queued events, each through `functions.pipeline.process`."""
 from __future__ import annotations
 
 import json
@@ -103,19 +103,38 @@ def retry_policy() -> RetryPolicy:
     return RetryPolicy(base_delay=float(os.environ.get("FIRSTREPLY_RETRY_BASE_SECONDS", "0.5")))
 
 
-def handle(event) -> None:
-    """Chalice SQS event: raise to have SQS retry (and, after the last receive, dead-letter)."""
-    for record in event:
-        body = json.loads(record.body)
-        policy = retry_policy()
-        try:
-            outcome = process(body["channel"], body["event_id"], store(), LazySender(body["channel"]),
-                              clock, policy, desk=lambda inbound, settings: desk.handle(
-                                  inbound, store(), settings, clock, policy))
-            desk.mirror(store(), store().load_settings(), clock, policy, body["channel"], body["event_id"])
-        except DeferDelivery as exc:
-            log.warning("deferring %s/%s by %.0fs", body["channel"], body["event_id"], exc.seconds)
-            sqs.defer(record.receipt_handle, exc.seconds)
-            raise
-        log.info("processed", extra={"channel": body["channel"], "event_id": body["event_id"],
-                                     "outcome": outcome.status})
+deferred: set[str] = set()   # ids of messages the last batch deferred (the dev queue pump leaves them be)
+
+
+def handle_record(body: dict, receipt_handle: str, message_id: str = "") -> None:
+    """One queued event; raises to have SQS retry it (and, after the last receive, dead-letter)."""
+    policy = retry_policy()
+    try:
+        outcome = process(body["channel"], body["event_id"], store(), LazySender(body["channel"]),
+                          clock, policy, desk=lambda inbound, settings: desk.handle(
+                              inbound, store(), settings, clock, policy))
+        desk.mirror(store(), store().load_settings(), clock, policy, body["channel"], body["event_id"])
+    except DeferDelivery as exc:
+        log.warning("deferring %s/%s by %.0fs", body["channel"], body["event_id"], exc.seconds)
+        sqs.defer(receipt_handle, exc.seconds)
+        deferred.add(message_id)
+        raise
+    log.info("processed", extra={"channel": body["channel"], "event_id": body["event_id"],
+                                 "outcome": outcome.status})
+
+
+def handle(event) -> dict:
+    """A Chalice SQS event of up to 10 messages: each handled in the order SQS gave them, and the
+    failed ones reported back (ReportBatchItemFailures) so SQS retries only those, not the whole
+    batch. On a FIFO queue a failure must also hand back the rest of its chat's messages (else a
+    later one would be handled before the failed one is retried); Powertools' FIFO processor does
+    that, and with skip_group_on_error the other chats of the batch still go through."""
+    from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
+
+    deferred.clear()
+
+    def one(record) -> None:
+        handle_record(json.loads(record.body), record.receipt_handle, record.message_id)
+
+    return process_partial_response(event=event.to_dict(), record_handler=one,
+                                    processor=SqsFifoPartialProcessor(skip_group_on_error=True))
