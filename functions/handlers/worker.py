@@ -64,6 +64,10 @@ def sender_for(channel: str) -> Sender:
 
 
 X_DM_LIMIT = (15, 15 * 60)   # X: 15 DMs per 15 minutes for the sending account
+# Sends a second each channel takes (Telegram: ~30 a bot; Slack: ~1 a channel; SES: the account's
+# send rate, 14/s out of the sandbox unless raised): paced through one-second windows in the table.
+CHANNEL_PACE = {"telegram": 30, "slack": 1,
+                "email": int(os.environ.get("FIRSTREPLY_SES_SEND_RATE", "14"))}
 
 
 def x_dm_budget(account: str):
@@ -85,6 +89,17 @@ class LazySender:
 
     def send(self, ack):
         return sender_for(self.channel).send(ack)
+
+    def pace(self, ack, now) -> float:
+        """Seconds until this channel may take another message (0: now, and the slot is taken)."""
+        limit = CHANNEL_PACE.get(self.channel)
+        if limit is None:
+            return 0.0
+        from integrations.dynamodb import take_slot
+
+        # Telegram's limit is the bot's (one per stack), Slack's each channel's
+        key = f"pace#{self.channel}" + (f"#{ack.chat_id}" if self.channel == "slack" else "")
+        return take_slot(key, limit, 1, now=now)
 
     def is_own(self, sender_id: str) -> bool:
         return sender_for(self.channel).is_own(sender_id)
