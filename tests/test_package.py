@@ -42,7 +42,7 @@ def test_the_zip_holds_the_code_and_its_packages_but_not_boto3(package):
     archive, _ = package
     names = set(archive.namelist())
     assert {"app.py", "firstreply.yaml", "functions/pipeline.py", "functions/handlers/worker.py", "functions/handlers/admin.html",
-            "integrations/dynamodb.py", "templates/ack.telegram.uk.j2", "templates/_ack.fa.j2",
+            "integrations/dynamodb/__init__.py", "templates/ack.telegram.uk.j2", "templates/_ack.fa.j2",
             "chalice/app.py", "telegram/__init__.py", "slack_sdk/__init__.py", "tweepy/__init__.py",
             "jinja2/__init__.py", "aws_lambda_powertools/__init__.py", "babel/locale-data/uk.dat"} <= names
     assert not any(n.startswith(("boto3/", "botocore/", "moto/", "pytest", "playwright/", "tests/", "cli/"))
@@ -160,7 +160,7 @@ def test_resources_match_what_the_code_expects(package):
                                              "TopicArn": {"Ref": "MailTopic"}}}]
     # the event sources point at the declared queue and topic (references, so they exist first)
     worker_events = resources["Worker"]["Properties"]["Events"]["WorkerSqsEventSource"]["Properties"]
-    assert worker_events["Queue"] == {"Fn::Sub": "${WorkQueue.Arn}"} and worker_events["BatchSize"] == 1
+    assert worker_events["Queue"] == {"Fn::Sub": "${WorkQueue.Arn}"} and worker_events["BatchSize"] == 10
     email_events = resources["EmailInbound"]["Properties"]["Events"]["EmailInboundSnsSubscription"]["Properties"]
     assert email_events["Topic"] == {"Fn::Sub": "${MailTopic}"}
 
