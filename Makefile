@@ -34,8 +34,9 @@ test-now: install
 package: install
 	$(BIN)/firstreply package --stage $(STAGE)
 
+# every region, with mail receiving on (where SES receives mail) and off (everywhere)
 cfn-lint: package
-	$(BIN)/cfn-lint build/sam.yaml
+	$(BIN)/python -m cli.package
 
 # Package, then deploy with CloudFormation to the account and region of your AWS credentials
 deploy: install

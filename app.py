@@ -53,6 +53,36 @@ def x_events():
     return handler.handle_event(app.current_request)
 
 
+# Meta: WhatsApp on its own route, Messenger and Instagram on one (the payload's `object` tells them
+# apart); GET is the verification handshake Meta makes when the callback URL is saved.
+@app.route("/webhooks/whatsapp", methods=["GET"])
+def whatsapp_verify():
+    from functions.handlers import meta_webhook as handler
+
+    return handler.verify(app.current_request)
+
+
+@app.route("/webhooks/whatsapp", methods=["POST"])
+def whatsapp_events():
+    from functions.handlers import meta_webhook as handler
+
+    return handler.handle(app.current_request, "whatsapp")
+
+
+@app.route("/webhooks/meta", methods=["GET"])
+def meta_verify():
+    from functions.handlers import meta_webhook as handler
+
+    return handler.verify(app.current_request)
+
+
+@app.route("/webhooks/meta", methods=["POST"])
+def meta_events():
+    from functions.handlers import meta_webhook as handler
+
+    return handler.handle(app.current_request, "meta")
+
+
 @app.on_sns_message(topic=MAIL_TOPIC, name="email_inbound")
 def email_inbound(event):
     from functions.handlers import email_inbound as handler
@@ -61,7 +91,12 @@ def email_inbound(event):
     handler.handle(record["Message"], record.get("TopicArn", ""))
 
 
-@app.schedule(Rate(1, unit=Rate.MINUTES), name="x-mentions")
+# X allows the mentions timeline 10 reads per 15 minutes per user on the Basic tier: every 2 minutes
+# stays within it (Free: 1 per 15 minutes; set 15). A setting of the stage (.chalice/config.json).
+X_MENTIONS_MINUTES = int(os.environ.get("FIRSTREPLY_X_MENTIONS_MINUTES", "2"))
+
+
+@app.schedule(Rate(X_MENTIONS_MINUTES, unit=Rate.MINUTES), name="x-mentions")
 def x_mentions(event):
     from functions.handlers import x_mentions as job
 
@@ -97,8 +132,10 @@ def survey_page(token):
     return handler.handle(app.current_request, token)
 
 
+# RFC 8058 one-click POSTs may come as multipart/form-data (the RFC allows either form encoding)
 @app.route("/unsubscribe/{token}", methods=["GET", "POST"],
-           content_types=["application/x-www-form-urlencoded", "application/json", "text/plain"])
+           content_types=["application/x-www-form-urlencoded", "multipart/form-data", "application/json",
+                          "text/plain"])
 def unsubscribe(token):
     from functions.handlers import unsubscribe as handler
 
@@ -175,3 +212,71 @@ def admin_settings_save():
 @app.route("/admin/api/stats", methods=["GET"], authorizer=ADMIN_AUTHORIZER)
 def admin_stats():
     return _admin("get_stats")
+
+
+# Customers' data (functions/handlers/customers.py): export, erasure, the audit trail
+@app.route("/admin/api/contacts/{contact}/export", methods=["GET"], authorizer=ADMIN_AUTHORIZER)
+def admin_contact_export(contact):
+    from functions.handlers import customers
+
+    return customers.api_export(app.current_request, contact)
+
+
+@app.route("/admin/api/contacts/{contact}", methods=["DELETE"], authorizer=ADMIN_AUTHORIZER)
+def admin_contact_forget(contact):
+    from functions.handlers import customers
+
+    return customers.api_forget(app.current_request, contact)
+
+
+@app.route("/admin/api/audit", methods=["GET"], authorizer=ADMIN_AUTHORIZER)
+def admin_audit():
+    from functions.handlers import customers
+
+    return customers.api_audit(app.current_request)
+
+
+# -- the inbox (agents: personal token, admin token or Cognito) -----------------------------------
+def _inbox(action: str, conversation_id: str | None = None, verb: str | None = None):
+    from functions.handlers import inbox
+
+    return inbox.handle(app.current_request, action, conversation_id, verb)
+
+
+@app.route("/admin/api/me", methods=["GET"], authorizer=ADMIN_AUTHORIZER)
+def inbox_me():
+    return _inbox("me")
+
+
+@app.route("/admin/api/agents", methods=["GET"], authorizer=ADMIN_AUTHORIZER)
+def inbox_agents():
+    return _inbox("agents")
+
+
+@app.route("/admin/api/conversations", methods=["GET"], authorizer=ADMIN_AUTHORIZER)
+def inbox_conversations():
+    return _inbox("list")
+
+
+@app.route("/admin/api/conversations/{conversation_id}", methods=["GET"], authorizer=ADMIN_AUTHORIZER)
+def inbox_conversation(conversation_id):
+    return _inbox("get", conversation_id)
+
+
+@app.route("/admin/api/conversations/{conversation_id}/{verb}", methods=["POST"], authorizer=ADMIN_AUTHORIZER)
+def inbox_action(conversation_id, verb):
+    return _inbox("act", conversation_id, verb)
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES), name="sla")
+def sla_job(event):
+    from functions.handlers import jobs
+
+    return jobs.sla(event.to_dict())
+
+
+@app.schedule(Rate(1, unit=Rate.HOURS), name="expected-reply")
+def expected_reply_job(event):
+    from functions.handlers import jobs
+
+    return jobs.expected_reply(event.to_dict())

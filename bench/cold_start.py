@@ -7,6 +7,8 @@ Compares, as the median of several runs of a new `python -c …` process:
              request creates: the whole cold path of a Telegram delivery before any network I/O
   slack      the same for the Slack Events webhook (slack_sdk's signature verifier included)
   x          the same for the X webhook
+  whatsapp   the same for /webhooks/whatsapp (its converters; pywa stays in the worker)
+  meta       the same for /webhooks/meta (Messenger and Instagram)
 Target: every webhook path within 1.5× of the baseline.
 
     .venv/bin/python bench/cold_start.py [--runs 9]
@@ -29,10 +31,12 @@ CASES = {
 CLIENTS = "from integrations import aws; aws.client('dynamodb'); aws.client('sqs')"
 for _channel, _module, _extra in (("telegram", "telegram_webhook", ""),
                                   ("slack", "slack_webhook", "import slack_sdk.signature; "),
-                                  ("x", "x_webhook", "")):
+                                  ("x", "x_webhook", ""),
+                                  ("whatsapp", "meta_webhook", "from integrations import whatsapp; "),
+                                  ("meta", "meta_webhook", "")):
     CASES[_channel] = f"import app; from functions.handlers import {_module}; {_extra}{CLIENTS}"
-WEBHOOKS = ("telegram", "slack", "x")
-HEAVY = ("telegram", "jinja2", "babel", "holidays", "yaml", "tweepy", "requests", "moto")
+WEBHOOKS = ("telegram", "slack", "x", "whatsapp", "meta")
+HEAVY = ("telegram", "jinja2", "babel", "holidays", "yaml", "tweepy", "requests", "moto", "pywa", "httpx")
 
 
 def once(code: str) -> float:

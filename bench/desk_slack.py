@@ -19,16 +19,11 @@ import statistics
 import time
 from datetime import datetime, timezone
 
-from local_aws import prepare
+from local_aws import percentile, prepare, time_aws_calls
 
 ROOT = prepare(TELEGRAM_WEBHOOK_SECRET="bench", TELEGRAM_BOT_TOKEN="1:BENCH", PTB_TIMEDELTA="1",
                SLACK_BOT_TOKEN="xoxb-bench", SLACK_SIGNING_SECRET="bench-signing")
 DESK = "C0DESKBENCH"
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
 def main() -> None:
@@ -42,7 +37,6 @@ def main() -> None:
     import logging
 
     logging.basicConfig(level=logging.ERROR)
-    import botocore.client
     from chalice.test import Client
     from moto import mock_aws
 
@@ -53,17 +47,7 @@ def main() -> None:
     from functions.settings import load_settings_file, parse_settings
     from integrations import aws, dynamodb, sqs
 
-    in_aws = [0.0]
-    make_api_call = botocore.client.BaseClient._make_api_call
-
-    def timed_api_call(self, operation, params):
-        start = time.perf_counter()
-        try:
-            return make_api_call(self, operation, params)
-        finally:
-            in_aws[0] += time.perf_counter() - start
-
-    botocore.client.BaseClient._make_api_call = timed_api_call
+    in_aws = time_aws_calls()
     telegram, slack = TelegramStandIn().start(), SlackStandIn().start()
     slack.add_user("U0AGENTBENCH", "Bench Agent", first_name="Bench")
     os.environ.update(TELEGRAM_API_URL=telegram.url, SLACK_API_URL=slack.url + "/api/")

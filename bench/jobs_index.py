@@ -19,7 +19,7 @@ import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 
-from local_aws import prepare
+from local_aws import count_reads, prepare
 
 ROOT = prepare(FIRSTREPLY_SIGNING_SECRET="bench", SUPPORT_EMAIL_FROM="Support <support@example.com>")
 
@@ -33,7 +33,6 @@ def main() -> None:
     import logging
 
     logging.basicConfig(level=logging.WARNING)
-    import botocore.client
     import moto.dynamodb.models as moto_dynamodb
     from moto import mock_aws
 
@@ -51,20 +50,6 @@ def main() -> None:
     from integrations.dynamodb import TABLE_NAME, open_partition, to_item
 
     reads: Counter = Counter()
-    original = botocore.client.BaseClient._make_api_call
-
-    def counting(self, operation, params):
-        answer = original(self, operation, params)
-        if operation == "Query":
-            reads["items"] += answer.get("ScannedCount", answer.get("Count", 0))
-        elif operation == "GetItem":
-            reads["items"] += 1 if answer.get("Item") else 0
-        elif operation == "BatchGetItem":
-            reads["items"] += sum(len(v) for v in answer.get("Responses", {}).values())
-        elif operation == "Scan":
-            reads["scans"] += 1
-        reads[operation] += 1
-        return answer
 
     now = datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc)
     settings = load_settings_file(str(ROOT / "firstreply.yaml"))
@@ -99,7 +84,7 @@ def main() -> None:
         print(f"table: {len(items):,} items ({args.finished:,} finished conversations, {args.due} due), "
               f"loaded in {time.perf_counter() - start:.0f} s")
         store = dynamodb.DynamoStore()
-        botocore.client.BaseClient._make_api_call = counting
+        count_reads(reads)
 
         class CountingMailer:
             sent = 0

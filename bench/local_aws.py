@@ -16,3 +16,58 @@ def prepare(**variables: str) -> Path:
                        "FIRSTREPLY_LOG_FORMAT": "text", **variables})
     os.environ.pop("AWS_ENDPOINT_URL", None)
     return ROOT
+
+
+def count_reads(reads) -> None:
+    """Count what DynamoDB returns into `reads` (a Counter) from now on: `items` read by Query
+    (ScannedCount), GetItem and BatchGetItem, `scans`, each operation's calls, and `aws_ms`, the
+    time spent inside the calls (moto's share of a measurement)."""
+    import time
+
+    import botocore.client
+
+    original = botocore.client.BaseClient._make_api_call
+
+    def counting(self, operation, params):
+        began = time.perf_counter()
+        answer = original(self, operation, params)
+        reads["aws_ms"] += (time.perf_counter() - began) * 1000
+        if operation == "Query":
+            reads["items"] += answer.get("ScannedCount", answer.get("Count", 0))
+        elif operation == "GetItem":
+            reads["items"] += 1 if answer.get("Item") else 0
+        elif operation == "BatchGetItem":
+            reads["items"] += sum(len(v) for v in answer.get("Responses", {}).values())
+        elif operation == "Scan":
+            reads["scans"] += 1
+        reads[operation] += 1
+        return answer
+
+    botocore.client.BaseClient._make_api_call = counting
+
+
+def time_aws_calls() -> list[float]:
+    """Add the time every boto3 call takes (moto's own, in-process) to the returned one-item list,
+    so a bench can print its own time apart from AWS's."""
+    import time
+
+    import botocore.client
+
+    spent = [0.0]
+    make_api_call = botocore.client.BaseClient._make_api_call
+
+    def timed(self, operation, params):
+        start = time.perf_counter()
+        try:
+            return make_api_call(self, operation, params)
+        finally:
+            spent[0] += time.perf_counter() - start
+
+    botocore.client.BaseClient._make_api_call = timed
+    return spent
+
+
+def percentile(values: list[float], p: float) -> float:
+    """The p-th percentile (0-100) of a bench's timings, nearest rank."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]

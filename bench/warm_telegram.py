@@ -21,14 +21,9 @@ import statistics
 import time
 from datetime import datetime, timezone
 
-from local_aws import prepare
+from local_aws import percentile, prepare, time_aws_calls
 
 ROOT = prepare(TELEGRAM_WEBHOOK_SECRET="bench", TELEGRAM_BOT_TOKEN="1:BENCH", PTB_TIMEDELTA="1")
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
 def main() -> None:
@@ -50,19 +45,8 @@ def main() -> None:
     from functions.settings import load_settings_file
     from integrations import aws, dynamodb, sqs
 
-    import botocore.client
 
-    in_aws = [0.0]
-    make_api_call = botocore.client.BaseClient._make_api_call
-
-    def timed_api_call(self, operation, params):
-        start = time.perf_counter()
-        try:
-            return make_api_call(self, operation, params)
-        finally:
-            in_aws[0] += time.perf_counter() - start
-
-    botocore.client.BaseClient._make_api_call = timed_api_call
+    in_aws = time_aws_calls()
     stand_in = TelegramStandIn().start()
     os.environ["TELEGRAM_API_URL"] = stand_in.url
     template = json.loads((ROOT / "tests/fixtures/telegram/text_private.json").read_text())

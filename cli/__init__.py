@@ -16,16 +16,19 @@ def _dev(args) -> int:
 def _standin(args) -> int:
     import time
 
+    from cli.standins.meta import MetaStandIn
     from cli.standins.slack import SlackStandIn
     from cli.standins.telegram import TelegramStandIn
     from cli.standins.x import XStandIn
 
-    stand_in = {"telegram": TelegramStandIn, "slack": SlackStandIn, "x": XStandIn}[args.channel](
-        port=args.port).start()
+    stand_in = {"telegram": TelegramStandIn, "slack": SlackStandIn, "x": XStandIn, "meta": MetaStandIn}[
+        args.channel](port=args.port).start()
     use = {"telegram": f"TELEGRAM_API_URL={stand_in.url} TELEGRAM_BOT_TOKEN=123456:TEST",
            "slack": f"SLACK_API_URL={stand_in.url}/api/ SLACK_BOT_TOKEN=xoxb-test",
            "x": f"X_API_URL={stand_in.url} X_CONSUMER_KEY=k X_ACCESS_TOKEN=4337869213-t "
-                f"X_ACCESS_TOKEN_SECRET=s"}[args.channel]
+                f"X_ACCESS_TOKEN_SECRET=s",
+           "meta": f"META_API_URL={stand_in.url} WHATSAPP_TOKEN=wa-test-token WHATSAPP_PHONE_NUMBER_ID=106540352242922 "
+                   f"META_PAGE_TOKEN=page-test-token"}[args.channel]
     print(f"{args.channel} API stand-in on {stand_in.url}\n  use: {use} make dev\n"
           f"  calls received: {stand_in.url}/_calls\nCtrl-C stops.", flush=True)
     try:
@@ -69,6 +72,12 @@ def _stats(args) -> int:
     return run(args.since, args.until, args.json)
 
 
+def _agents(args) -> int:
+    from cli.agents import run
+
+    return run(args.action, args.name, args.email)
+
+
 def _run_job(args) -> int:
     from cli.jobs import run_job
 
@@ -94,7 +103,7 @@ def _deploy(args) -> int:
 def _register_webhooks(args) -> int:
     from cli.webhooks import run
 
-    return run(args.url, args.secrets_path)
+    return run(args.url, args.secrets_path, args.telegram_group, args.config)
 
 
 def _smoke(args) -> int:
@@ -107,6 +116,20 @@ def _dead_letters(args) -> int:
     from cli.dead_letters import run
 
     return run(args.replay, args.limit)
+
+
+def _contact(args) -> int:
+    from cli import contacts
+
+    if args.contact_command == "export":
+        return contacts.export(args.contact, args.out, args.with_notes)
+    return contacts.forget(args.contact, args.yes)
+
+
+def _audit(args) -> int:
+    from cli.contacts import audit
+
+    return audit(args.since, args.until, args.json)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -125,9 +148,10 @@ def parser() -> argparse.ArgumentParser:
     manifest.set_defaults(run=_slack_manifest)
 
     post = commands.add_parser("post", help="post a payload to a running server, signed as the channel would")
-    post.add_argument("channel", choices=["telegram", "slack", "x"])
+    post.add_argument("channel", choices=["telegram", "slack", "x", "whatsapp", "messenger", "instagram"])
     post.add_argument("file", nargs="?", help="JSON payload file, or - for standard input")
-    post.add_argument("--thread", default="", help="slack: reply as an agent in this desk thread (CHANNEL:TS)")
+    post.add_argument("--thread", default="", help="reply as an agent in this desk thread: slack CHANNEL:TS, "
+                      "telegram GROUP:TOPIC")
     post.add_argument("--text", default="", help="with --thread: the agent's reply")
     post.add_argument("--url", default="http://127.0.0.1:8000", help="server (default http://127.0.0.1:8000)")
     post.set_defaults(run=_post)
@@ -140,6 +164,13 @@ def parser() -> argparse.ArgumentParser:
     job.add_argument("name")
     job.add_argument("--now", help="ISO 8601 time the job takes as now (default: the real time)")
     job.set_defaults(run=_run_job)
+
+    agents = commands.add_parser("agents", help="people who answer in the inbox: add (prints a personal token), "
+                                 "list, revoke")
+    agents.add_argument("action", choices=["add", "list", "revoke"])
+    agents.add_argument("name", nargs="?", help="the agent's name, e.g. \"Olena Koval\"")
+    agents.add_argument("--email", help="add: the agent's address (shown in the list)")
+    agents.set_defaults(run=_agents)
 
     stats = commands.add_parser("stats", help="results per channel: conversations, acks, median time to ack, CSAT")
     stats.add_argument("--since", help="first day, YYYY-MM-DD (default: 30 days ago)")
@@ -162,10 +193,14 @@ def parser() -> argparse.ArgumentParser:
     deploy.set_defaults(run=_deploy)
 
     secrets_help = "read secrets from SSM under this path (e.g. /firstreply/prod) rather than the environment"
-    register = commands.add_parser("register-webhooks", help="point Telegram and X at the deployed API; print the "
-                                   "Slack manifest")
+    register = commands.add_parser("register-webhooks", help="point Telegram, X, WhatsApp and the Facebook page "
+                                   "at the deployed API; print the Slack manifest")
     register.add_argument("--url", required=True, help="https base URL of the deployed API (EndpointURL)")
     register.add_argument("--secrets-path", help=secrets_help)
+    register.add_argument("--telegram-group", help="the Telegram desk group to check (default: desk.telegram_group "
+                          "of --config)")
+    register.add_argument("--config", default=os.environ.get("FIRSTREPLY_CONFIG", "firstreply.yaml"),
+                          help="business settings file (default $FIRSTREPLY_CONFIG or firstreply.yaml)")
     register.set_defaults(run=_register_webhooks)
 
     smoke = commands.add_parser("smoke", help="send signed and forged test requests to a deployed API; exit 1 on "
@@ -180,8 +215,27 @@ def parser() -> argparse.ArgumentParser:
     dead.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
     dead.set_defaults(run=_dead_letters)
 
+    contact = commands.add_parser("contact", help="one customer's data: export it as JSON, or erase it")
+    contact_commands = contact.add_subparsers(dest="contact_command", required=True)
+    spec_help = "channel:id (telegram:42, email:olena@example.com), an email address, or a conversation reference"
+    export = contact_commands.add_parser("export", help="everything held about the contact, as one JSON document")
+    export.add_argument("contact", help=spec_help)
+    export.add_argument("--with-notes", action="store_true", help="include the team's internal notes")
+    export.add_argument("--out", help="write to this file (default: standard output)")
+    forget = contact_commands.add_parser("forget", help="erase everything held about the contact")
+    forget.add_argument("contact", help=spec_help)
+    forget.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    contact.set_defaults(run=_contact)
+
+    audit = commands.add_parser("audit", help="who on the team did what, when and from where")
+    audit.add_argument("--since", help="first day, YYYY-MM-DD (default: 7 days ago)")
+    audit.add_argument("--until", help="last day, YYYY-MM-DD (default: today)")
+    audit.add_argument("--json", action="store_true", help="the entries as JSON")
+    audit.set_defaults(run=_audit)
+
     standin = commands.add_parser("standin", help="run a local stand-in of a channel API")
-    standin.add_argument("channel", choices=["telegram", "slack", "x"])
+    standin.add_argument("channel", choices=["telegram", "slack", "x", "meta"],
+                         help="meta: the Graph API for WhatsApp, Messenger and Instagram")
     standin.add_argument("--port", type=int, default=8081)
     standin.set_defaults(run=_standin)
     return top

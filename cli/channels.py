@@ -1,5 +1,6 @@
 """Channel set-up helpers of the `firstreply` command: the Slack manifest, and posting a signed
-payload to a running server as the channel would (for trying `firstreply dev` by hand)."""
+payload to a running server as the channel would (for trying `firstreply dev` by hand): Telegram's
+secret header, Slack's v0 signature, X's HMAC, Meta's X-Hub-Signature-256."""
 from __future__ import annotations
 
 import json
@@ -14,7 +15,9 @@ from urllib.parse import urlsplit
 MANIFEST = Path(__file__).resolve().parent.parent / "infra" / "slack-manifest.yml"
 PLACEHOLDER = "https://YOUR-API.example.com"
 DEV_SECRETS = {"TELEGRAM_WEBHOOK_SECRET": "dev-secret", "SLACK_SIGNING_SECRET": "dev-signing-secret",
-               "X_CONSUMER_SECRET": "dev-consumer-secret", "FIRSTREPLY_SIGNING_SECRET": "dev-signing-key"}
+               "X_CONSUMER_SECRET": "dev-consumer-secret", "FIRSTREPLY_SIGNING_SECRET": "dev-signing-key",
+               "META_APP_SECRET": "dev-meta-app-secret", "META_VERIFY_TOKEN": "dev-verify-token"}
+META_CHANNELS = ("whatsapp", "messenger", "instagram")
 
 
 class UsageError(SystemExit):
@@ -60,6 +63,11 @@ def signed_request(channel: str, body: bytes, secret=secret) -> tuple[str, dict[
         signature = SignatureVerifier(secret("SLACK_SIGNING_SECRET")).generate_signature(
             timestamp=timestamp, body=body)
         return "/webhooks/slack/events", {"X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": signature}
+    if channel in META_CHANNELS:   # Messenger and Instagram share a route; the payload's object tells them apart
+        from integrations.meta import SIGNATURE_HEADER as META_HEADER, signature as meta_signature
+
+        route = "/webhooks/whatsapp" if channel == "whatsapp" else "/webhooks/meta"
+        return route, {META_HEADER: meta_signature(secret("META_APP_SECRET"), body)}
     from integrations.x import SIGNATURE_HEADER, signature as x_signature
 
     return "/webhooks/x", {SIGNATURE_HEADER: x_signature(secret("X_CONSUMER_SECRET"), body)}
@@ -81,11 +89,25 @@ def agent_reply(thread: str, text: str, user: str = "U0DEVAGENT") -> bytes:
     }).encode()
 
 
+def agent_topic_message(thread: str, text: str, user: int = 7000000777) -> bytes:
+    """An Update as Telegram sends it when a person writes in a desk topic (`thread` is
+    `GROUP:TOPIC`, as /dev/outbox lists it). The user is the Telegram stand-in's administrator."""
+    group, _, topic = thread.partition(":")
+    if not group.lstrip("-").isdigit() or not topic.isdigit():
+        raise UsageError(f"--thread takes GROUP:TOPIC as /dev/outbox lists it, got {thread!r}")
+    now = int(time.time())
+    chat = {"id": int(group), "title": "Support desk", "is_forum": True, "type": "supergroup"}
+    return json.dumps({"update_id": now * 1000 + time.time_ns() % 1000, "message": {
+        "message_id": now % 10_000_000, "from": {"id": user, "is_bot": False, "first_name": "Dev", "last_name": "Agent"},
+        "chat": chat, "date": now, "message_thread_id": int(topic), "is_topic_message": True, "text": text}}).encode()
+
+
 def post(channel: str, path: str | None, base_url: str, thread: str = "", text: str = "") -> int:
     if thread:
-        if channel != "slack" or not text:
-            raise UsageError("--thread goes with `post slack` and --text (an agent's reply in a desk thread)")
-        body = agent_reply(thread, text)
+        if channel not in ("slack", "telegram") or not text:
+            raise UsageError("--thread goes with `post slack` or `post telegram` and --text "
+                             "(an agent's reply in a desk thread or topic)")
+        body = agent_reply(thread, text) if channel == "slack" else agent_topic_message(thread, text)
     else:
         if not path:
             raise UsageError("post needs a payload FILE (or - for standard input), or --thread and --text")

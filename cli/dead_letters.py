@@ -6,16 +6,24 @@ each with what the customer wrote and how far it got, and leaves the queue as it
 puts each back on the work queue (same chat group, so order holds) and then deletes it from the
 dead-letter queue; the worker is idempotent, so a message that was half done is finished, not
 doubled.
+
+The asynchronously invoked functions (email_inbound through SNS, the schedules) have no queue of
+their own: after Lambda's 2 retries a failed event goes to the on-failure destination,
+`firstreply-failed-events`, as Lambda's invocation record (the event, the function, the error).
+They are listed too; `--replay` invokes the function again with the original event (asynchronously,
+in AWS; in-process against a local stand-in) and deletes the record.
 """
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime, timezone
 
 from cli.channels import UsageError
 
 RECEIVE_BATCH = 10
 HOLD_SECONDS = 30    # how long a listed message stays hidden while we read the rest
+FAILED_EVENTS_QUEUE = os.environ.get("FIRSTREPLY_FAILED_EVENTS_QUEUE", "firstreply-failed-events")
 
 
 def _receive_all(sqs, url: str, limit: int) -> list[dict]:
@@ -46,6 +54,67 @@ def _describe(message: dict, store) -> str:
             f"{text[:60]!r} (status {event.get('status', 'not stored')})")
 
 
+def _failed_event(message: dict) -> tuple[str, dict, str]:
+    """(function name, original event, one line) of a Lambda on-failure record."""
+    try:
+        record = json.loads(message["Body"])
+        function = record["requestContext"]["functionArn"].split(":")[6]
+        event = record["requestPayload"]
+    except (ValueError, KeyError, TypeError, IndexError):
+        return "", {}, f"unreadable record {message['Body'][:80]!r}"
+    context, response = record["requestContext"], record.get("responsePayload") or {}
+    what = "event"
+    for item in event.get("Records", [])[:1]:             # SNS: the SES notification of a mail
+        try:
+            mail = json.loads(item["Sns"]["Message"])["mail"]
+            what = f"mail {mail.get('commonHeaders', {}).get('subject', '')!r} from {mail.get('source', '?')}"
+        except (ValueError, KeyError, TypeError):
+            what = "SNS message"
+    if event.get("detail-type") == "Scheduled Event":
+        what = f"schedule at {event.get('time', '?')}"
+    error = f"{response.get('errorType', '')}: {response.get('errorMessage', '')}".strip(": ")
+    return function, event, (f"{record.get('timestamp', '')[:16].replace('T', ' ')} {function}: {what}, "
+                             f"{context.get('condition', '')} after {context.get('approximateInvokeCount', '?')} "
+                             f"tries ({error[:100] or 'no error given'})")
+
+
+def _invoke_again(function: str, event: dict) -> None:
+    """In AWS, an asynchronous invocation (retried and dead-lettered like the first); against a
+    local stand-in, the app's handler of that function, here."""
+    if os.environ.get("AWS_ENDPOINT_URL"):
+        import app as app_module
+
+        for source in app_module.app.event_sources:
+            logical = "".join(part.capitalize() for part in source.name.replace("_", "-").split("-"))
+            if logical in function or source.name in function:
+                app_module.app.handler_map[source.name](event, None)
+                return
+        raise UsageError(f"no function of this app is named like {function!r}")
+    from integrations.aws import client
+
+    client("lambda").invoke(FunctionName=function, InvocationType="Event", Payload=json.dumps(event).encode())
+
+
+def _failed_events(queue, replay: bool, limit: int) -> int:
+    try:
+        url = queue.get_queue_url(QueueName=FAILED_EVENTS_QUEUE)["QueueUrl"]
+    except queue.exceptions.QueueDoesNotExist:
+        return 0
+    messages = _receive_all(queue, url, limit)
+    print(f"{len(messages)} failed event(s) in {FAILED_EVENTS_QUEUE}" + (":" if messages else ""))
+    for message in messages:
+        function, event, line = _failed_event(message)
+        print("  " + line)
+        if replay and function:
+            _invoke_again(function, event)
+            queue.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        else:
+            queue.change_message_visibility(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
+    if replay:
+        print(f"replayed {sum(1 for m in messages if _failed_event(m)[0])} failed event(s)")
+    return len(messages)
+
+
 def run(replay: bool, limit: int) -> int:
     from cli.dev import local_aws_environment
     from integrations import sqs
@@ -69,6 +138,7 @@ def run(replay: bool, limit: int) -> int:
         for message in messages:   # listing changes nothing: visible again at once
             queue.change_message_visibility(QueueUrl=dead_url, ReceiptHandle=message["ReceiptHandle"],
                                             VisibilityTimeout=0)
+        _failed_events(queue, replay, limit)
         return 0
     work_url = sqs.queue_url()
     for message in messages:
@@ -78,4 +148,5 @@ def run(replay: bool, limit: int) -> int:
                            MessageDeduplicationId=f"replay-{message['MessageId']}"[:128])
         queue.delete_message(QueueUrl=dead_url, ReceiptHandle=message["ReceiptHandle"])
     print(f"replayed {len(messages)} onto {sqs.QUEUE_NAME}")
+    _failed_events(queue, replay, limit)
     return 0

@@ -77,13 +77,13 @@ class QueuePump:
     event; deletes on success, otherwise leaves the message to become visible again (with a short
     backoff) so SQS's redrive policy dead-letters it after the last receive."""
 
-    def __init__(self, app, function_name: str = "worker"):
+    def __init__(self, app, function_name: str = "worker", queue: str = ""):
         from integrations import aws, sqs
 
         self.handler = app.handler_map[function_name]
         self.backoff = lambda receives: min(2 ** receives, 60)   # seconds until the next try
         self.sqs = aws.client("sqs")
-        self.url = sqs.queue_url()
+        self.url = sqs.queue_url(queue or sqs.QUEUE_NAME)
         self.arn = self.sqs.get_queue_attributes(
             QueueUrl=self.url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
 
@@ -324,7 +324,12 @@ def run(port: int, config_path: str) -> None:
         raise DevError(f"cannot prepare the AWS stand-in at {os.environ['AWS_ENDPOINT_URL']}: {exc}") from None
 
     stop = threading.Event()
+    from integrations import sqs
+
     threads = [threading.Thread(target=QueuePump(app).run, args=(stop,), name="worker", daemon=True),
+               # delayed acknowledgements: the same worker function, fed by the delay queue
+               threading.Thread(target=QueuePump(app, queue=sqs.DELAY_QUEUE_NAME).run, args=(stop,),
+                                name="delayed-acks", daemon=True),
                threading.Thread(target=run_schedules, args=(app, stop), name="schedules", daemon=True),
                threading.Thread(target=server.serve_forever, name="http", daemon=True)]
     for thread in threads:
@@ -338,6 +343,10 @@ def run(port: int, config_path: str) -> None:
         if os.environ.get("TELEGRAM_BOT_TOKEN") else outbox,
         "Slack": os.environ.get("SLACK_API_URL", "slack.com") if os.environ.get("SLACK_BOT_TOKEN") else outbox,
         "X": os.environ.get("X_API_URL", "api.twitter.com") if credentials() else outbox,
+        "WhatsApp": os.environ.get("META_API_URL", "graph.facebook.com")
+        if os.environ.get("WHATSAPP_TOKEN") and os.environ.get("WHATSAPP_PHONE_NUMBER_ID") else outbox,
+        "Messenger/IG": os.environ.get("META_API_URL", "graph.facebook.com")
+        if os.environ.get("META_PAGE_TOKEN") else outbox,
         "Email": f"SES on the AWS stand-in, from {os.environ['SUPPORT_EMAIL_FROM']}",
     }
     print(f"firstreply dev: http://127.0.0.1:{port}\n"

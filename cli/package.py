@@ -20,8 +20,32 @@ ROOT = Path(__file__).resolve().parent.parent
 CODE = ("functions", "integrations", "templates")
 # the settings the functions start from until an admin saves some (FIRSTREPLY_CONFIG, relative to /var/task)
 SETTINGS_FILE = "firstreply.yaml"
+# The Lambda runtime, chosen here and not by the Python that runs `make package` (Chalice would take
+# that one's version): the functions run on it and the wheels are downloaded for it (cp312, aarch64).
+LAMBDA_RUNTIME = "python3.12"
 MERGE_TEMPLATE = ROOT / "infra" / "resources.yaml"
 TEMPLATE_NAME = "sam.yaml"
+
+
+def chalice_for_runtime() -> None:
+    """`chalice package …` with LAMBDA_RUNTIME as its runtime (`python -c` runs this). Chalice takes
+    the runtime from the running Python, and its packager asks pip for wheels with `--abi` but no
+    `--python-version`, so pip looks for the running version's wheels, finds none for another
+    runtime and Chalice builds the sdist here: an x86_64, wrong-version extension in an arm64 zip."""
+    import chalice.config
+    from chalice.cli import main
+    from chalice.deploy import packager
+
+    chalice.config.Config.lambda_python_version = property(lambda self: LAMBDA_RUNTIME)
+    execute = packager.PipRunner._execute
+
+    def with_python_version(self, command, args=None, *rest, **kwargs):
+        if command == "download" and args and "--abi" in args:
+            args = [*args, "--python-version", LAMBDA_RUNTIME.removeprefix("python")]
+        return execute(self, command, args, *rest, **kwargs)
+
+    packager.PipRunner._execute = with_python_version
+    sys.exit(main())
 
 
 def stage_environment(stage: str) -> dict[str, str]:
@@ -80,7 +104,8 @@ def build(stage: str = "prod", out: Path = ROOT / "build") -> Path:
         if variable not in staged:
             env.pop(variable, None)
     try:
-        subprocess.run([str(Path(sys.executable).parent / "chalice"), "package", "--stage", stage,
+        subprocess.run([sys.executable, "-c", "from cli.package import chalice_for_runtime; chalice_for_runtime()",
+                        "package", "--stage", stage,
                         "--merge-template", str(MERGE_TEMPLATE), "--template-format", "yaml", str(out)],
                        cwd=ROOT, env=env, check=True)
     finally:
@@ -89,3 +114,98 @@ def build(stage: str = "prod", out: Path = ROOT / "build") -> Path:
     print(f"firstreply package: {out / 'deployment.zip'} {after / 1e6:.1f} MB (was {before / 1e6:.1f} MB "
           f"before dropping unused locale data and caches), {out / TEMPLATE_NAME}")
     return out
+
+
+# -- cfn-lint in every region, mail receiving on and off ------------------------------------------------
+MAIL_CONDITION = "EmailEnabled"
+
+
+def with_email(template: dict, enabled: bool) -> dict:
+    """The template as CloudFormation deploys it with EnableEmail set: resources and outputs under
+    the mail condition kept or dropped, `Fn::If` on it resolved (cfn-lint does not prune by parameters,
+    so it would report SES receiving types in regions without them even when they are switched off)."""
+    import copy
+
+    dropped = object()
+
+    def resolve(node):
+        if isinstance(node, dict):
+            if set(node) == {"Fn::If"} and node["Fn::If"][0] == MAIL_CONDITION:
+                chosen = node["Fn::If"][1 if enabled else 2]
+                return dropped if chosen == {"Ref": "AWS::NoValue"} else resolve(chosen)
+            found = {k: resolve(v) for k, v in node.items()}
+            return {k: v for k, v in found.items() if v is not dropped}
+        if isinstance(node, list):
+            return [v for v in (resolve(v) for v in node) if v is not dropped]
+        return node
+
+    result = copy.deepcopy(template)
+    for section in ("Resources", "Outputs"):
+        kept = {}
+        for name, value in result[section].items():
+            if value.get("Condition") == MAIL_CONDITION:
+                if not enabled:
+                    continue
+                value = {k: v for k, v in value.items() if k != "Condition"}
+            kept[name] = value
+        result[section] = kept
+    result = resolve(result)
+    for condition in list(result.get("Conditions", {})):     # what only the mail parts used
+        rest = {k: v for k, v in result.items() if k != "Conditions"}
+        others = {k: v for k, v in result["Conditions"].items() if k != condition}
+        if f"'{condition}'" not in repr(rest) + repr(others):
+            del result["Conditions"][condition]
+    result["Parameters"]["EnableEmail"].update(Default=str(enabled).lower(), AllowedValues=[str(enabled).lower()])
+    return result
+
+
+def lint_regions(enabled: bool) -> list[str]:
+    """Every region cfn-lint knows outside the isolated (secret-cloud) partitions no business deploys
+    to; with mail on, those where SES receives mail (its receipt-rule resource types exist there)."""
+    from cfnlint.helpers import REGIONS
+    from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
+    from cfnlint.schema import ResourceNotFoundError
+
+    def receives(region: str) -> bool:
+        try:
+            PROVIDER_SCHEMA_MANAGER.get_resource_schema(region, "AWS::SES::ReceiptRule")
+            return True
+        except ResourceNotFoundError:
+            return False
+
+    isolated = ("us-iso", "eu-isoe", "eusc-")
+    return [r for r in REGIONS if not r.startswith(isolated) and (not enabled or receives(r))]
+
+
+def lint(out: Path = ROOT / "build", regions: int | None = None) -> int:
+    """cfn-lint over the template with mail on (the regions that receive mail) and off (all)."""
+    import yaml
+
+    with open(out / TEMPLATE_NAME, encoding="utf-8") as fh:
+        template = yaml.safe_load(fh)
+    failed = 0
+    for enabled in (True, False):
+        path = out / f"sam-email-{'on' if enabled else 'off'}.yaml"
+        path.write_text(yaml.safe_dump(with_email(template, enabled), sort_keys=False), encoding="utf-8")
+        chosen = lint_regions(enabled)
+        if not enabled:   # where mail is received the template with it is linted; chat-only: the rest, and one
+            receiving = lint_regions(True)
+            chosen = [r for r in chosen if r not in receiving] + receiving[:1]
+        chosen = chosen[:regions]
+        # one process per region: a single cfn-lint over many regions grows far faster than linearly
+        # (20+ CPU minutes for 38 regions; one region takes seconds)
+        bad = []
+        for region in chosen:
+            result = subprocess.run([str(Path(sys.executable).parent / "cfn-lint"), "-r", region, "--", str(path)],
+                                    capture_output=True, text=True)
+            if result.returncode:
+                bad.append(region)
+                print(result.stdout + result.stderr, end="")
+        print(f"cfn-lint {path.name}: {len(chosen)} regions, " + (f"FAILED in {', '.join(bad)}" if bad else "clean"),
+              flush=True)
+        failed |= bool(bad)
+    return failed
+
+
+if __name__ == "__main__":
+    sys.exit(lint())

@@ -9,7 +9,7 @@ from cli.channels import UsageError
 
 def run(since: str | None, until: str | None, as_json: bool) -> int:
     from cli.dev import local_aws_environment
-    from functions.stats import days_between, period, summarise, summarise_responses
+    from functions.stats import daily_responses, days_between, period, summarise, summarise_responses
     from integrations.dynamodb import DynamoStore
 
     local_aws_environment()
@@ -19,12 +19,14 @@ def run(since: str | None, until: str | None, as_json: bool) -> int:
         raise UsageError(str(exc)) from None
     store, days = DynamoStore(), days_between(start, end)
     summary = summarise(store.stats_days(days))
-    responses = summarise_responses(store.facts_days(days))
+    facts = store.facts_days(days)
+    responses = summarise_responses(facts)
     for channel, row in responses["channels"].items():
         summary.setdefault(channel, {}).update(row)
     if as_json:
         print(json.dumps({"since": start.isoformat(), "until": end.isoformat(), "channels": summary,
-                          "agents": responses["agents"]}, indent=2, ensure_ascii=False))
+                          "agents": responses["agents"], "daily": daily_responses(facts)},
+                         indent=2, ensure_ascii=False))
         return 0
     print(f"firstreply results {start} … {end}")
     print(f"{'channel':<9}{'convs':>7}{'acks':>7}{'median ack':>12}{'surveys':>9}{'CSAT':>6}{'answered':>10}")

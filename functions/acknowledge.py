@@ -4,9 +4,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from functions import i18n, render
+from functions import expected, i18n, render
 from functions.faq import match_faq
-from functions.hours import BusinessHours
+from functions.hours import BusinessHours, hours_for
 from functions.language import choose_language, detect_language
 from functions.models import Acknowledgement, Contact, Decision, InboundMessage
 from functions.settings import Settings
@@ -18,10 +18,12 @@ NAME_LENGTH = 64
 
 def build_context(inbound: InboundMessage, contact: Contact | None, decision: Decision,
                   settings: Settings, language: str, now: datetime) -> dict[str, Any]:
-    hours = BusinessHours(settings)
+    hours = hours_for(settings, inbound.channel)   # the conversation's schedule, special days included
     local_now = now.astimezone(settings.zone)
     is_open = hours.is_open(now)
     opening = None if is_open else hours.next_opening(now)
+    special = hours.special_day(local_now.date())
+    vacation = hours.vacation(now)
     first_name = clean(inbound.first_name or (contact.first_name if contact else ""), NAME_LENGTH)
     name = clean(inbound.name or (contact.name if contact else ""), NAME_LENGTH * 2)
     return {
@@ -33,12 +35,28 @@ def build_context(inbound: InboundMessage, contact: Contact | None, decision: De
         "is_open": is_open,
         "next_opening": i18n.format_opening(opening, local_now.date(), language) if opening else "",
         "hours_today": i18n.format_hours(hours.hours_on(local_now.date()), language),
-        "expected_response": settings.expected_response_for(language),
+        "expected_response": expected.expected_response(settings, inbound.channel, language, opening,
+                                                        local_now.date()),
         "faq_links": match_faq(inbound.text, settings.faq, settings.faq_links),
         "reference": decision.reference,
         # chat customers without an address on file are offered a copy (email has one already)
         "offer_transcript": settings.transcripts and inbound.channel != "email"
                             and not (contact and contact.email),
+        **rule_variables(hours, special, vacation, language),
+    }
+
+
+def rule_variables(hours: BusinessHours, special, vacation, language: str) -> dict[str, Any]:
+    """`schedule`, `special_day` and `vacation_message` (issue 15): which hours this conversation
+    keeps, and what today has that the weekly hours do not."""
+    return {
+        "schedule": hours.schedule,
+        # today's special day: its hours, formatted like hours_today, or closed
+        "special_day": {"date": special.first.isoformat(), "until": special.last.isoformat(),
+                        "closed": special.closed,
+                        "hours": i18n.format_hours([str(i) for i in special.hours], language)}
+                       if special is not None else None,
+        "vacation_message": vacation.message_for(language, hours.settings.default_language) if vacation else "",
     }
 
 

@@ -5,12 +5,15 @@
 - Only the first message of a conversation is acknowledged; follow-ups in an open one are not.
 - No contact gets two acknowledgements closer together than the contact gap, even across chats or
   after a quick close and reopen.
+- The channel's policy (`acknowledgement.policy`): `always`, `outside-hours` (only while the
+  conversation's schedule is closed) or `off`. The conversation is opened and stored either way.
 """
 from __future__ import annotations
 
 import secrets
 from datetime import datetime, timedelta
 
+from functions.hours import hours_for
 from functions.models import ChatState, Contact, Decision, InboundMessage
 from functions.settings import Settings
 
@@ -56,6 +59,11 @@ def decide(inbound: InboundMessage, contact: Contact | None, chat: ChatState | N
     reason = "reopened" if chat is not None else "new-conversation"
     if inbound.no_reply:   # never answer automatic mail: two auto-responders would loop
         return Decision(cid, reference_of(cid), True, acknowledge=False, reason=f"suppressed: {inbound.no_reply}")
+    policy = settings.ack_policy.get(inbound.channel, "always")
+    if policy == "off":
+        return Decision(cid, reference_of(cid), True, acknowledge=False, reason="policy: off")
+    if policy == "outside-hours" and hours_for(settings, inbound.channel).is_open(now):
+        return Decision(cid, reference_of(cid), True, acknowledge=False, reason="policy: open now")
     if within_contact_gap(contact, settings, now):
         return Decision(cid, reference_of(cid), True, acknowledge=False, reason="contact-gap")
     return Decision(cid, reference_of(cid), True, acknowledge=True, reason=reason)

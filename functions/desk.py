@@ -25,6 +25,7 @@ from functions.clock import iso
 from functions.hours import BusinessHours
 from functions.models import Acknowledgement
 from functions.ports import Clock, Sender, SendError
+from functions.service_window import WINDOWED_CHANNELS, last_customer_message
 from functions.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -122,8 +123,17 @@ def is_desk_chat(inbound, settings: Settings) -> bool:
     if inbound.channel == "slack" and desk.slack_channel:
         return inbound.chat_id.split(":")[0] == desk.slack_channel
     if inbound.channel == "telegram" and desk.telegram_group:
-        return inbound.chat_id == desk.telegram_group
+        return inbound.chat_id.split(":")[0] == desk.telegram_group   # a desk candidate names group:topic
     return False
+
+
+def customer_message(inbound, settings: Settings):
+    """A desk candidate from a chat that is not the desk's (a topic of a customer's own forum
+    group that addresses the bot) is the customer's message it carries; anything else as it is."""
+    customer = inbound.details.get("customer") if inbound.chat_type.startswith("desk") else None
+    if customer and not is_desk_chat(inbound, settings):
+        return type(inbound).from_dict(customer)
+    return inbound
 
 
 def closing_tasks(settings: Settings, now: datetime) -> list[tuple[str, datetime]]:
@@ -142,9 +152,13 @@ def first_response(conversation: dict[str, Any], settings: Settings, now: dateti
     if conversation.get("first_response_at"):
         return None
     opened = datetime.fromisoformat(conversation["opened_at"].replace("Z", "+00:00"))
+    due = conversation.get("sla_due_at")   # as it was before the reply (the reply clears it)
     return {"at": iso(now), "agent": agent.id,
             "wall_minutes": round(max((now - opened).total_seconds(), 0) / 60, 2),
-            "business_minutes": round(BusinessHours(settings).business_minutes(opened, now), 2)}
+            # in the hours of the conversation's own schedule (issue 15), special days included
+            "business_minutes": round(BusinessHours(settings, settings.schedule_for(conversation.get("channel", "")))
+                                      .business_minutes(opened, now), 2),
+            "sla_met": (iso(now) <= due) if due else None}
 
 
 def reply_messages(text: str, agent: Agent, conversation: dict[str, Any], settings: Settings) -> list[Acknowledgement]:
@@ -174,6 +188,12 @@ def reply_messages(text: str, agent: Agent, conversation: dict[str, Any], settin
         return [Acknowledgement(channel=channel, chat_id=conversation["chat_id"], language=language,
                                 text=agent_text.to_html(text), fallback=agent_text.to_plain(text),
                                 thread_id=last.get("message_id", ""), details=details)]
+    if channel in WINDOWED_CHANNELS:   # the sender enforces Meta's 24-hour window from `customer_at`
+        details = {**base["details"], "customer_at": last_customer_message(conversation)}
+        if channel == "whatsapp" and settings.whatsapp.reply_template:
+            details.update(template=settings.whatsapp.reply_template,
+                           template_language=settings.whatsapp.reply_template_language)
+        return [Acknowledgement(text=agent_text.to_plain(text), **{**base, "details": details})]
     return [Acknowledgement(text=agent_text.to_plain(text), **base)]
 
 
@@ -190,7 +210,7 @@ def view(conversation: dict[str, Any], messages: list[dict[str, Any]], settings:
         "subject": first_in.get("subject", ""),
         "ack": (ack.get("plain") or ack.get("text", "")) if ack else "",
         "ack_status": conversation.get("ack", ""),
-        "open_now": BusinessHours(settings).is_open(now),
+        "open_now": BusinessHours(settings, settings.schedule_for(conversation["channel"])).is_open(now),
         "state": conversation.get("state", "waiting"), "status": conversation.get("status", "open"),
         "priority": conversation.get("priority", "normal"), "assignee": conversation.get("assignee", ""),
         "assignee_name": conversation.get("assignee_name", ""),
@@ -220,15 +240,21 @@ class Desk:
             return 0
         refs = desk_refs(conversation)
         inbound = event["inbound"]
+        inbound = (inbound.get("details") or {}).get("customer") or inbound   # a customer's forum-topic message
         written = 0
         for surface in self.surfaces:
             ref = refs.get(surface.name)
+            # a surface that can show the message as it is (Telegram copies a Telegram customer's
+            # photo, voice, document); the others get it as a line, media named
+            copy = getattr(surface, "post_customer", None)
             if ref is None:
                 view_ = view(conversation, self.store.messages(conversation_id), self.settings, self.clock.now())
                 view_["previous"] = self._previous_ref(conversation, surface.name)
                 ref = surface.open_thread(view_)
                 self.store.set_desk_ref(conversation_id, surface.name, ref)
-            else:
+                if copy and inbound.get("media"):   # the first post names it; the copy shows it
+                    copy(ref, inbound)
+            elif not (copy and copy(ref, inbound)):
                 surface.post(ref, customer_line(inbound))
             written += 1
         self.store.mark_mirrored(channel, event_id, self.clock.now())
@@ -266,6 +292,10 @@ class Desk:
             return record["delivery"], record.get("reason", "")
         action = DeskAction.from_dict(record["action"])
         messages = reply_messages(action.text, action.agent, conversation, self.settings)
+        if action.origin.get("copy") and conversation["channel"] == "telegram":
+            # an agent's photo or document from the Telegram desk: copied as it is, caption and all
+            messages = [dataclasses.replace(messages[0], text=agent_text.to_plain(action.text), parse_mode="",
+                                            details={**messages[0].details, "copy_from": action.origin["copy"]})]
         sender = self.sender_for(conversation["channel"])
         sent_ids = []
         try:
@@ -292,7 +322,7 @@ class Desk:
                 surface.post(ref, agent_line(action, outcome, reason))
             if ref and action.kind in ("close", "reopen", "assign", "priority"):
                 surface.update_parent(ref, view(conversation, [], self.settings, self.clock.now())
-                                      | self._first_in(conversation))
+                                      | self._first_in(conversation) | {"changed": action.kind})
         self.store.mark_confirmed(action.action_id)
 
     def _first_in(self, conversation: dict[str, Any]) -> dict[str, Any]:

@@ -5,25 +5,57 @@ starts on; one that ends before it starts ("22:00-02:00") runs into the next mor
 closes its whole calendar day, including the part of an overnight interval that spills into it.
 All comparisons are made in UTC: two aware datetimes with the same tzinfo compare by wall time in
 Python, which is wrong across a DST change.
+
+Named schedules (issue 15): a conversation keeps the hours of its channel's schedule
+(`Settings.schedule_for`); `BusinessHours(settings)` is the default schedule, the weekly `hours`.
+Special days replace a day's weekly hours with their own, or close it (a vacation); they win over
+holidays, so an extra working day can fall on one.
 """
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from functools import lru_cache
-from typing import Iterator
+from typing import Any, Iterator
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from functions.settings import WEEKDAYS, Settings
+from functions.settings import DEFAULT_SCHEDULE, WEEKDAYS, Settings, SpecialDay
 
 UTC = timezone.utc
 LOOKAHEAD_DAYS = 400   # a year of holidays and then some; beyond that there is no opening
 
 
+def hours_for(settings: Settings, channel: str) -> "BusinessHours":
+    """The hours a conversation on `channel` keeps (its channel's schedule)."""
+    return BusinessHours(settings, settings.schedule_for(channel))
+
+
 class BusinessHours:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, schedule: str | None = None):
         self.settings = settings
         self.zone = settings.zone
+        self.schedule = schedule or DEFAULT_SCHEDULE
+        self.weekly = settings.weekly_hours(self.schedule)
 
-    # -- holidays ---------------------------------------------------------------------------
+    # -- special days and holidays ----------------------------------------------------------
+    def special_day(self, day: date) -> SpecialDay | None:
+        """The special day covering `day` for this schedule (the first listed wins)."""
+        return next((s for s in self.settings.special_days if s.covers(day, self.schedule)), None)
+
+    def _closes(self, day: date) -> bool:
+        """Closed all day: a closed special day, or a holiday that no special day reopens."""
+        special = self.special_day(day)
+        if special is not None:
+            return special.closed
+        return self.is_holiday(day)
+
+    def _intervals(self, day: date):
+        special = self.special_day(day)
+        if special is not None:
+            return special.hours
+        if self.is_holiday(day):
+            return ()
+        return self.weekly.get(WEEKDAYS[day.weekday()], ())
+
     def is_holiday(self, day: date) -> bool:
         if day in self.settings.holiday_dates:
             return True
@@ -54,15 +86,14 @@ class BusinessHours:
         return high.replace(second=0, microsecond=0)
 
     def _segments_of(self, day: date) -> Iterator[tuple[datetime, datetime]]:
-        """Open (start, end) UTC instants of the intervals that start on `day`, holidays cut out."""
-        if self.is_holiday(day):
-            return
-        for interval in self.settings.hours.get(WEEKDAYS[day.weekday()], ()):
+        """Open (start, end) UTC instants of the intervals that start on `day`, holidays and
+        special days applied."""
+        for interval in self._intervals(day):
             start = self._local(day, interval.start)
             if interval.overnight:
                 next_day = day + timedelta(days=1)
                 # a holiday closes all of its day, the small hours of an overnight shift too
-                end = self._local(next_day, time(0, 0) if self.is_holiday(next_day) else interval.end)
+                end = self._local(next_day, time(0, 0) if self._closes(next_day) else interval.end)
             else:
                 end = self._local(day, interval.end)
             if end > start:
@@ -104,11 +135,60 @@ class BusinessHours:
                 total += overlap
         return total / 60
 
+    def add_business_minutes(self, start: datetime, minutes: float) -> datetime | None:
+        """The instant at which `minutes` of business time have passed since `start`: the inverse
+        of `business_minutes` (business_minutes(start, result) == minutes), walking the same
+        segments. None when the hours never open within a year."""
+        remaining = minutes * 60
+        if remaining <= 0:
+            return start
+        first = start.astimezone(self.zone).date()
+        for offset in range(-1, LOOKAHEAD_DAYS):   # the day before may run overnight into today
+            for s, e in sorted(self._segments_of(first + timedelta(days=offset))):
+                s = max(s, start)
+                length = (e - s).total_seconds()
+                if length <= 0:
+                    continue
+                if length >= remaining:
+                    return s + timedelta(seconds=remaining)
+                remaining -= length
+        return None
+
+    def working_day_minutes(self, start: datetime) -> float:
+        """Open minutes of the working day that `start` falls in, or of the next one when closed
+        then: what "one business day" of an SLA target means."""
+        first = start.astimezone(self.zone).date()
+        for offset in range(LOOKAHEAD_DAYS):
+            segments = list(self._segments_of(first + timedelta(days=offset)))
+            if any(e > start for s, e in segments):
+                return sum((e - s).total_seconds() for s, e in segments) / 60
+        return 0.0
+
     def hours_on(self, day: date) -> list[str]:
         """The day's intervals as written in the settings ("09:00-13:00"); [] on a holiday."""
-        if self.is_holiday(day):
-            return []
-        return [str(i) for i in self.settings.hours.get(WEEKDAYS[day.weekday()], ())]
+        return [str(i) for i in self._intervals(day)]
+
+    def vacation(self, now: datetime) -> SpecialDay | None:
+        """The closed special period `now` falls in (its message is the vacation message)."""
+        special = self.special_day(now.astimezone(self.zone).date())
+        return special if special is not None and special.closed else None
+
+
+def customer_zone(contact: dict[str, Any], fallback: tzinfo, offsets: bool = True) -> tzinfo:
+    """The customer's clock (issue 15): the zone their channel told us (Slack's `tz`), else the
+    offset of their email's Date: header (an offset, not a zone: good for today's daytime only),
+    else `fallback`, the business zone. Never guessed from the language. `offsets=False`: zones
+    only (a transcript's dates may span a DST change an offset knows nothing of)."""
+    name = contact.get("timezone")
+    if name:
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            pass   # a zone this Python does not know: the offset or the business's clock
+    offset = contact.get("utc_offset_minutes") if offsets else None
+    if isinstance(offset, int) and not isinstance(offset, bool) and abs(offset) <= 14 * 60:
+        return timezone(timedelta(minutes=offset))
+    return fallback
 
 
 @lru_cache(maxsize=32)

@@ -50,16 +50,54 @@ class Mailer(Protocol):
                         unsubscribe_url: str) -> str: ...
 
 
-def close_idle(store: JobStore, settings: Settings, now: datetime) -> JobReport:
+def close_idle(store: JobStore, settings: Settings, now: datetime, send=None) -> JobReport:
+    """`send(acknowledgement) -> message id` delivers the closing message (issue 15) on the
+    conversation's channel; without it, or without `closing_message` set, none is sent."""
     report = JobReport()
     for channel in CHANNELS:
         idle_since = now - timedelta(minutes=settings.timeouts_minutes[channel])
         for conversation in store.idle_conversations(channel, idle_since):
             if store.close_conversation(conversation, now, closing_tasks(settings, now)):
                 report.done += 1
+                if send is not None:
+                    outcome = send_closing_message(store, conversation, settings, now, send)
+                    if outcome != "sent":
+                        report.skip(f"closing message: {outcome}")
             else:   # a message arrived since the query: the conversation goes on
                 report.skip("active again")
     return report
+
+
+def send_closing_message(store, conversation: dict[str, Any], settings: Settings, now: datetime, send) -> str:
+    """The closing message of a chat conversation that close-idle closed: once (a flag claimed
+    before sending: a crash after the claim loses it rather than sending it twice), never by email
+    (a mail thread has no "end"), never where the first message got no acknowledgement because
+    it was automatic (`suppressed: …`: two auto-responders would loop)."""
+    from functions.desk import Agent, reply_messages
+
+    if conversation["channel"] == "email":
+        return "not for email"
+    if not settings.closing_message:
+        return "none set"
+    if str(conversation.get("ack", "")).startswith("suppressed"):
+        return "automatic sender"
+    cid = conversation["conversation_id"]
+    if not store.set_conversation_flag(cid, "closing_message_claimed"):
+        return "already sent"
+    language = conversation.get("language") or conversation.get("customer_language") or settings.default_language
+    text = settings.closing_message_for(language)
+    sent_ids = []
+    try:
+        # formatted as an agent's reply is on each channel (HTML on Telegram, the Slack thread, …)
+        for message in reply_messages(text, Agent("auto:closing", settings.business_name), conversation, settings):
+            sent_ids.append(send(message))
+    except Exception as exc:   # the conversation is closed either way; the job goes on
+        log.warning("closing message not delivered: %s", exc, extra={"conversation_id": cid})
+        store.update_conversation(cid, closing_message="failed", closing_message_error=str(exc)[:300])
+        return "failed"
+    store.update_conversation(cid, closing_message="sent", closing_message_at=now.isoformat(),
+                              closing_message_ids=sent_ids)
+    return "sent"
 
 
 def run_due(kind: str, store: JobStore, now: datetime, work) -> JobReport:
@@ -97,9 +135,10 @@ def transcript_address(conversation: dict[str, Any], contact: dict[str, Any] | N
 
 def build_transcript(conversation: dict[str, Any], messages: list[dict[str, Any]],
                      contact: dict[str, Any] | None, settings: Settings, language: str) -> dict[str, Any]:
-    from zoneinfo import ZoneInfo
+    from functions.hours import customer_zone
 
-    zone = ZoneInfo((contact or {}).get("timezone") or settings.timezone)
+    # the customer's own zone when their channel told us (an email's Date offset is not a zone)
+    zone = customer_zone(contact or {}, settings.zone, offsets=False)
     lines = []
     for message in messages:
         if message["direction"] not in ("in", "out") or message.get("delivery") == "undeliverable":

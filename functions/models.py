@@ -32,6 +32,7 @@ class InboundMessage:
     references: str = ""      # email: the Message-IDs of the thread, space-separated, for our reply
     no_reply: str = ""        # why this message must get no automatic answer (auto-reply, list, …)
     details: dict[str, Any] = field(default_factory=dict)   # channel extras kept with the message
+    timezone: str = ""        # the sender's IANA zone where the channel tells it (Slack users.info `tz`)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -56,6 +57,7 @@ class Contact:
     awaiting_survey: str = ""          # X: "<conversation>" for the rating, "nps:<conversation>" for NPS
     awaiting_comment: str = ""         # the conversation whose "anything to add?" is open
     awaiting_comment_since: str = ""
+    timezone: str = ""                 # IANA zone the channel told us (Slack `tz`); never guessed
 
 
 @dataclass(frozen=True)

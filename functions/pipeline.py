@@ -10,13 +10,14 @@ from __future__ import annotations
 import logging
 import random
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import Callable
 
 from functions import followups
 from functions.acknowledge import acknowledgement
 from functions.clock import iso
 from functions.decide import decide
-from functions.desk import is_desk_chat
+from functions.desk import customer_message, is_desk_chat
 from functions.models import Acknowledgement, Decision, InboundMessage, SentMessage
 from functions.ports import Clock, Sender, SendError, Store
 from functions.settings import Settings
@@ -145,7 +146,7 @@ def replay_sent(event: dict) -> tuple[SentMessage, str, str]:
     return SentMessage(**marker["sent"]), marker.get("language", ""), marker.get("plain") or ""
 
 
-PROFILE_FIELDS = ("first_name", "name", "language_code")
+PROFILE_FIELDS = ("first_name", "name", "language_code", "timezone")
 
 def is_own(sender: Sender, inbound: InboundMessage) -> bool:
     """A second line behind the webhook's own checks (bot flags, the payload's bot user): when the
@@ -173,9 +174,20 @@ def with_profile(inbound: InboundMessage, contact, sender: Sender) -> InboundMes
     return replace(inbound, **changes) if changes else inbound
 
 
+def _forgotten(store: Store, inbound: InboundMessage) -> bool:
+    if not hasattr(store, "tombstone"):   # stores without erasure (test fakes)
+        return False
+    from functions import customer_data, tokens
+
+    return customer_data.forgotten(store, tokens.secret, inbound)
+
+
 def process(channel: str, event_id: str, store: Store, sender: Sender, clock: Clock,
             policy: RetryPolicy = RetryPolicy(),
-            desk: Callable[[InboundMessage, Settings], str] | None = None) -> Outcome:
+            desk: Callable[[InboundMessage, Settings], str] | None = None,
+            delay_ack: Callable[[InboundMessage, int], None] | None = None) -> Outcome:
+    """`delay_ack(inbound, seconds)` puts the event on the delay queue (issue 15: with
+    `acknowledgement.delay_seconds`, the acknowledgement waits there, see `delayed_ack`)."""
     event = store.get_event(channel, event_id)
     if event is None:
         # The webhook stores before it enqueues, so this is a message from a different table or a
@@ -184,8 +196,8 @@ def process(channel: str, event_id: str, store: Store, sender: Sender, clock: Cl
         return Outcome("ignored-unknown")
     if event.get("status") == "done":
         return Outcome("duplicate")
-    inbound = InboundMessage.from_dict(event["inbound"])
     settings = store.load_settings()
+    inbound = customer_message(InboundMessage.from_dict(event["inbound"]), settings)
     if inbound.chat_type.startswith("desk"):   # an agent's message or click in a desk surface
         result = desk(inbound, settings) if desk else "ignored: no desk"
         store.mark_done(inbound)
@@ -206,10 +218,18 @@ def process(channel: str, event_id: str, store: Store, sender: Sender, clock: Cl
             store.mark_done(inbound)   # our own bot's message, which the payload did not mark as such
             return Outcome("ignored-own")
         contact, chat = store.load_context(inbound)
+        if contact is None and _forgotten(store, inbound):
+            # erased after this was written: a redelivery or an old queued message must not bring
+            # the person back, and the event the webhook stored again goes too
+            store.delete_event(inbound.channel, inbound.event_id)
+            log.info("message of an erased contact dropped", extra={"event_id": inbound.event_id})
+            return Outcome("forgotten")
         # An answer to something we asked (a rating, a comment, an address) is not a new question.
         handled = followups.handle(inbound, contact, store, settings, clock.now(),
                                    lambda note: deliver(sender, note, clock, policy), sender)
         if handled:
+            if hasattr(store, "remember_event"):   # export and erasure find it from the customer
+                store.remember_event(inbound.channel, inbound.sender_id, inbound.event_id, clock.now())
             store.mark_done(inbound)
             return Outcome(handled)
 
@@ -235,6 +255,19 @@ def process(channel: str, event_id: str, store: Store, sender: Sender, clock: Cl
         store.mark_done(inbound)
         return Outcome("no-ack", decision)
 
+    if settings.ack_delay_seconds and delay_ack is not None and not event.get("ack_due_at"):
+        # Enqueued before it is recorded: a crash in between enqueues twice, and `delayed_ack`
+        # claims the acknowledgement, so it still goes out once.
+        delay_ack(inbound, settings.ack_delay_seconds)
+        store.record_ack_delayed(inbound, decision, clock.now() + timedelta(seconds=settings.ack_delay_seconds))
+        log.info("acknowledgement delayed", extra={"conversation_id": decision.conversation_id,
+                                                   "seconds": settings.ack_delay_seconds})
+        return Outcome("ack-delayed", decision)
+    return _acknowledge(inbound, contact, decision, settings, store, sender, clock, policy)
+
+
+def _acknowledge(inbound: InboundMessage, contact, decision: Decision, settings: Settings, store: Store,
+                 sender: Sender, clock: Clock, policy: RetryPolicy) -> Outcome:
     if contact is None:   # a replayed decision: the profile may know what this message did not say
         contact, _ = store.load_context(inbound)
         inbound = with_profile(inbound, contact, sender)
@@ -250,3 +283,45 @@ def process(channel: str, event_id: str, store: Store, sender: Sender, clock: Cl
     log.info("acknowledged", extra={"conversation_id": decision.conversation_id,
                                      "language": ack.language})
     return Outcome("acknowledged", decision, sent)
+
+
+ACK_CLAIM_STALE = timedelta(minutes=10)   # longer than a worker invocation may run
+
+
+def agent_answered(conversation: dict | None) -> str:
+    """Why a delayed acknowledgement is no longer wanted ("" when it still is): an agent replied
+    (the desk stores `last_agent_at` and the `answered` state), or closed the conversation."""
+    if conversation is None:
+        return "conversation expired"
+    if conversation.get("last_agent_at") or conversation.get("state") == "answered":
+        return "agent replied"
+    if conversation.get("status") == "closed":
+        return "closed"
+    return ""
+
+
+def delayed_ack(channel: str, event_id: str, store, sender: Sender, clock: Clock,
+                policy: RetryPolicy = RetryPolicy()) -> Outcome:
+    """The delay queue gave an event back: acknowledge it now, unless an agent answered first.
+    Redelivered or duplicated queue messages send nothing twice (`claim_ack`)."""
+    event = store.get_event(channel, event_id)
+    if event is None or not event.get("decision"):
+        log.error("delayed acknowledgement for %s/%s: no decided event", channel, event_id)
+        return Outcome("ignored-unknown")
+    decision = Decision.from_dict(event["decision"])
+    if event.get("ack_sent_at") or event.get("ack_skipped") or not decision.acknowledge:
+        return Outcome("duplicate", decision)
+    inbound = InboundMessage.from_dict(event["inbound"])
+    settings = store.load_settings()
+    reason = agent_answered(store.conversation(decision.conversation_id))
+    if reason:
+        store.record_ack_skipped(inbound, decision, reason)
+        log.info("delayed acknowledgement skipped: %s", reason, extra={"conversation_id": decision.conversation_id})
+        return Outcome("ack-skipped", decision)
+    if not store.claim_ack(inbound, clock.now(), ACK_CLAIM_STALE):
+        return Outcome("duplicate", decision)
+    try:
+        return _acknowledge(inbound, None, decision, settings, store, sender, clock, policy)
+    except Exception:   # the queue retries: the next delivery may claim it again
+        store.release_ack(inbound)
+        raise

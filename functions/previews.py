@@ -7,7 +7,7 @@ is really open and really closed, so a preview shows exactly what a customer wou
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from functions import render
@@ -21,7 +21,8 @@ SAMPLE_REFERENCE = "7K3-Q9X"
 
 
 # the chat a sample customer writes in, as each channel's adapter names it (limits depend on it)
-CHAT_TYPES = {"telegram": "private", "slack": "im", "x": "dm", "email": "email"}
+CHAT_TYPES = {"telegram": "private", "slack": "im", "x": "dm", "email": "email",
+              "whatsapp": "private", "messenger": "private", "instagram": "private"}
 SAMPLE_DECISION = Decision(conversation_id="preview", reference=SAMPLE_REFERENCE, new_conversation=True,
                            acknowledge=True, reason="new-conversation")
 
@@ -82,7 +83,53 @@ def _ack_samples(name: str, channel: str, language: str, settings: Settings, now
         if moment is None:   # always open, or never: show what is possible
             moment, label = now, label.replace("open", "closed (never open)") if "open" in label else label
         samples.append(_ack_sample(label, inbound, settings, language, moment))
+    customer = _inbound(name, channel, "Where is my order #1042?", first_name, language=language,
+                        subject="Order #1042" if channel == "email" else "")
+    for label, sample_settings, moment in special_moments(settings, channel, now):
+        samples.append(_ack_sample(f"{first_name} · {label}", customer, sample_settings, language, moment))
     return samples
+
+
+SAMPLE_VACATION = {"en": "Our team is on a short break; we read every message when we are back.",
+                   "ru": "Наша команда ненадолго ушла на отдых; мы прочитаем все сообщения, когда вернёмся.",
+                   "uk": "Наша команда ненадовго пішла на відпочинок; ми прочитаємо всі повідомлення, коли повернемося.",
+                   "tr": "Ekibimiz kısa bir aradadır; döndüğümüzde tüm mesajları okuyacağız.",
+                   "fa": "تیم ما برای مدت کوتاهی در تعطیلات است؛ پس از بازگشت همهٔ پیام‌ها را می‌خوانیم."}
+
+
+def special_moments(settings: Settings, channel: str, now: datetime) -> list[tuple[str, Settings, datetime]]:
+    """A moment on a special day with its own hours and one in a vacation (issue 15): the settings'
+    own next ones when they have them, else a sample one starting tomorrow (shown, never saved)."""
+    import dataclasses
+
+    from functions.hours import hours_for
+    from functions.settings import SpecialDay, parse_interval
+
+    schedule = settings.schedule_for(channel)
+    today = now.astimezone(settings.zone).date()
+    upcoming = [s for s in settings.special_days if s.last >= today and (not s.schedules or schedule in s.schedules)]
+    moments = []
+    short = next((s for s in upcoming if not s.closed), None)
+    short_settings = settings
+    if short is None:
+        short = SpecialDay(first=today + timedelta(days=1), last=today + timedelta(days=1),
+                           hours=(parse_interval("10:00-14:00", "sample"),))
+        short_settings = dataclasses.replace(settings, special_days=(short, *settings.special_days))
+    day = max(short.first, today)
+    hours = hours_for(short_settings, channel)
+    opening = next((s for s, e in hours.segments(day, 1) if s.astimezone(settings.zone).date() == day), None)
+    moments.append(("special day (its own hours)", short_settings,
+                    opening + timedelta(minutes=1) if opening else hours._local(day, time(12, 0))))
+    vacation = next((s for s in upcoming if s.closed and s.message), None)
+    vacation_settings = settings
+    if vacation is None:
+        vacation = SpecialDay(first=today + timedelta(days=1), last=today + timedelta(days=3), closed=True,
+                              message=SAMPLE_VACATION)
+        vacation_settings = dataclasses.replace(settings, special_days=(vacation, *settings.special_days))
+    first = max(vacation.first, today)
+    moments.append(("vacation", vacation_settings,
+                    hours_for(vacation_settings, channel)._local(first, time(12, 0))))
+    return moments
 
 
 def _transcript_samples(language: str, settings: Settings, now: datetime) -> list[Sample]:

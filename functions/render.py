@@ -26,7 +26,8 @@ from typing import Any
 
 TEMPLATE_DIR = Path(os.environ.get("FIRSTREPLY_TEMPLATES")
                     or Path(__file__).resolve().parent.parent / "templates")
-MARKUP = {"telegram": "html", "slack": "mrkdwn", "x": "x", "email": "html"}
+MARKUP = {"telegram": "html", "slack": "mrkdwn", "x": "x", "email": "html",
+          "whatsapp": "text", "messenger": "text", "instagram": "text"}   # Meta's channels show plain text
 _INCLUDE = re.compile(r'{%-?\s*include\s+"(_[a-z]+\.[a-z-]+\.j2)"\s*-?%}\n?')
 _WRAPPER_NOTE = re.compile(r"^{#.*?#}\n", re.S)
 

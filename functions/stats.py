@@ -105,3 +105,20 @@ def summarise_responses(facts: list[dict[str, Any]]) -> dict[str, dict[str, Any]
     agents = {agent: _response_times([f for f in first if f["agent"] == agent])
               for agent in sorted({f["agent"] for f in first})}
     return {"channels": channels, "agents": agents}
+
+
+def daily_responses(facts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per day (the facts' partition): first response p50/p90 in business minutes and the share of
+    first responses within their SLA (of those that had a target) — what the results charts draw."""
+    days: dict[str, list[dict[str, Any]]] = {}
+    for fact in facts:
+        if fact["sk"].startswith("first_response#"):
+            days.setdefault(fact["pk"].split("#", 1)[1], []).append(fact)
+    series = []
+    for day in sorted(days):
+        minutes = [float(f["business_minutes"]) for f in days[day]]
+        judged = [f["sla_met"] for f in days[day] if isinstance(f.get("sla_met"), bool)]
+        series.append({"day": day, "answered": len(minutes), "first_response_p50": percentile(minutes, 0.5),
+                       "first_response_p90": percentile(minutes, 0.9), "sla_targets": len(judged),
+                       "sla_attainment": round(sum(judged) / len(judged), 3) if judged else None})
+    return series

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import datetime, time, timedelta, tzinfo
 from typing import Any, Callable, Protocol
-from zoneinfo import ZoneInfo
 
 from functions import i18n, render, tokens
+from functions.hours import customer_zone
 from functions.jobs import JobStore, run_due
 from functions.language import choose_language
+from functions.service_window import last_customer_message, outside
 from functions.settings import Settings
 
 TOKEN_VALID = timedelta(days=14)
@@ -56,13 +57,14 @@ class SurveyStore(JobStore, Protocol):
     def update_conversation(self, conversation_id: str, **fields: Any) -> None: ...
 
 
-def daytime_start(now: datetime, zone: ZoneInfo, window: tuple[int, int]) -> datetime | None:
+def daytime_start(now: datetime, zone: tzinfo, window: tuple[time, time]) -> datetime | None:
     """None when `now` is inside the local daytime window, else when the next one starts."""
     local = now.astimezone(zone)
-    if window[0] <= local.hour < window[1]:
+    start, end = window
+    if start <= local.time() < end:
         return None
-    day = local.date() if local.hour < window[0] else local.date() + timedelta(days=1)
-    return datetime.combine(day, time(window[0]), tzinfo=zone)
+    day = local.date() if local.time() < start else local.date() + timedelta(days=1)
+    return datetime.combine(day, start, tzinfo=zone)
 
 
 def survey_links(public_url: str, token: str) -> list[dict[str, str]]:
@@ -81,10 +83,12 @@ def send_surveys(store: SurveyStore, sender_for: Callable[[str], SurveySender], 
         conversation = store.conversation(cid)
         if conversation is None:
             return "conversation expired"
+        closed_window = outside(conversation["channel"], last_customer_message(conversation), now)
+        if closed_window:   # Meta's channels: no free-form message 24 h after the customer's last
+            return f"skipped: {closed_window}"
         channel, sender_id = conversation["contact"].split("#", 1)
         contact = store.contact(channel, sender_id) or {}
-        zone = ZoneInfo(contact.get("timezone") or settings.timezone)
-        later = daytime_start(now, zone, survey.daytime)
+        later = daytime_start(now, customer_zone(contact, settings.zone), survey.daytime)
         if later is not None:
             raise Postpone(later)
         last = contact.get("last_survey_at")

@@ -23,7 +23,8 @@ from typing import Any
 from functions import render
 
 ACK_VARIABLES = {"customer", "channel", "topic", "media", "business", "is_open", "next_opening",
-                 "hours_today", "expected_response", "faq_links", "reference", "offer_transcript"}
+                 "hours_today", "expected_response", "faq_links", "reference", "offer_transcript",
+                 "schedule", "special_day", "vacation_message"}
 VARIABLES = {
     "ack": ACK_VARIABLES,
     "mention": ACK_VARIABLES,

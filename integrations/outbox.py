@@ -54,8 +54,9 @@ class OutboxSender:
 
 
 class OutboxDesk:
-    """A desk surface in the dev server without a Slack token: threads listed on /dev/outbox, with
-    their ids, so an agent's reply can be posted by hand (`firstreply post slack --thread`)."""
+    """A desk surface in the dev server without a Slack or Telegram token: threads listed on
+    /dev/outbox, with their ids, so an agent's reply can be posted by hand (`firstreply post slack
+    --thread`, `firstreply post telegram --thread`)."""
 
     def __init__(self, name: str, channel: str):
         self.name, self.channel = name, channel
@@ -69,6 +70,8 @@ class OutboxDesk:
     def open_thread(self, view: dict) -> dict:
         with _lock:
             ts = f"{datetime.now(timezone.utc).timestamp():.6f}"[:-3] + f"{next(_ids) % 1000:03d}"
+            if self.name == "telegram":   # a forum topic's id is a number
+                ts = str(next(_ids))
         self._record("conversation", f"{self.channel}:{ts}", f"{view.get('name') or 'A customer'} on {view['channel']} "
                      f"({view.get('language') or '?'}) · ref {view['reference']}: {view.get('text') or view.get('media')}"
                      f"\nauto-reply: {view.get('ack') or view.get('ack_status')}", view=view)

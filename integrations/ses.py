@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 from datetime import datetime, timezone
@@ -29,6 +30,7 @@ MAIL_TOPIC = os.environ.get("FIRSTREPLY_MAIL_TOPIC", "firstreply-inbound-mail")
 RETRYABLE = {"TooManyRequestsException", "Throttling", "ThrottlingException", "LimitExceededException",
              "ServiceUnavailable", "InternalFailure", "InternalServiceError", "SendingPausedException",
              "AccountSuspendedException"}
+log = logging.getLogger(__name__)
 _RE = re.compile(r"^\s*(re|aw|sv|ynt|ответ|відповідь)\s*:", re.IGNORECASE)
 
 
@@ -63,9 +65,14 @@ def read_notification(message: str, topic_arn: str) -> dict[str, Any]:
     return notification
 
 
-def fetch_raw(notification: dict[str, Any]) -> bytes:
+def fetch_raw(notification: dict[str, Any]) -> bytes | None:
+    """The raw mail, or None when it is no longer there (erased, or expired by the lifecycle rule)."""
     action = notification["receipt"]["action"]
-    return client("s3").get_object(Bucket=action["bucketName"], Key=action["objectKey"])["Body"].read()
+    s3 = client("s3")
+    try:
+        return s3.get_object(Bucket=action["bucketName"], Key=action["objectKey"])["Body"].read()
+    except s3.exceptions.NoSuchKey:
+        return None
 
 
 VERDICTS = ("spam", "virus", "spf", "dkim", "dmarc")
@@ -100,9 +107,29 @@ def to_inbound(notification: dict[str, Any], raw: bytes) -> InboundMessage:
         references=" ".join(dict.fromkeys([*parsed.references, message_id])),
         no_reply=parsed.no_reply,
         details={"attachments": list(parsed.attachments), "verdicts": verdicts, "in_thread": bool(known_chat),
+                 **date_offset(raw),
                  "s3_key": str(receipt["action"]["objectKey"])[:1024], "defects": list(parsed.defects)[:10],
                  "problems": list(parsed.problems)},
     )
+
+
+def date_offset(raw: bytes) -> dict[str, int]:
+    """`{"utc_offset_minutes": n}` from the mail's Date: header ("… +0330" → 210): the sender's
+    clock when they wrote, which is all a mail says about where its customer is. Nothing when the
+    header is missing, unparsable, "-0000" (RFC 5322: the zone is unknown) or beyond ±14 h."""
+    from email.parser import BytesHeaderParser
+    from email.policy import compat32
+    from email.utils import parsedate_tz
+
+    try:
+        value = BytesHeaderParser(policy=compat32).parsebytes(raw[:65536]).get("Date")
+        parsed = parsedate_tz(str(value)) if value else None
+    except Exception:   # a header we cannot read says nothing about the clock
+        return {}
+    if not parsed or parsed[9] is None or (parsed[9] == 0 and "-0000" in str(value)):
+        return {}
+    minutes = parsed[9] // 60
+    return {"utc_offset_minutes": minutes} if abs(minutes) <= 14 * 60 else {}
 
 
 def reply_subject(subject: str) -> str:
@@ -170,6 +197,11 @@ def send_raw(sender: str, to: str, raw: bytes) -> str:
                                           Content={"Raw": {"Data": raw}})["MessageId"]
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
+        if code == "MessageRejected":
+            # Not the customer's doing and never fixed by retrying: in the SES sandbox the recipient
+            # is not verified, or the sender identity is not. An error, counted by a metric filter on
+            # `ses_error` and alarmed (infra/resources.yaml, MailRejectedAlarm).
+            log.error("SES rejected mail to %s: %s", to, exc, extra={"ses_error": code})
         raise SendError(f"SES {code}: {exc}", retryable=code in RETRYABLE) from exc
     except BotoCoreError as exc:   # endpoint unreachable, timeouts
         raise SendError(f"SES unreachable: {exc}", retryable=True) from exc

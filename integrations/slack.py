@@ -309,4 +309,6 @@ class SlackSender:
         profile = user.get("profile") or {}
         name = _str(profile.get("real_name")) or _str(user.get("real_name")) or _str(user.get("name"))
         first = _str(profile.get("first_name")) or (name.split()[0] if name.strip() else "")
-        return {"first_name": first, "name": name, "language_code": _str(user.get("locale"))}
+        # `tz` is the user's own IANA zone (issue 15: the customer's clock for surveys, transcripts)
+        return {"first_name": first, "name": name, "language_code": _str(user.get("locale")),
+                "timezone": _str(user.get("tz"))[:64]}

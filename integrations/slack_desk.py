@@ -9,10 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 from functions.models import InboundMessage
+from functions.ports import SendError
 
 SURFACE = "slack"
 ACTIONS = {"desk_assign": "assign", "desk_priority": "priority", "desk_close": "close", "desk_reopen": "reopen"}
-CHANNEL_EMOJI = {"telegram": ":airplane:", "slack": ":speech_balloon:", "x": ":bird:", "email": ":email:"}
+CHANNEL_EMOJI = {"telegram": ":airplane:", "slack": ":speech_balloon:", "x": ":bird:", "email": ":email:",
+                 "whatsapp": ":iphone:", "messenger": ":speech_balloon:", "instagram": ":camera:"}
 TEXT_LIMIT = 40_000   # Slack's own limit on a message's text
 PRIORITY_LABELS = {"low": "Low", "normal": "Normal", "high": "High", "urgent": "Urgent"}
 
@@ -179,3 +181,26 @@ class SlackDesk:
         elif outcome == "undeliverable":
             self.sender._call("chat_postMessage", channel=origin["channel"], thread_ts=origin["thread_ts"],
                               text=escape(f"Not delivered to the customer: {reason}"))
+
+    def erase_thread(self, ref: dict[str, Any]) -> int:
+        """Erasure: delete our own posts of a conversation's thread (the replies we posted, then the
+        parent). A bot may delete only its own messages: what agents typed stays theirs to delete."""
+        own = self.sender._call("auth_test").get("user_id", "")
+        removed, cursor = 0, None
+        replies: list[str] = []
+        while True:
+            answer = self.sender._call("conversations_replies", channel=ref["channel"], ts=ref["ts"],
+                                       limit=200, **({"cursor": cursor} if cursor else {}))
+            replies += [m["ts"] for m in answer.get("messages", [])
+                        if m.get("ts") != ref["ts"] and (m.get("bot_id") or m.get("user") == own)]
+            cursor = (answer.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                break
+        for ts in [*replies, ref["ts"]]:
+            try:
+                self.sender._call("chat_delete", channel=ref["channel"], ts=ts)
+                removed += 1
+            except SendError as exc:
+                if "message_not_found" not in str(exc):
+                    raise
+        return removed

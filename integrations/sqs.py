@@ -21,6 +21,12 @@ MAX_RECEIVES = 5   # worker invocations before a message is dead-lettered
 # message group (a chat) instead of per queue, so the queue is not capped at 300 sends/s
 # (3,000 batched) for all channels together; order stays per chat, which is all we need.
 HIGH_THROUGHPUT = {"DeduplicationScope": "messageGroup", "FifoThroughputLimit": "perMessageGroupId"}
+# Delayed acknowledgements (issue 15: `acknowledgement.delay_seconds`). A standard queue, because
+# FIFO queues refuse a per-message DelaySeconds; order does not matter here (one message per
+# conversation, and the worker claims the acknowledgement with a conditional write).
+DELAY_QUEUE_NAME = os.environ.get("FIRSTREPLY_DELAY_QUEUE", "firstreply-delay")
+DELAY_DEAD_LETTER_QUEUE_NAME = os.environ.get("FIRSTREPLY_DELAY_DEAD_LETTER_QUEUE", "firstreply-delay-dead")
+MAX_DELAY_SECONDS = 900   # SQS's ceiling for DelaySeconds
 
 
 @lru_cache(maxsize=8)
@@ -49,10 +55,20 @@ def enqueue(channel: str, event_id: str, group: str) -> None:
     )
 
 
-def defer(receipt_handle: str, seconds: float) -> None:
+def enqueue_delayed_ack(channel: str, event_id: str, seconds: int) -> None:
+    """The worker sees this event again after `seconds`, to acknowledge it then (or not): the
+    queue waits, no function sleeps."""
+    client("sqs").send_message(
+        QueueUrl=queue_url(DELAY_QUEUE_NAME),
+        MessageBody=json.dumps({"channel": channel, "event_id": event_id, "kind": "delayed-ack"}),
+        DelaySeconds=int(min(max(seconds, 0), MAX_DELAY_SECONDS)),
+    )
+
+
+def defer(receipt_handle: str, seconds: float, queue: str = QUEUE_NAME) -> None:
     """Make a received message visible again only after `seconds` (a channel's Retry-After)."""
     client("sqs").change_message_visibility(
-        QueueUrl=queue_url(), ReceiptHandle=receipt_handle,
+        QueueUrl=queue_url(queue), ReceiptHandle=receipt_handle,
         VisibilityTimeout=int(min(max(seconds, 1), 12 * 3600)))
 
 
@@ -67,5 +83,13 @@ def ensure_queues() -> None:
         "FifoQueue": "true", **HIGH_THROUGHPUT,
         "VisibilityTimeout": "360",   # as in infra/resources.yaml: 6 x the worker timeout
         "RedrivePolicy": json.dumps({"deadLetterTargetArn": dead_arn, "maxReceiveCount": MAX_RECEIVES}),
+    })
+    delay_dead = sqs.create_queue(QueueName=DELAY_DEAD_LETTER_QUEUE_NAME, Attributes={
+        "MessageRetentionPeriod": str(14 * 24 * 3600)})["QueueUrl"]
+    delay_dead_arn = sqs.get_queue_attributes(QueueUrl=delay_dead,
+                                              AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sqs.create_queue(QueueName=DELAY_QUEUE_NAME, Attributes={
+        "VisibilityTimeout": "360",
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": delay_dead_arn, "maxReceiveCount": MAX_RECEIVES}),
     })
     queue_url.cache_clear()

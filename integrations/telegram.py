@@ -10,6 +10,7 @@ import hmac
 import html
 import os
 import re
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any
@@ -146,6 +147,8 @@ def _addressed(message: dict, text: str, entities: list[dict], bot: BotIdentity 
     to one of the bot's messages. Everything else is the group talking among themselves."""
     bot_id = bot.id if bot else None
     replied = _object(message.get("reply_to_message"), "reply_to_message")
+    if "forum_topic_created" in replied:
+        replied = {}   # in a forum topic every message "replies" to the topic's creation: no reply to us
     if bot_id is not None and _object(replied.get("from"), "reply_to_message.from").get("id") == bot_id:
         return True
 
@@ -250,8 +253,9 @@ def to_inbound(update: Any, bot: BotIdentity | None = None) -> InboundMessage:
     )
 
 
-# what the webhook handles: messages, and button presses on surveys
-ALLOWED_UPDATES = ["message", "callback_query"]
+# what the webhook handles: messages, button presses on surveys and on the Telegram desk's topics,
+# and edits (customers' are ignored; an agent's edit in a desk topic gets the "not relayed" notice)
+ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
 
 
 def api_url() -> str:
@@ -269,6 +273,15 @@ class TelegramSender:
 
     def send(self, ack: Acknowledgement) -> SentMessage:
         return asyncio.run(self._send(ack))
+
+    def call(self, work):
+        """Run `await work(bot)` in one session (several Bot API calls, one connection), with
+        Telegram's errors as SendError like a send's: the desk surface's way in."""
+        async def run():
+            with _send_errors():
+                async with self._bot() as bot:
+                    return await work(bot)
+        return asyncio.run(run())
 
     def send_survey(self, request) -> str:
         """The question with a button per score; callback_data `<kind>:<conversation>:<score>` (≤ 64 bytes)."""
@@ -318,14 +331,20 @@ class TelegramSender:
 
     async def _send(self, ack: Acknowledgement) -> SentMessage:
         from telegram import LinkPreviewOptions, ReplyParameters
-        from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
+        from telegram.error import BadRequest
 
         kwargs: dict[str, Any] = {"link_preview_options": LinkPreviewOptions(is_disabled=True)}
         if ack.reply_to_message_id:
             kwargs["reply_parameters"] = ReplyParameters(int(ack.reply_to_message_id),
                                                          allow_sending_without_reply=True)
-        try:
+        copy = ack.details.get("copy_from") or {}
+        with _send_errors():
             async with self._bot() as bot:
+                if copy:
+                    # an agent's photo, voice or document from the desk: copied, so it arrives as it is
+                    copied = await bot.copy_message(ack.chat_id, int(copy["chat_id"]), int(copy["message_id"]))
+                    return SentMessage(channel=CHANNEL, chat_id=ack.chat_id, message_id=str(copied.message_id),
+                                       sent_at=iso(datetime.now(timezone.utc)), text=ack.text)
                 try:
                     message = await bot.send_message(ack.chat_id, ack.text, parse_mode=ack.parse_mode or None,
                                                      **kwargs)
@@ -334,15 +353,25 @@ class TelegramSender:
                         raise
                     # A template produced markup Telegram rejects: the words still matter more.
                     message = await bot.send_message(ack.chat_id, _strip_tags(ack.text), **kwargs)
-        except RetryAfter as exc:
-            raise SendError(str(exc), retryable=True, retry_after=_seconds(exc)) from exc
-        except (Forbidden, BadRequest, InvalidToken) as exc:
-            raise SendError(f"{type(exc).__name__}: {exc}", retryable=False) from exc
-        except (NetworkError, TelegramError) as exc:   # 5xx, timeouts, connection errors
-            raise SendError(f"{type(exc).__name__}: {exc}", retryable=True) from exc
         sent_at = message.date.astimezone(timezone.utc) if message.date else datetime.now(timezone.utc)
         return SentMessage(channel=CHANNEL, chat_id=ack.chat_id, message_id=str(message.message_id),
                            sent_at=iso(sent_at), text=ack.text)
+
+
+@contextmanager
+def _send_errors():
+    """Telegram's errors as SendError: 429 waits (Retry-After), a refusal is permanent, the rest
+    (5xx, timeouts, connection errors) is worth another try."""
+    from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
+
+    try:
+        yield
+    except RetryAfter as exc:
+        raise SendError(str(exc), retryable=True, retry_after=_seconds(exc)) from exc
+    except (Forbidden, BadRequest, InvalidToken) as exc:
+        raise SendError(f"{type(exc).__name__}: {exc}", retryable=False) from exc
+    except (NetworkError, TelegramError) as exc:
+        raise SendError(f"{type(exc).__name__}: {exc}", retryable=True) from exc
 
 
 class _BotSession:

@@ -21,9 +21,31 @@ os.environ.update({
     "X_ACCESS_TOKEN_SECRET": "xats", "SUPPORT_EMAIL_FROM": "Acme Support <support@acme.example>",
     "FIRSTREPLY_SIGNING_SECRET": "test-signing-key", "FIRSTREPLY_PUBLIC_URL": "https://support.acme.example/api",
     "FIRSTREPLY_ADMIN_TOKEN": "admin-test-token",
+    # Meta (WhatsApp, Messenger, Instagram); the tokens are the ones the Graph API stand-in accepts
+    "META_APP_SECRET": "meta-app-secret-for-tests", "META_VERIFY_TOKEN": "meta-verify-token-42",
+    "WHATSAPP_TOKEN": "wa-test-token", "WHATSAPP_PHONE_NUMBER_ID": "106540352242922",
+    "META_PAGE_TOKEN": "page-test-token",
 })
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("FIRSTREPLY_OUTBOX", None)
+
+# Record what each Lambda entry point asks of AWS (the IAM grant test compares it with the roles).
+import aws_calls  # noqa: E402
+
+aws_calls.install()
+
+
+def pytest_sessionfinish(session):
+    aws_calls.save()
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "after_all_flows: runs after every other test (reads their recording)")
+
+
+def pytest_collection_modifyitems(items):
+    """The grant test reads what the other tests recorded: it runs last."""
+    items.sort(key=lambda item: item.get_closest_marker("after_all_flows") is not None)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ROOT = Path(__file__).parent.parent
@@ -81,6 +103,27 @@ def x_api():
     from cli.standins.x import XStandIn
 
     yield from serve(XStandIn(), "X_API_URL")
+
+
+@pytest.fixture(scope="session")
+def meta_api():
+    from cli.standins.meta import MetaStandIn
+
+    yield from serve(MetaStandIn(), "META_API_URL")
+
+
+def meta_headers(body: bytes, secret: str | None = None) -> dict:
+    from integrations.meta import signature
+
+    return {"X-Hub-Signature-256": signature(secret or os.environ["META_APP_SECRET"], body)}
+
+
+def post_meta(system, payload, path: str = "/webhooks/whatsapp", raw: bytes | None = None, signed=True,
+              headers=None, **sign):
+    """POST a Meta webhook payload signed as Meta signs it (X-Hub-Signature-256 over the raw body)."""
+    body = raw if raw is not None else json.dumps(payload).encode()
+    head = {"Content-Type": "application/json", **(meta_headers(body, **sign) if signed else {}), **(headers or {})}
+    return system.client.http.post(path, headers=head, body=body)
 
 
 def slack_headers(body: bytes, secret: str | None = None, timestamp: int | None = None) -> dict:

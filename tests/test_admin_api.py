@@ -16,7 +16,14 @@ ROUTES = [("GET", "/admin/api/templates"), ("GET", "/admin/api/templates/ack.tel
           ("PUT", "/admin/api/templates/ack.telegram.en"), ("POST", "/admin/api/templates/ack.telegram.en/preview"),
           ("GET", "/admin/api/templates/ack.telegram.en/versions"),
           ("POST", "/admin/api/templates/ack.telegram.en/rollback"),
-          ("GET", "/admin/api/settings"), ("PUT", "/admin/api/settings"), ("GET", "/admin/api/stats")]
+          ("GET", "/admin/api/settings"), ("PUT", "/admin/api/settings"), ("GET", "/admin/api/stats"),
+          # the inbox (tests/test_inbox_api.py): the same refusal for anyone without a token
+          ("GET", "/admin/api/me"), ("GET", "/admin/api/agents"), ("GET", "/admin/api/conversations"),
+          ("GET", "/admin/api/conversations/{conversation_id}"),
+          ("POST", "/admin/api/conversations/{conversation_id}/{verb}")]
+# customers' data and the audit trail (tests/test_customer_data.py has their flows)
+ROUTES += [("GET", "/admin/api/contacts/{contact}/export"), ("DELETE", "/admin/api/contacts/{contact}"),
+           ("GET", "/admin/api/audit")]
 NEW_ACK = "Hello {{ customer.first_name }}, edited for {{ business.name }}!\nRef {{ reference|strong }}"
 
 
@@ -57,7 +64,8 @@ def test_the_page_is_served_without_credentials_and_the_api_with(system):
     assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
     assert b'<label for="token">Admin token</label>' in page.body
     status, body = call(system, "GET", "/admin/api/templates")
-    assert status == 200 and len(body["templates"]) == 50
+    # ack, survey: 7 channels; transcript (email), mention (X): 1 each — in 5 languages
+    assert status == 200 and len(body["templates"]) == 80
 
 
 def test_cognito_setting_puts_the_routes_behind_a_user_pool_and_trusts_its_claims():
@@ -174,8 +182,9 @@ def test_preview_renders_sample_customers_as_the_channel_shows_them(system):
     assert status == 200
     labels = [p["label"] for p in body["previews"]]
     assert labels == ["Emma · open · FAQ matched", "no name · closed · no FAQ match",
-                      "Emma · closed · a photo with a caption"]
-    open_, closed, photo = body["previews"]
+                      "Emma · closed · a photo with a caption",
+                      "Emma · special day (its own hours)", "Emma · vacation"]   # issue 15's two
+    open_, closed, photo, _, _ = body["previews"]
     assert "Our team is online now" in open_["output"] and "Delivery times" in open_["output"]
     assert "We're closed right now. We'll be back" in closed["output"]
     # what the customer wrote is escaped for Telegram's HTML; the template's own markup is not

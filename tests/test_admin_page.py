@@ -35,6 +35,17 @@ def browser():
         browser.close()
 
 
+def signed_in(browser):
+    """`firstreply dev` on a free port and a page signed in to its admin: (port, process, page)."""
+    port = free_port()
+    process = start(port, dev_env(FIRSTREPLY_ADMIN_TOKEN=TOKEN))
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.goto(f"http://127.0.0.1:{port}/admin")
+    page.get_by_label("Admin token").fill(TOKEN)
+    page.get_by_role("button", name="Sign in").click()
+    return port, process, page
+
+
 def screenshot(page, name: str) -> None:
     folder = os.environ.get("FIRSTREPLY_SCREENSHOTS")
     if folder:
@@ -110,13 +121,8 @@ def test_admin_edits_the_telegram_ack_in_the_browser_and_the_next_update_carries
 
 
 def test_admin_edits_settings_persian_preview_and_results_in_the_browser(browser):
-    port = free_port()
-    process = start(port, dev_env(FIRSTREPLY_ADMIN_TOKEN=TOKEN))
-    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    port, process, page = signed_in(browser)
     try:
-        page.goto(f"http://127.0.0.1:{port}/admin")
-        page.get_by_label("Admin token").fill(TOKEN)
-        page.get_by_role("button", name="Sign in").click()
 
         # Persian previews are right to left
         page.get_by_label("Language", exact=True).select_option("fa")

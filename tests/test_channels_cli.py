@@ -44,7 +44,7 @@ def test_run_job_runs_a_scheduled_function_and_rejects_unknown_names(system):
     system.x_api.add_mention("1900000000000000301", "2244994945", "@acmesupport hi", name="Dana Smith")
     assert run_job("x-mentions", "2026-11-23T08:00:00Z") == 0
     assert len(system.x_api.sent("mentions")) == 1
-    with pytest.raises(UsageError, match="no job .nope.; jobs: close-idle, surveys, transcripts, x-mentions"):
+    with pytest.raises(UsageError, match="no job .nope.; jobs: close-idle, expected-reply, sla, surveys, transcripts, x-mentions"):
         run_job("nope", None)
     with pytest.raises(UsageError, match="--now must be an ISO 8601 time"):
         run_job("x-mentions", "yesterday")

@@ -20,9 +20,11 @@ API = "https://abc123.execute-api.eu-west-1.amazonaws.com/api"
 
 # -- register-webhooks -----------------------------------------------------------------------------
 @pytest.fixture
-def channel_env(monkeypatch, telegram_api, x_api):
+def channel_env(monkeypatch, telegram_api, x_api, meta_api):
     telegram_api.reset()
     x_api.reset()
+    meta_api.reset()
+    monkeypatch.setenv("META_API_URL", meta_api.url)   # the Meta part subscribes the page there
     monkeypatch.setenv("TELEGRAM_API_URL", telegram_api.url)
     monkeypatch.setenv("X_API_URL", x_api.url)
     monkeypatch.setenv("X_BEARER_TOKEN", "app-bearer")
@@ -35,7 +37,7 @@ def test_register_webhooks_sets_telegram_and_x_and_prints_the_slack_manifest(cha
     [call] = telegram_api.sent("setWebhook")
     assert call.params["url"] == f"{API}/webhooks/telegram"
     assert call.params["secret_token"] == "s3cr3t-token_ABC"
-    assert call.params["allowed_updates"] == ["message", "callback_query"]
+    assert call.params["allowed_updates"] == ["message", "edited_message", "callback_query"]
     assert telegram_api.sent("getWebhookInfo")
     [webhook] = x_api.webhooks
     assert webhook["url"] == f"{API}/webhooks/x" and x_api.subscriptions == {webhook["id"]}
@@ -210,3 +212,43 @@ def test_secrets_come_from_ssm_when_the_environment_has_none(monkeypatch):
         parameters.clear_caches()
     monkeypatch.delenv("FIRSTREPLY_SECRETS_PATH")
     assert secrets.get("TELEGRAM_WEBHOOK_SECRET") == ""
+
+
+def test_failed_asynchronous_events_are_listed_and_replayed_to_their_function(system, capsys):
+    """Lambda's on-failure record (the shape AWS documents for asynchronous invocation destinations)
+    of a schedule that failed its 2 retries; the replay invokes the same function asynchronously."""
+    from botocore.stub import ANY, Stubber
+
+    from cli.dead_letters import FAILED_EVENTS_QUEUE
+    from integrations import aws
+
+    queue = system.pump.sqs
+    url = queue.create_queue(QueueName=FAILED_EVENTS_QUEUE)["QueueUrl"]
+    scheduled = {"version": "0", "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa", "detail-type": "Scheduled Event",
+                 "source": "aws.events", "account": "123456789012", "time": "2026-11-23T08:05:00Z",
+                 "region": "eu-west-1", "resources": ["arn:aws:events:eu-west-1:123456789012:rule/firstreply-CloseIdle"],
+                 "detail": {}}
+    record = {"version": "1.0", "timestamp": "2026-11-23T08:07:12.568Z",
+              "requestContext": {"requestId": "e4b46cbf-b738-xmpl-8880-a18cdf61200e",
+                                 "functionArn": "arn:aws:lambda:eu-west-1:123456789012:function:"
+                                                "firstreply-CloseIdle-1X2Y3Z:$LATEST",
+                                 "condition": "RetriesExhausted", "approximateInvokeCount": 3},
+              "requestPayload": scheduled,
+              "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+              "responsePayload": {"errorType": "ClientError", "errorMessage": "ProvisionedThroughputExceeded"}}
+    queue.send_message(QueueUrl=url, MessageBody=json.dumps(record))
+
+    assert main(["dead-letters"]) == 0
+    out = capsys.readouterr().out
+    assert "1 failed event(s) in firstreply-failed-events" in out
+    assert ("firstreply-CloseIdle-1X2Y3Z: schedule at 2026-11-23T08:05:00Z, RetriesExhausted after 3 tries "
+            "(ClientError: ProvisionedThroughputExceeded)") in out
+    assert system.queue_depth(url) == 1
+
+    with Stubber(aws.client("lambda")) as lambda_api:
+        lambda_api.add_response("invoke", {"StatusCode": 202}, {
+            "FunctionName": "firstreply-CloseIdle-1X2Y3Z", "InvocationType": "Event", "Payload": ANY})
+        assert main(["dead-letters", "--replay"]) == 0
+        lambda_api.assert_no_pending_responses()
+    assert "replayed 1 failed event(s)" in capsys.readouterr().out
+    assert system.queue_depth(url) == 0

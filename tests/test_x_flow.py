@@ -161,11 +161,11 @@ def test_mentions_poller_twice_replies_once(system):
     assert len(system.x_api.sent("tweet")) == 1
 
 
-def test_mentions_job_is_registered_every_minute_and_idle_without_credentials(system, monkeypatch):
+def test_mentions_job_is_registered_every_two_minutes_and_idle_without_credentials(system, monkeypatch):
     import app as app_module
     from cli.dev import scheduled_jobs
 
-    assert ("x-mentions", 60) in [(name, every) for name, every, _ in scheduled_jobs(app_module.app)]
+    assert ("x-mentions", 120) in [(name, every) for name, every, _ in scheduled_jobs(app_module.app)]
     monkeypatch.delenv("X_ACCESS_TOKEN")
     assert run_mentions(system) == 0
     assert system.x_api.sent("mentions") == []

@@ -9,6 +9,20 @@ import time
 from cli.standins.base import Call, Reply, StandIn
 
 
+# What Telegram accepts, as its Bot API documents it: createForumTopic's six icon colours and
+# setMessageReaction's emoji (anything else is a 400 there, so it is one here).
+ICON_COLORS = {7322096, 16766590, 13338331, 9367192, 16749490, 16478047}
+REACTION_EMOJI = set("👍 👎 ❤ 🔥 🥰 👏 😁 🤔 🤯 😱 🤬 😢 🎉 🤩 🤮 💩 🙏 👌 🕊 🤡 🥱 🥴 😍 🐳 ❤‍🔥 🌚 🌭 💯 🤣 ⚡ 🍌 🏆 💔 "
+                     "🤨 😐 🍓 🍾 💋 🖕 😈 😴 😭 🤓 👻 👨‍💻 👀 🎃 🙈 😇 😨 🤝 ✍ 🤗 🫡 🎅 🎄 ☃ 💅 🤪 🗿 🆒 💘 🙉 🦄 😘 "
+                     "💊 🙊 😎 👾 🤷‍♂ 🤷 🤷‍♀ 😡".split())
+# `firstreply post telegram --thread …` writes as this user: an administrator of every group here,
+# so the desk of `make dev` can be answered by hand
+DEV_AGENT = 7000000777
+RIGHTS = ("can_be_edited", "is_anonymous", "can_manage_chat", "can_delete_messages", "can_manage_video_chats",
+          "can_restrict_members", "can_promote_members", "can_change_info", "can_invite_users",
+          "can_post_stories", "can_edit_stories", "can_delete_stories", "can_pin_messages", "can_manage_topics")
+
+
 class TelegramStandIn(StandIn):
     def __init__(self, port: int = 0):
         super().__init__(port)
@@ -17,6 +31,12 @@ class TelegramStandIn(StandIn):
         self.rate: tuple[int, object] | None = None   # (sends a second, the clock that counts them)
         self.windows: dict[int, int] = {}
         self.throttled = 0             # sends answered 429 by `limit_rate`
+        self._forget()
+
+    def _forget(self) -> None:
+        self.members: dict[tuple[str, str], dict] = {}   # (chat, user) → ChatMember; default: a member
+        self.chats: dict[str, dict] = {}                 # getChat answers; unknown: chat not found
+        self.topics: dict[tuple[str, int], dict] = {}    # (chat, topic) → {"name", "closed"}
 
     def limit_rate(self, per_second: int, clock=time.time) -> None:
         """Answer sends above `per_second` in a second of `clock` with 429 and retry_after 1, as
@@ -28,6 +48,37 @@ class TelegramStandIn(StandIn):
         super().reset()
         with self._lock:
             self.rate, self.windows, self.throttled = None, {}, 0
+        self._forget()
+
+    def add_forum(self, chat_id, title: str = "Support desk", forum: bool = True, bot_rights: dict | None = None):
+        """A supergroup with topics on, the bot an administrator who may manage topics (unless
+        `bot_rights` says otherwise; `{"status": "member"}` makes it a plain member)."""
+        self.chats[str(chat_id)] = {"id": int(chat_id), "type": "supergroup", "title": title, "is_forum": forum,
+                                    "accent_color_id": 0, "max_reaction_count": 11,
+                                    "accepted_gift_types": {"unlimited_gifts": False, "limited_gifts": False,
+                                                            "unique_gifts": False, "premium_subscription": False,
+                                                            "gifts_from_channels": False}}
+        rights = dict(bot_rights or {})
+        self.set_member(chat_id, "bot", rights.pop("status", "administrator"), **rights)
+
+    def set_member(self, chat_id, user_id, status: str = "administrator", **rights) -> None:
+        self.members[(str(chat_id), str(user_id))] = {"status": status, **rights}
+
+    def _member(self, chat_id, user_id, bot_id: int) -> dict:
+        key = (str(chat_id), "bot" if str(user_id) == str(bot_id) else str(user_id))
+        found = dict(self.members.get(key) or {"status": "administrator" if str(user_id) == str(DEV_AGENT)
+                                               else "member"})
+        user = {"id": int(user_id), "is_bot": key[1] == "bot", "first_name": "Support" if key[1] == "bot" else "User"}
+        if found["status"] == "administrator":
+            return {"user": user, **{r: found.get(r, r in ("can_manage_chat", "can_manage_topics")) for r in RIGHTS},
+                    "status": "administrator"}
+        return {"user": user, "status": found["status"]}
+
+    def _bad(self, description: str) -> Reply:
+        return Reply(400, {"ok": False, "error_code": 400, "description": f"Bad Request: {description}"})
+
+    def topic_names(self, chat_id) -> list[str]:
+        return [t["name"] for (chat, _), t in self.topics.items() if chat == str(chat_id)]
 
     def fail_next(self, status: int = 500, times: int = 1, description: str = "Internal Server Error"):
         super().fail_next(Reply(status, {"ok": False, "error_code": status, "description": description}), times)
@@ -63,6 +114,44 @@ class TelegramStandIn(StandIn):
                       "chat": {"id": int(chat_id) if str(chat_id).lstrip("-").isdigit() else chat_id,
                                "type": "private"},
                       "text": call.params.get("text", "")}
+        elif call.method == "createForumTopic":
+            name, color = str(call.params.get("name", "")), int(call.params.get("icon_color") or 7322096)
+            if not 1 <= len(name) <= 128:
+                return self._bad("TOPIC_TITLE_EMPTY" if not name else "topic name is too long")
+            if color not in ICON_COLORS:
+                return self._bad("TOPIC_ICON_COLOR_INVALID")
+            topic = next(self._ids)
+            self.topics[(str(call.params.get("chat_id")), topic)] = {"name": name, "closed": False}
+            result = {"message_thread_id": topic, "name": name, "icon_color": color}
+        elif call.method in ("closeForumTopic", "reopenForumTopic", "deleteForumTopic"):
+            key = (str(call.params.get("chat_id")), int(call.params.get("message_thread_id", 0)))
+            if key not in self.topics:
+                return self._bad("TOPIC_ID_INVALID")
+            if call.method == "deleteForumTopic":
+                del self.topics[key]
+            else:
+                closing = call.method == "closeForumTopic"
+                if self.topics[key]["closed"] == closing:
+                    return self._bad("TOPIC_NOT_MODIFIED")
+                self.topics[key]["closed"] = closing
+            result = True
+        elif call.method == "copyMessage":
+            result = {"message_id": next(self._ids)}
+        elif call.method == "setMessageReaction":
+            reactions = call.params.get("reaction") or []
+            if isinstance(reactions, str):
+                reactions = json.loads(reactions)
+            if any(r.get("type") == "emoji" and r.get("emoji") not in REACTION_EMOJI for r in reactions):
+                return self._bad("REACTION_INVALID")
+            result = True
+        elif call.method == "getChat":
+            chat = self.chats.get(str(call.params.get("chat_id")))
+            if chat is None:
+                return self._bad("chat not found")
+            result = chat
+        elif call.method == "getChatMember":
+            bot_id = int(call.token.split(":")[0]) if call.token.split(":")[0].isdigit() else 7000000001
+            result = self._member(call.params.get("chat_id"), call.params.get("user_id"), bot_id)
         elif call.method == "setWebhook":
             self.webhook = dict(call.params)
             result = True

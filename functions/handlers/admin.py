@@ -9,6 +9,7 @@ go through `functions/template_check.py`, settings through `parse_settings`.
 from __future__ import annotations
 
 import hmac
+import json
 import os
 import re
 from datetime import datetime, timezone
@@ -55,10 +56,10 @@ def page(request) -> Response:
 
 def handle(request, action: str, template_id: str | None = None) -> Response:
     who = identity(request)
+    if who is None and _is_agent(request):   # a personal token: the inbox only
+        return answer(403, error="agents' tokens open the inbox; templates, settings and results need the admin token")
     if who is None:
-        response = answer(401, error="sign in: Authorization: Bearer <admin token>")
-        response.headers["WWW-Authenticate"] = 'Bearer realm="firstreply admin"'
-        return response
+        return unauthorised("sign in: Authorization: Bearer <admin token>")
     if too_large(request.raw_body, request.headers):
         return answer(413, error="too large")
     if template_id is not None and render.parse_id(template_id) is None:
@@ -71,7 +72,42 @@ def handle(request, action: str, template_id: str | None = None) -> Response:
             return answer(400, error=str(exc))
         if not isinstance(body, dict):
             return answer(400, error="expected a JSON object")
-    return ACTIONS[action](request, who, template_id, body)
+    response = ACTIONS[action](request, who, template_id, body)
+    if action in AUDITED and response.status_code < 400:
+        _audit(request, who, AUDITED[action], f"template:{template_id}" if template_id else "settings", response)
+    return response
+
+
+# Changes the audit trail records (reads and previews change nothing)
+AUDITED = {"put_template": "template.save", "rollback_template": "template.rollback",
+           "put_settings": "settings.save"}
+
+
+def _audit(request, who: str, action: str, target: str, response: Response) -> None:
+    from functions import audit
+
+    try:
+        version = json.loads(response.body).get("version")
+    except (TypeError, ValueError):
+        version = None
+    store = _store()
+    audit.record(store, who, action, target, _now(), audit.request_origin(request),
+                 days=store.load_settings().audit_retention_days, version=version)
+
+
+def unauthorised(error: str) -> Response:
+    response = answer(401, error=error)
+    response.headers["WWW-Authenticate"] = 'Bearer realm="firstreply admin"'
+    return response
+
+
+def _is_agent(request) -> bool:
+    from functions.handlers.inbox import caller
+
+    if cognito_arn():
+        return False
+    found = caller(request)
+    return bool(found and found[1] == "agent")
 
 
 def _store():
@@ -215,6 +251,8 @@ def get_settings(request, who, template_id, body) -> Response:
         document, version = store.load_settings().source, 0
     return answer(200, settings=document, version=version,
                   updated_at=(record or {}).get("updated_at"), updated_by=(record or {}).get("updated_by"),
+                  # the expected-reply job's measurement, shown beside the configured text
+                  measured_response=(record or {}).get("measured_response") or {},
                   history=[{k: h.get(k) for k in ("version", "updated_at", "updated_by")}
                            for h in store.settings_history()])
 
@@ -248,7 +286,13 @@ def get_stats(request, who, template_id, body) -> Response:
     except ValueError as exc:
         return answer(400, error=str(exc))
     summary = summarise(_store().stats_days(days_between(since, until)))
-    return answer(200, since=since.isoformat(), until=until.isoformat(), channels=summary)
+    # the charts: first response per day, SLA attainment, per agent (from per-conversation facts)
+    from functions.stats import daily_responses, summarise_responses
+
+    facts = _store().facts_days(days_between(since, until))
+    responses = summarise_responses(facts)
+    return answer(200, since=since.isoformat(), until=until.isoformat(), channels=summary,
+                  daily=daily_responses(facts), agents=responses["agents"])
 
 
 ACTIONS = {

@@ -23,10 +23,14 @@ def handle(message: str, topic_arn: str) -> str:
         log.warning("SNS notification ignored: %s", exc)
         return "ignored"
     raw = ses.fetch_raw(notification)
+    if raw is None:
+        # the mail was erased (or expired) since SES stored it: a late redelivery brings nobody back
+        log.info("raw mail gone, notification dropped", extra={"event_id": notification["mail"]["messageId"][:200]})
+        return "ignored"
     inbound = ses.to_inbound(notification, raw)
     # The customer's Message-ID now belongs to this thread: their next reply finds it.
     dynamodb.remember_message_ids([inbound.message_id], inbound.chat_id, datetime.now(timezone.utc))
     if inbound.no_reply:
         log.info("mail will get no automatic reply: %s", inbound.no_reply,
-                 extra={"event_id": inbound.event_id, "sender": inbound.sender_id})
+                 extra={"event_id": inbound.event_id})
     return "accepted" if accept(inbound) else "duplicate"

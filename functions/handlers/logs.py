@@ -7,6 +7,16 @@ import logging
 import os
 
 
+# Libraries whose INFO lines are noise per request, and some carry secrets: httpx logs each URL,
+# and Telegram's Bot API puts the bot token in the URL.
+CHATTY = ("botocore", "urllib3", "httpx", "telegram")
+
+
+def quiet_libraries() -> None:
+    for chatty in CHATTY:
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+
+
 def configure(app) -> None:
     if os.environ.get("FIRSTREPLY_LOG_FORMAT") == "text":
         return
@@ -17,7 +27,6 @@ def configure(app) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(os.environ.get("LOG_LEVEL", "INFO"))
-    for chatty in ("botocore", "urllib3", "httpx", "telegram"):   # their INFO is noise per request
-        logging.getLogger(chatty).setLevel(logging.WARNING)
+    quiet_libraries()
     app.log.handlers[:] = []
     app.log.propagate = True

@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from functions.handlers.http import BadRequest, answer, converted, read_json, too_large
 from functions.handlers.intake import accept
-from integrations import secrets, telegram
+from integrations import secrets, telegram, telegram_desk
 
 log = logging.getLogger(__name__)
 
@@ -17,7 +17,11 @@ def handle(request) -> object:
         return answer(413, error="body too large")
     try:
         update = read_json(raw)
-        inbound = converted(telegram.to_inbound, update, telegram.BotIdentity(secrets.get("TELEGRAM_BOT_TOKEN")))
+        bot = telegram.BotIdentity(secrets.get("TELEGRAM_BOT_TOKEN"))
+        # A press on a desk button, or a person writing in a forum topic (an agent in a desk
+        # topic, or a customer in their own forum group): the worker tells which.
+        inbound = (converted(telegram_desk.desk_action, update) or converted(telegram_desk.desk_message, update, bot)
+                   or converted(telegram.to_inbound, update, bot))
     except BadRequest as exc:
         return answer(400, error=str(exc))
     except telegram.Unavailable as exc:   # not the update's fault: Telegram delivers it again

@@ -8,7 +8,7 @@ from functools import lru_cache
 
 from functions.clock import SystemClock
 from functions.handlers import desk
-from functions.pipeline import DeferDelivery, RetryPolicy, process
+from functions.pipeline import DeferDelivery, RetryPolicy, delayed_ack, process
 from functions.ports import Sender
 from integrations import secrets, sqs
 from integrations.dynamodb import DynamoStore
@@ -33,7 +33,13 @@ def use_outbox() -> bool:
     return os.environ.get("FIRSTREPLY_OUTBOX") == "1"
 
 
-@lru_cache(maxsize=4)
+def now():
+    """The process's one clock, read when called: senders that check Meta's 24-hour window get
+    this, so a clock a test or `--now` puts in later still counts."""
+    return clock.now()
+
+
+@lru_cache(maxsize=8)
 def sender_for(channel: str) -> Sender:
     """One sender per channel and container (the SDK clients inside are reusable; Telegram's Bot
     is created per send, inside its event loop)."""
@@ -56,6 +62,16 @@ def sender_for(channel: str) -> Sender:
 
         if support_sender():
             return EmailSender(support_sender())
+    if channel == "whatsapp":
+        from integrations import whatsapp
+
+        token, phone_number_id = whatsapp.configured()
+        if token and phone_number_id:
+            return whatsapp.WhatsAppSender(token, phone_number_id, now=now)
+    if channel in ("messenger", "instagram") and secrets.get("META_PAGE_TOKEN"):
+        from integrations.meta import MessengerSender
+
+        return MessengerSender(channel, secrets.get("META_PAGE_TOKEN"), now=now)
     if use_outbox():
         from integrations.outbox import OutboxSender
 
@@ -124,14 +140,24 @@ deferred: set[str] = set()   # ids of messages the last batch deferred (the dev 
 def handle_record(body: dict, receipt_handle: str, message_id: str = "") -> None:
     """One queued event; raises to have SQS retry it (and, after the last receive, dead-letter)."""
     policy = retry_policy()
+    delayed = body.get("kind") == "delayed-ack"   # from the delay queue (issue 15)
     try:
-        outcome = process(body["channel"], body["event_id"], store(), LazySender(body["channel"]),
-                          clock, policy, desk=lambda inbound, settings: desk.handle(
-                              inbound, store(), settings, clock, policy))
-        desk.mirror(store(), store().load_settings(), clock, policy, body["channel"], body["event_id"])
+        if delayed:
+            outcome = delayed_ack(body["channel"], body["event_id"], store(), LazySender(body["channel"]),
+                                  clock, policy)
+        else:
+            outcome = process(body["channel"], body["event_id"], store(), LazySender(body["channel"]),
+                              clock, policy, desk=lambda inbound, settings: desk.handle(
+                                  inbound, store(), settings, clock, policy),
+                              delay_ack=lambda inbound, seconds: sqs.enqueue_delayed_ack(
+                                  inbound.channel, inbound.event_id, seconds))
+            desk.mirror(store(), store().load_settings(), clock, policy, body["channel"], body["event_id"])
+            if outcome.decision:   # a customer's message: the SLA due time and the rules' priority
+                desk.after_customer_message(store(), store().load_settings(), clock, body["channel"],
+                                            body["event_id"], outcome.decision.conversation_id)
     except DeferDelivery as exc:
         log.warning("deferring %s/%s by %.0fs", body["channel"], body["event_id"], exc.seconds)
-        sqs.defer(receipt_handle, exc.seconds)
+        sqs.defer(receipt_handle, exc.seconds, sqs.DELAY_QUEUE_NAME if delayed else sqs.QUEUE_NAME)
         deferred.add(message_id)
         raise
     log.info("processed", extra={"channel": body["channel"], "event_id": body["event_id"],
@@ -141,15 +167,19 @@ def handle_record(body: dict, receipt_handle: str, message_id: str = "") -> None
 def handle(event) -> dict:
     """A Chalice SQS event of up to 10 messages: each handled in the order SQS gave them, and the
     failed ones reported back (ReportBatchItemFailures) so SQS retries only those, not the whole
-    batch. On a FIFO queue a failure must also hand back the rest of its chat's messages (else a
-    later one would be handled before the failed one is retried); Powertools' FIFO processor does
-    that, and with skip_group_on_error the other chats of the batch still go through."""
-    from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
+    batch. On the FIFO work queue a failure must also hand back the rest of its chat's messages
+    (else a later one would be handled before the failed one is retried); Powertools' FIFO processor
+    does that, and with skip_group_on_error the other chats of the batch still go through. The
+    delay queue is a standard queue (no groups, no order): its failures are reported one by one."""
+    from aws_lambda_powertools.utilities.batch import (BatchProcessor, EventType, SqsFifoPartialProcessor,
+                                                       process_partial_response)
 
     deferred.clear()
+    raw = event.to_dict()
+    fifo = any(r.get("eventSourceARN", "").endswith(".fifo") for r in raw.get("Records", []))
 
     def one(record) -> None:
         handle_record(json.loads(record.body), record.receipt_handle, record.message_id)
 
-    return process_partial_response(event=event.to_dict(), record_handler=one,
-                                    processor=SqsFifoPartialProcessor(skip_group_on_error=True))
+    return process_partial_response(event=raw, record_handler=one, processor=(
+        SqsFifoPartialProcessor(skip_group_on_error=True) if fifo else BatchProcessor(EventType.SQS)))

@@ -1,11 +1,13 @@
 """The one DynamoDB table (single-table design): its keys, serialisation and the store, one module
 per aggregate (events, conversations, desk, jobs, admin, stats, channels) sharing one client.
 
-Key design. `pk`/`sk` are strings; `gsi1pk`/`gsi1sk` form a sparse index that only due work carries.
+Key design. `pk`/`sk` are strings; `gsi1pk`/`gsi1sk` form a sparse index that only due work carries;
+`gsi2pk`/`gsi2sk` index conversations by state for the inbox.
 
 | item          | pk                              | sk                         | access pattern                                   |
 |---------------|---------------------------------|----------------------------|--------------------------------------------------|
 | event         | EVENT#{channel}#{event_id}      | EVENT                      | webhook: conditional put = dedupe + store inbound; worker: get by key |
+|               |                                 |                            | delayed ack (delay queue): conditional claim `ack_claimed_at` unless `ack_sent_at`/`ack_skipped` |
 | chat          | CHAT#{channel}#{chat_id}        | CHAT                       | worker: the chat's current conversation (get)    |
 | contact       | CONTACT#{channel}#{sender_id}   | PROFILE                    | worker: name, language, last ack (get)           |
 | conversation  | CONV#{conversation_id}          | META                       | get by id; gsi1pk=OPEN#{channel}#{n} (n = shard_of(id) of 32: every message rewrites gsi1sk, one key per channel would take all its writes), gsi1sk=last activity while open: the close-idle job queries every shard for what went idle |
@@ -22,6 +24,24 @@ Key design. `pk`/`sk` are strings; `gsi1pk`/`gsi1sk` form a sparse index that on
 | facts         | FACTS#{YYYY-MM-DD}#{n}          | {open|ack|first_response|close}#{channel}#{conversation_id}[#{event}] | stats: one item per opened, acknowledged, answered or closed conversation (n = shard_of(id) of 16), Put inside the transaction of what it counts: the conversation's own item, so exactly once without a shared item in any transaction; conversations and acks (with their latency bucket) are counted from these when read, the rest feeds medians and percentiles |
 | cursor        | CURSOR#{job}                    | CURSOR                     | pollers: where to resume (X mentions since_id)    |
 | message id    | MSGID#{email Message-ID}        | MSGID                      | email: which chat a reply's In-Reply-To/References belong to (batch get) |
+| customer conv.| CUSTOMER#{channel}#{sender_id}  | CONV#{conversation_id}     | export/forget: every conversation the person wrote in (query the partition; put in the decision transaction on each message) |
+| customer event| CUSTOMER#{channel}#{sender_id}  | EVENT#{event_id}           | export/forget: events that joined no conversation (an address given, a rating, a comment) |
+| customer link | CUSTOMER#{channel}#{sender_id}  | LINK#{channel}#{id}        | export/forget: the same person's other identity (the email a chat customer gave), both ways |
+| tombstone     | GONE#{keyed hash of the id}     | GONE                       | worker: a sender without a contact was erased after this message was written? (get); TTL = dedupe window |
+| audit         | AUDIT#{YYYY-MM-DD}              | {time}#{entry id}          | `firstreply audit`, GET /admin/api/audit: a query per day; TTL = audit_retention_days |
+| delivery      | DELIVERY#{channel}#{message_id} | DELIVERY                   | Meta status callbacks on an outbound message (update per status; get by our message id); `deliveries.py` |
+
+| conv. (inbox) | CONV#{conversation_id}          | META                       | inbox: gsi2pk=STATE#{state}#{n} (n = crc32(id) % 4: every state change writes it), gsi2sk=SLA due time (waiting; else waiting since) / last agent reply (answered) / closed at (closed); a page queries the 4 shards and merges |
+| reference     | REF#{reference}                 | {conversation_id}          | inbox search and export/forget by the reference a customer quotes (query; written with the new conversation) |
+| name word     | NAME#{folded word of the name}  | {opened_at}#{conversation_id} | inbox search by customer name, newest first (query); found from the conversation's name |
+| SLA timer     | SLA#{conversation_id}           | SLA                        | SLA job: gsi1pk=SLADUE#{n}, gsi1sk=next alarm (80 % moment, then the due time), removed after the breach alarm; rewritten when the due time changes |
+| agent         | AGENTS                          | {agent id}                 | `firstreply agents list` (query: one partition per team); revoke (get, update) |
+| agent token   | AGENTTOKEN#{sha256 of token}    | TOKEN                      | every inbox request: get by key; deleted on revoke. The token itself is never stored |
+| measured      | SETTINGS                        | CURRENT (`measured_response`) | expected-reply job writes the median per channel; read with the settings |
+Customers' data (integrations/dynamodb/customers.py): from the `CUSTOMER#` partition, each
+conversation's partition leads to the rest: events (an inbound line's sort key ends in its event id),
+desk records (`DESK#{action id}`, a desk line's sort key ends in it), tasks, the chat, desk threads,
+Message-ID links and the raw mails' S3 keys (on the inbound lines).
 
 No hot key (DESIGN.md section 3): no item in a transaction is shared between customers (a shared
 item in concurrent transactions cancels them), and index or counter keys that every message or
@@ -51,12 +71,19 @@ TABLE_SPEC: dict[str, Any] = {
         {"AttributeName": "sk", "AttributeType": "S"},
         {"AttributeName": "gsi1pk", "AttributeType": "S"},
         {"AttributeName": "gsi1sk", "AttributeType": "S"},
+        {"AttributeName": "gsi2pk", "AttributeType": "S"},
+        {"AttributeName": "gsi2sk", "AttributeType": "S"},
     ],
     "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
     "GlobalSecondaryIndexes": [{
         "IndexName": "gsi1",
         "KeySchema": [{"AttributeName": "gsi1pk", "KeyType": "HASH"},
                       {"AttributeName": "gsi1sk", "KeyType": "RANGE"}],
+        "Projection": {"ProjectionType": "ALL"},
+    }, {
+        "IndexName": "gsi2",
+        "KeySchema": [{"AttributeName": "gsi2pk", "KeyType": "HASH"},
+                      {"AttributeName": "gsi2sk", "KeyType": "RANGE"}],
         "Projection": {"ProjectionType": "ALL"},
     }],
     "BillingMode": "PAY_PER_REQUEST",
@@ -213,6 +240,7 @@ _LAZY = {
     "find_thread": "channels", "get_cursor": "channels", "set_cursor": "channels",
     "latency_bucket": "stats", "stats_update": "stats",
 }
+
 
 
 def __getattr__(name: str) -> Any:

@@ -36,7 +36,8 @@ class AdminStore:
             else:   # never seeded: the file that ships with the deployment
                 settings = load_settings_file(self.config_path)
             settings = dataclasses.replace(settings, templates={
-                identifier: t["source"] for identifier, t in self.edited_templates().items()})
+                identifier: t["source"] for identifier, t in self.edited_templates().items()},
+                measured_response=(item or {}).get("measured_response") or {})
             self._settings = (_time.monotonic(), settings)
             return settings
 
@@ -51,8 +52,10 @@ class AdminStore:
         record = self.settings_record()
         current = int(record.get("version", 0)) if record else 0
         document = json.dumps(settings.source, ensure_ascii=False)
+        # the measured reply time lives on this item too (the expected-reply job's): carried over
+        measured = {"measured_response": record["measured_response"]} if record and record.get("measured_response") else {}
         return self._save_version(SETTINGS_KEY, "SETTINGS", current, expected_version,
-                                  {"document": document, "updated_at": iso(now), "updated_by": by})
+                                  {"document": document, "updated_at": iso(now), "updated_by": by, **measured})
 
     def settings_history(self, limit: int = 20) -> list[dict[str, Any]]:
         return [{k: v for k, v in item.items() if k not in ("pk", "sk")}

@@ -7,7 +7,7 @@ import hashlib
 import json
 import logging
 import time as _time
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from functions.clock import iso
@@ -15,6 +15,8 @@ from functions.models import ChatState, Contact, Decision, InboundMessage, SentM
 from functions.settings import Settings
 from integrations.dynamodb import (EVENT_TTL_DAYS, TTL_ATTRIBUTE, _from_key, chat_key, contact_key,
                                    conversation_key, event_key, expiry, from_item, open_partition, to_item)
+from integrations.dynamodb.customers import pointer_items
+from integrations.dynamodb.inbox import lookup_items, state_pk
 from integrations.dynamodb.stats import count_fact, latency_bucket
 
 log = logging.getLogger(__name__)
@@ -90,9 +92,15 @@ class ConversationStore:
                     "state": "waiting", "priority": "normal", "name": inbound.name or inbound.first_name or None,
                     "customer_language": inbound.language_code or None, "last_in": last_in,
                     "previous_conversation_id": previous.conversation_id if previous else None,
-                    "gsi1pk": open_partition(inbound.channel, cid), "gsi1sk": at, TTL_ATTRIBUTE: keep}),
+                    "gsi1pk": open_partition(inbound.channel, cid), "gsi1sk": at, TTL_ATTRIBUTE: keep,
+                    # the inbox's waiting queue; the worker then puts the SLA due time as the sort key
+                    "waiting_since": at, "gsi2pk": state_pk("waiting", cid), "gsi2sk": at}),
                 "ConditionExpression": "attribute_not_exists(pk)",
             }})
+            items += lookup_items(self.table, {
+                "conversation_id": cid, "opened_at": at, "reference": decision.reference,
+                "contact": f"{inbound.channel}#{inbound.sender_id}", "name": inbound.name or inbound.first_name,
+                TTL_ATTRIBUTE: keep})
         else:
             items.append({"Update": {
                 "TableName": self.table, "Key": chat_key(inbound.channel, inbound.chat_id),
@@ -104,12 +112,14 @@ class ConversationStore:
             items.append({"Update": {
                 "TableName": self.table, "Key": conversation_key(cid),
                 # a customer writing again puts the conversation back on us
+                # the SLA clock runs from the first message nobody answered yet (kept while waiting)
                 "UpdateExpression": "SET last_activity_at = :t, gsi1sk = :t, #ttl = :e, #state = :waiting, "
-                                    "last_in = :li ADD messages :one",
+                                    "last_in = :li, waiting_since = if_not_exists(waiting_since, :t), "
+                                    "gsi2pk = :wpk, gsi2sk = if_not_exists(sla_due_at, :t) ADD messages :one",
                 "ConditionExpression": "attribute_exists(pk)",
                 "ExpressionAttributeNames": {"#ttl": TTL_ATTRIBUTE, "#state": "state"},
                 "ExpressionAttributeValues": to_item({":t": at, ":e": keep, ":one": 1, ":waiting": "waiting",
-                                                      ":li": last_in}),
+                                                      ":li": last_in, ":wpk": state_pk("waiting", cid)}),
             }})
         items.append({"Put": {
             "TableName": self.table,
@@ -126,12 +136,18 @@ class ConversationStore:
         profile: dict[str, Any] = {":t": at, ":e": keep}
         sets = ["last_seen_at = :t", "#ttl = :e"]
         names = {"#ttl": TTL_ATTRIBUTE}
-        for field_name, placeholder in (("first_name", ":f"), ("name", ":n"), ("language_code", ":l")):
+        for field_name, placeholder in (("first_name", ":f"), ("name", ":n"), ("language_code", ":l"),
+                                        ("timezone", ":z")):
             value = getattr(inbound, field_name)
             if value:
                 names[f"#{field_name}"] = field_name
                 sets.append(f"#{field_name} = {placeholder}")
                 profile[placeholder] = value
+        # an email's Date: offset (issue 15): the customer's clock for the survey's daytime only
+        offset = (inbound.details or {}).get("utc_offset_minutes")
+        if isinstance(offset, int) and not isinstance(offset, bool):
+            sets.append("utc_offset_minutes = :o")
+            profile[":o"] = offset
         update = "SET " + ", ".join(sets)
         condition = None
         if decision.acknowledge:
@@ -143,6 +159,8 @@ class ConversationStore:
             # counted by a fact of its own (not a shared day counter: that item in every new
             # conversation's transaction would cancel concurrent ones and cap a day's rate)
             items.append(count_fact(self.table, "open", inbound.channel, cid, now))
+        # what export and erasure find the sender's data by (integrations/dynamodb/customers.py)
+        items += pointer_items(self.table, inbound.channel, inbound.sender_id, cid, keep, now)
         items.append({"Update": {
             "TableName": self.table, "Key": contact_key(inbound.channel, inbound.sender_id),
             "UpdateExpression": update,
@@ -223,6 +241,55 @@ class ConversationStore:
                 "ExpressionAttributeValues": to_item({":failed": "failed", ":r": reason[:500]})}},
         ])
 
+    # -- delayed acknowledgements (issue 15) ---------------------------------------------------------
+    def record_ack_delayed(self, inbound: InboundMessage, decision: Decision, due: datetime) -> None:
+        """The acknowledgement waits in the delay queue: the event is done for the work queue (a
+        redelivery replays nothing), the conversation shows `ack: delayed` until then."""
+        self.ddb.transact_write_items(TransactItems=[
+            {"Update": {
+                "TableName": self.table, "Key": event_key(inbound.channel, inbound.event_id),
+                "UpdateExpression": "SET #s = :done, ack_due_at = :t",
+                "ExpressionAttributeNames": {"#s": "status"},
+                "ExpressionAttributeValues": to_item({":done": "done", ":t": iso(due)})}},
+            {"Update": {
+                "TableName": self.table, "Key": conversation_key(decision.conversation_id),
+                "UpdateExpression": "SET ack = :delayed, ack_due_at = :t",
+                "ExpressionAttributeValues": to_item({":delayed": "delayed", ":t": iso(due)})}},
+        ])
+
+    def claim_ack(self, inbound: InboundMessage, now: datetime, stale_after: timedelta) -> bool:
+        """Only one delivery of a delayed acknowledgement sends it (the delay queue delivers at
+        least once, and not in order); a claim older than `stale_after` belonged to a worker that died."""
+        try:
+            self.ddb.update_item(
+                TableName=self.table, Key=event_key(inbound.channel, inbound.event_id),
+                UpdateExpression="SET ack_claimed_at = :t",
+                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(ack_sent_at) AND "
+                                    "attribute_not_exists(ack_skipped) AND "
+                                    "(attribute_not_exists(ack_claimed_at) OR ack_claimed_at < :stale)",
+                ExpressionAttributeValues=to_item({":t": iso(now), ":stale": iso(now - stale_after)}))
+            return True
+        except self.ddb.exceptions.ConditionalCheckFailedException:
+            return False
+
+    def release_ack(self, inbound: InboundMessage) -> None:
+        self.ddb.update_item(TableName=self.table, Key=event_key(inbound.channel, inbound.event_id),
+                             UpdateExpression="REMOVE ack_claimed_at")
+
+    def record_ack_skipped(self, inbound: InboundMessage, decision: Decision, reason: str) -> None:
+        """The delay ran out after an agent had answered: no acknowledgement, and why."""
+        self.ddb.transact_write_items(TransactItems=[
+            {"Update": {
+                "TableName": self.table, "Key": event_key(inbound.channel, inbound.event_id),
+                "UpdateExpression": "SET ack_skipped = :r",
+                "ConditionExpression": "attribute_not_exists(ack_sent_at)",
+                "ExpressionAttributeValues": to_item({":r": reason})}},
+            {"Update": {
+                "TableName": self.table, "Key": conversation_key(decision.conversation_id),
+                "UpdateExpression": "SET ack = :r",
+                "ExpressionAttributeValues": to_item({":r": f"skipped: {reason}"})}},
+        ])
+
     def update_conversation(self, conversation_id: str, **fields: Any) -> None:
         names = {f"#{k}": k for k in fields}
         self.ddb.update_item(
@@ -237,6 +304,9 @@ class ConversationStore:
             TableName=self.table, Key=contact_key(channel, sender_id),
             UpdateExpression="SET " + ", ".join(f"#{k} = :{k}" for k in fields),
             ExpressionAttributeNames=names, ExpressionAttributeValues=to_item({f":{k}": v for k, v in fields.items()}))
+        if fields.get("email") and channel != "email":
+            # the same person by email: export and erasure reach both (the link is written both ways)
+            self.link_identities((channel, sender_id), ("email", fields["email"]), datetime.now(timezone.utc))
 
     def conversation(self, conversation_id: str) -> dict[str, Any] | None:
         return from_item(self.ddb.get_item(TableName=self.table, Key=conversation_key(conversation_id),

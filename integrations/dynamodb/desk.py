@@ -8,12 +8,17 @@ close-idle does).
 """
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
 from functions.clock import iso
 from integrations.dynamodb import (TTL_ATTRIBUTE, _from_key, chat_key, conversation_key, event_key, expiry,
                                    facts_partition, from_item, open_partition, to_item)
+from functions import audit
+from integrations.dynamodb.audit import audit_item
+from functions import sla
+from integrations.dynamodb.inbox import state_pk
 from integrations.dynamodb.jobs import due_task_items
 from integrations.dynamodb.stats import FACTS_DAYS, close_fact
 
@@ -44,7 +49,7 @@ class DeskStore:
         at, cid, kind = iso(now), action.conversation_id, action.kind
         keep = expiry(now, settings.retention_days)
         history_sk = f"MSG#{at}#{'out' if kind == 'reply' else 'desk'}#{action.action_id}"
-        changes, outcome = self._changes(action, conversation, now, tasks)
+        changes, outcome, sla_due = self._changes(action, conversation, now, tasks, settings)
         record = {**_from_key(desk_key(action.action_id)), "action": action.to_dict(), "conversation_id": cid,
                   "kind": kind, "at": at, "history_sk": history_sk, "outcome": outcome,
                   "delivery": "pending" if kind == "reply" else None, TTL_ATTRIBUTE: keep}
@@ -53,9 +58,13 @@ class DeskStore:
                 "text": action.text or None, "value": action.value or None, "sent_at": at,
                 "surface": action.origin.get("surface"), "delivery": record["delivery"],
                 "outcome": outcome, TTL_ATTRIBUTE: keep}
+        # the audit trail's entry, written with the action so it exists exactly once (no text)
+        audited = audit_item(self.table, audit.entry(
+            action.agent.id, f"desk.{kind}", f"conversation:{cid}", now, action.origin, entry_id=action.action_id,
+            value=action.value or None), audit.expires(now, getattr(settings, "audit_retention_days", None)))
         items = [{"Put": {"TableName": self.table, "Item": to_item(record),
                           "ConditionExpression": "attribute_not_exists(pk)"}},
-                 {"Put": {"TableName": self.table, "Item": to_item(line)}}, *changes]
+                 {"Put": {"TableName": self.table, "Item": to_item(line)}}, audited, *changes]
         try:
             self.ddb.transact_write_items(TransactItems=items)
         except self.ddb.exceptions.TransactionCanceledException as exc:
@@ -70,11 +79,46 @@ class DeskStore:
             self.ddb.transact_write_items(TransactItems=[
                 {"Put": {"TableName": self.table, "Item": to_item(record),
                          "ConditionExpression": "attribute_not_exists(pk)"}},
-                {"Put": {"TableName": self.table, "Item": to_item(line)}}])
+                {"Put": {"TableName": self.table, "Item": to_item(line)}}, audited])
+            return record
+        if sla_due:   # reopened or reprioritised while waiting: the SLA job's timer follows
+            self.put_sla_timer({**conversation, TTL_ATTRIBUTE: keep}, sla_due, now)
         return record
 
-    def _changes(self, action, conversation: dict[str, Any], now: datetime,
-                 tasks: list[tuple[str, datetime]]) -> tuple[list[dict[str, Any]], str]:
+    def _changes(self, action, conversation: dict[str, Any], now: datetime, tasks: list[tuple[str, datetime]],
+                 settings) -> tuple[list[dict[str, Any]], str, dict[str, Any] | None]:
+        """The transaction items of what an action changes, the outcome it records, and the new
+        SLA due time when the action gives the conversation one."""
+        items, outcome = self._action_items(action, conversation, now, tasks)
+        cid, kind, at = action.conversation_id, action.kind, iso(now)
+        sla_due = None
+        # the inbox's index follows the state (integrations/dynamodb/inbox.py)
+        if kind == "reply" or (kind == "close" and outcome == "closed"):
+            state = "answered" if kind == "reply" else "closed"
+            items.append(self._inbox_update(cid, "SET gsi2pk = :pk, gsi2sk = :t REMOVE waiting_since, sla_due_at, sla_kind",
+                                            {":pk": state_pk(state, cid), ":t": at}))
+        elif kind == "reopen" or (kind == "priority" and conversation.get("state") == "waiting"):
+            since = at if kind == "reopen" else conversation.get("waiting_since") or at
+            priority = action.value if kind == "priority" else conversation.get("priority") or "normal"
+            sla_due = sla.due({**conversation, "state": "waiting", "waiting_since": since}, settings, priority)
+            values = {":pk": state_pk("waiting", cid), ":since": since, ":sk": sla_due["due_at"] if sla_due else since}
+            expression = "SET gsi2pk = :pk, gsi2sk = :sk, waiting_since = :since"
+            if sla_due:
+                expression += ", sla_due_at = :due, sla_kind = :kind"
+                values.update({":due": sla_due["due_at"], ":kind": sla_due["kind"]})
+            else:
+                expression += " REMOVE sla_due_at, sla_kind"
+            items.append(self._inbox_update(cid, expression, values))
+        if kind == "priority":   # the rules no longer raise what an agent chose
+            items.append(self._inbox_update(cid, "SET priority_by = :by", {":by": action.agent.id}))
+        return _merge_updates(items, conversation_key(cid)), outcome, sla_due
+
+    def _inbox_update(self, cid: str, expression: str, values: dict[str, Any]) -> dict[str, Any]:
+        return {"Update": {"TableName": self.table, "Key": conversation_key(cid), "UpdateExpression": expression,
+                           "ExpressionAttributeValues": to_item(values)}}
+
+    def _action_items(self, action, conversation: dict[str, Any], now: datetime,
+                      tasks: list[tuple[str, datetime]]) -> tuple[list[dict[str, Any]], str]:
         """The transaction items of what an action changes, and the outcome it records."""
         cid, kind, at = action.conversation_id, action.kind, iso(now)
         key = conversation_key(cid)
@@ -160,7 +204,7 @@ class DeskStore:
             "pk": facts_partition(fact["at"][:10], cid), "sk": f"first_response#{conversation.get('channel', '')}#{cid}",
             "channel": conversation.get("channel", ""), "agent": fact["agent"], "conversation_id": cid,
             "wall_minutes": fact["wall_minutes"], "business_minutes": fact["business_minutes"],
-            TTL_ATTRIBUTE: expiry(now, FACTS_DAYS)}))
+            "sla_met": fact.get("sla_met"), TTL_ATTRIBUTE: expiry(now, FACTS_DAYS)}))
 
     def mark_confirmed(self, action_id: str) -> None:
         self.ddb.update_item(TableName=self.table, Key=desk_key(action_id),
@@ -210,3 +254,31 @@ class DeskStore:
             return True
         except self.ddb.exceptions.ConditionalCheckFailedException:
             return False
+
+
+def _merge_updates(items: list[dict[str, Any]], key: dict[str, Any]) -> list[dict[str, Any]]:
+    """A transaction may touch an item once: fold every update of the conversation into the first
+    one (SET and REMOVE clauses joined, values merged; placeholders here never collide)."""
+    mine = [i for i in items if "Update" in i and i["Update"]["Key"] == key]
+    if len(mine) < 2:
+        return items
+    clauses: dict[str, list[str]] = {"SET": [], "REMOVE": [], "ADD": []}
+    values, names, condition = {}, {}, None
+    for item in mine:
+        update = item["Update"]
+        parts = re.split(r"\b(SET|REMOVE|ADD) ", update["UpdateExpression"])
+        for verb, body in zip(parts[1::2], parts[2::2]):
+            clauses[verb].append(body.strip().rstrip(","))
+        values.update(update.get("ExpressionAttributeValues", {}))
+        names.update(update.get("ExpressionAttributeNames", {}))
+        condition = condition or update.get("ConditionExpression")
+    merged = {"TableName": mine[0]["Update"]["TableName"], "Key": key,
+              "UpdateExpression": " ".join(f"{verb} {', '.join(bodies)}" for verb, bodies in clauses.items() if bodies),
+              "ExpressionAttributeValues": values}
+    if names:
+        merged["ExpressionAttributeNames"] = names
+    if condition:
+        merged["ConditionExpression"] = condition
+    first = items.index(mine[0])
+    rest = [i for i in items if i not in mine]
+    return rest[:first] + [{"Update": merged}] + rest[first:]

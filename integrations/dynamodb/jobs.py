@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from functions.clock import iso
+from integrations.dynamodb.inbox import state_pk
 from integrations.dynamodb.stats import close_fact
 from concurrent.futures import ThreadPoolExecutor
 
@@ -52,12 +53,15 @@ class JobStore:
         cid, at = conversation["conversation_id"], iso(now)
         items: list[dict[str, Any]] = [
             {"Update": {"TableName": self.table, "Key": conversation_key(cid),
-                        "UpdateExpression": "SET #s = :closed, #state = :closed, closed_at = :t "
-                                            "REMOVE gsi1pk, gsi1sk",
+                        # the inbox's closed queue (gsi2); an SLA timer left behind is dropped by the SLA job
+                        "UpdateExpression": "SET #s = :closed, #state = :closed, closed_at = :t, "
+                                            "gsi2pk = :pk, gsi2sk = :t "
+                                            "REMOVE gsi1pk, gsi1sk, waiting_since, sla_due_at, sla_kind",
                         "ConditionExpression": "#s = :open AND last_activity_at = :seen",
                         "ExpressionAttributeNames": {"#s": "status", "#state": "state"},
                         "ExpressionAttributeValues": to_item({":closed": "closed", ":open": "open", ":t": at,
-                                                              ":seen": conversation["last_activity_at"]})}},
+                                                              ":seen": conversation["last_activity_at"],
+                                                              ":pk": state_pk("closed", cid)})}},
             {"Update": {"TableName": self.table,
                         "Key": chat_key(conversation["channel"], conversation["chat_id"]),
                         "UpdateExpression": "SET #s = :closed",

@@ -9,14 +9,18 @@ from functions.settings import Settings
 from integrations.aws import client
 from integrations.dynamodb import TABLE_NAME, from_item, to_item
 from integrations.dynamodb.admin import AdminStore
+from integrations.dynamodb.audit import AuditStore
 from integrations.dynamodb.conversations import ConversationStore
+from integrations.dynamodb.customers import CustomerStore
 from integrations.dynamodb.desk import DeskStore
 from integrations.dynamodb.events import EventStore
+from integrations.dynamodb.inbox import InboxStore
 from integrations.dynamodb.jobs import JobStore
 from integrations.dynamodb.stats import StatsStore
 
 
-class DynamoStore(EventStore, ConversationStore, DeskStore, JobStore, AdminStore, StatsStore):
+class DynamoStore(EventStore, ConversationStore, DeskStore, JobStore, AdminStore, StatsStore, CustomerStore,
+                  AuditStore, InboxStore):
     """The `functions.ports.Store` the worker, the jobs and the admin API use."""
 
     def __init__(self, table: str = TABLE_NAME, config_path: str | None = None):
