@@ -38,7 +38,12 @@ CHANNEL_SECONDS = 0.15
 WORKER_MAX_CONCURRENCY = 100       # app.py's default ScalingConfig
 PER_CUSTOMER = ("CONV#", "CHAT#", "CONTACT#", "EVENT#", "TASK#")
 PACED = ("RATE#pace#",)
-SHARDED = {"OPEN#": 32, "DUE#": 8, "FACTS#": 16, "STATS#": 8}   # integrations/dynamodb: *_SHARDS
+# Customers' names: the inbox's name lookup (NAME#{word}) takes a write per new conversation and
+# word, so a name many customers share is a key that grows with traffic. The sample draws first and
+# last names from 50 each: the most common first name is then ~2 % of customers (as the most
+# common ones are in large populations), not the fixture's one name for everybody.
+FIRST_NAMES = [f"First{n:02d}" for n in range(50)]
+LAST_NAMES = [f"Last{n:02d}" for n in range(50)]
 
 
 def main() -> None:
@@ -132,6 +137,8 @@ def main() -> None:
             update["update_id"] = 900_000_000 + i
             update["message"].update(message_id=10 + i, date=int(clock.current.timestamp()), text=f"q {i}")
             update["message"]["from"]["id"] = update["message"]["chat"]["id"] = chat
+            for who in (update["message"]["from"], update["message"]["chat"]):
+                who.update(first_name=FIRST_NAMES[chat % 50], last_name=LAST_NAMES[chat // 50 % 50])
             recorder.customer, chat_of[str(update["update_id"])] = f"telegram#{chat}", chat
             telegram_webhook.handle(Request(json.dumps(update).encode()))
             if i % 50 == 49:
@@ -142,7 +149,17 @@ def main() -> None:
         report(args, calls, reads, recorder, len(sender.sent))
 
 
+def sharded() -> dict[str, int]:
+    """Key families written to a shard of N, N from the code (integrations/dynamodb, its inbox)."""
+    from integrations import dynamodb
+    from integrations.dynamodb import inbox
+
+    return {"OPEN#": dynamodb.OPEN_SHARDS, "DUE#": dynamodb.DUE_SHARDS, "FACTS#": dynamodb.FACT_SHARDS,
+            "STATS#": dynamodb.STATS_SHARDS, "STATE#": inbox.STATE_SHARDS, "SLADUE#": inbox.SLA_SHARDS}
+
+
 def report(args, calls: Counter, reads: Counter, recorder, acks: int) -> None:
+    shards_of = sharded()
     n, rate = args.messages, args.rate
     per_message = {name: count / n for name, count in calls.items()}
     print(f"sample: {n} Telegram messages over {args.chats} chats, {acks} acknowledgements; model at {rate:,.0f} msg/s\n")
@@ -157,7 +174,7 @@ def report(args, calls: Counter, reads: Counter, recorder, acks: int) -> None:
             if key.startswith(PACED):          # bounded by the channel's rate and the waiting workers
                 continue
             family = re.sub(r"#\d+$", "", key)
-            shards = SHARDED.get(family.split("#", 1)[0] + "#", 1) if family != key else 1
+            shards = shards_of.get(family.split("#", 1)[0] + "#", 1) if family != key else 1
             grows[f"{family}#(1 of {shards})" if shards > 1 else key] += count / shards
         for key, count in grows.most_common(3):
             print(f"  {where:<6} {key:<40} {count / n * rate:>9,.1f} writes/s  of {PARTITION_WCU} WCU "

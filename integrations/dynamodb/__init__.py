@@ -31,10 +31,10 @@ Key design. `pk`/`sk` are strings; `gsi1pk`/`gsi1sk` form a sparse index that on
 | audit         | AUDIT#{YYYY-MM-DD}              | {time}#{entry id}          | `firstreply audit`, GET /admin/api/audit: a query per day; TTL = audit_retention_days |
 | delivery      | DELIVERY#{channel}#{message_id} | DELIVERY                   | Meta status callbacks on an outbound message (update per status; get by our message id); `deliveries.py` |
 
-| conv. (inbox) | CONV#{conversation_id}          | META                       | inbox: gsi2pk=STATE#{state}#{n} (n = crc32(id) % 4: every state change writes it), gsi2sk=SLA due time (waiting; else waiting since) / last agent reply (answered) / closed at (closed); a page queries the 4 shards and merges |
+| conv. (inbox) | CONV#{conversation_id}          | META                       | inbox: gsi2pk=STATE#{state}#{n} (n = shard_of(id) of 32: every customer message of a waiting conversation rewrites the item, and the index projects it all), gsi2sk=SLA due time (waiting; else waiting since) / last agent reply (answered) / closed at (closed); a page merges the shards, reading each a little at a time |
 | reference     | REF#{reference}                 | {conversation_id}          | inbox search and export/forget by the reference a customer quotes (query; written with the new conversation) |
 | name word     | NAME#{folded word of the name}  | {opened_at}#{conversation_id} | inbox search by customer name, newest first (query); found from the conversation's name |
-| SLA timer     | SLA#{conversation_id}           | SLA                        | SLA job: gsi1pk=SLADUE#{n}, gsi1sk=next alarm (80 % moment, then the due time), removed after the breach alarm; rewritten when the due time changes |
+| SLA timer     | SLA#{conversation_id}           | SLA                        | SLA job: gsi1pk=SLADUE#{n} (n = shard_of(id) of 32; the job queries every shard), gsi1sk=next alarm (80 % moment, then the due time), removed after the breach alarm; rewritten when the due time changes |
 | agent         | AGENTS                          | {agent id}                 | `firstreply agents list` (query: one partition per team); revoke (get, update) |
 | agent token   | AGENTTOKEN#{sha256 of token}    | TOKEN                      | every inbox request: get by key; deleted on revoke. The token itself is never stored |
 | measured      | SETTINGS                        | CURRENT (`measured_response`) | expected-reply job writes the median per channel; read with the settings |

@@ -112,10 +112,13 @@ class ConversationStore:
             items.append({"Update": {
                 "TableName": self.table, "Key": conversation_key(cid),
                 # a customer writing again puts the conversation back on us
-                # the SLA clock runs from the first message nobody answered yet (kept while waiting)
+                # the SLA clock runs from the first message nobody answered yet (kept while waiting);
+                # the inbox's sort key stays as it is (the worker's SLA step then puts the due time,
+                # the same one while still waiting): moving it on every message would write the
+                # state's index partition twice a message (out and in again)
                 "UpdateExpression": "SET last_activity_at = :t, gsi1sk = :t, #ttl = :e, #state = :waiting, "
                                     "last_in = :li, waiting_since = if_not_exists(waiting_since, :t), "
-                                    "gsi2pk = :wpk, gsi2sk = if_not_exists(sla_due_at, :t) ADD messages :one",
+                                    "gsi2pk = :wpk, gsi2sk = if_not_exists(gsi2sk, :t) ADD messages :one",
                 "ConditionExpression": "attribute_exists(pk)",
                 "ExpressionAttributeNames": {"#ttl": TTL_ATTRIBUTE, "#state": "state"},
                 "ExpressionAttributeValues": to_item({":t": at, ":e": keep, ":one": 1, ":waiting": "waiting",

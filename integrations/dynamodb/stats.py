@@ -58,9 +58,9 @@ def counted(facts: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for fact in facts:
         kind = fact["sk"].split("#", 1)[0]
         if kind == "open":
-            found.append({"sk": fact["channel"], "conversations": 1})
+            found.append({"pk": fact["pk"], "sk": fact["channel"], "conversations": 1})
         elif kind == "ack":
-            found.append({"sk": fact["channel"], "acks": 1, fact["bucket"]: 1})
+            found.append({"pk": fact["pk"], "sk": fact["channel"], "acks": 1, fact["bucket"]: 1})
     return found
 
 
