@@ -138,7 +138,7 @@ def main() -> None:
             update["message"].update(message_id=10 + i, date=int(clock.current.timestamp()), text=f"q {i}")
             update["message"]["from"]["id"] = update["message"]["chat"]["id"] = chat
             for who in (update["message"]["from"], update["message"]["chat"]):
-                who.update(first_name=FIRST_NAMES[chat % 50], last_name=LAST_NAMES[chat // 50 % 50])
+                who.update(first_name=FIRST_NAMES[chat % 50], last_name=LAST_NAMES[chat // 3 % 50])
             recorder.customer, chat_of[str(update["update_id"])] = f"telegram#{chat}", chat
             telegram_webhook.handle(Request(json.dumps(update).encode()))
             if i % 50 == 49:

@@ -2,6 +2,8 @@
 the failed messages only, a failed message's chat held back behind it, a cap on concurrency."""
 from __future__ import annotations
 
+import json
+
 import yaml
 
 from conftest import ROOT, load_fixture, update_from
@@ -22,8 +24,42 @@ def test_work_queue_is_high_throughput_fifo_here_and_in_the_template(system):
     template = yaml.load((ROOT / "infra" / "resources.yaml").read_text(), Loader=Tagged)
     queue = template["Resources"]["WorkQueue"]["Properties"]
     assert (queue["DeduplicationScope"], queue["FifoThroughputLimit"]) == ("messageGroup", "perMessageGroupId")
-    source = template["Resources"]["Worker"]["Properties"]["Events"]["WorkerSqsEventSource"]["Properties"]
+    events = template["Resources"]["Worker"]["Properties"]["Events"]
+    source = events["WorkerSqsEventSource"]["Properties"]
     assert source["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    # the delayed acknowledgements' queue feeds the same worker the same way, under the same cap
+    import app as app_module
+
+    delayed = events["DelayedAckSqsEventSource"]["Properties"]
+    assert delayed["FunctionResponseTypes"] == ["ReportBatchItemFailures"] and delayed["BatchSize"] == 10
+    assert delayed["ScalingConfig"]["MaximumConcurrency"] == app_module.WORKER_MAX_CONCURRENCY
+
+
+def test_a_failed_delayed_acknowledgement_is_reported_alone(monkeypatch):
+    """The delay queue is a standard queue: a batch's failures are reported one by one (no chat
+    order to hold others back), and a batch where every message failed is reported, not raised."""
+    from functions.handlers import worker
+
+    def record(body, message_id):
+        return {"messageId": message_id, "receiptHandle": f"r-{message_id}", "body": json.dumps(body),
+                "attributes": {}, "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:firstreply-delay", "awsRegion": "us-east-1"}
+
+    handled = []
+
+    def failing(body, *args):
+        handled.append(body["event_id"])
+        if body["event_id"] == "bad":
+            raise RuntimeError("injected")
+
+    monkeypatch.setattr(worker, "handle_record", failing)
+    from chalice.app import SQSEvent
+
+    bodies = [{"channel": "telegram", "event_id": e, "kind": "delayed-ack"} for e in ("bad", "good")]
+    answer = worker.handle(SQSEvent({"Records": [record(b, f"m{i}") for i, b in enumerate(bodies)]}, None))
+    assert handled == ["bad", "good"] and answer["batchItemFailures"] == [{"itemIdentifier": "m0"}]
+    answer = worker.handle(SQSEvent({"Records": [record(bodies[0], "m2")]}, None))
+    assert answer["batchItemFailures"] == [{"itemIdentifier": "m2"}]
 
 
 def test_worker_takes_batches_of_ten_with_a_concurrency_cap():
