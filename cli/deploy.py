@@ -131,15 +131,29 @@ def activate_rule_set(ses, rule_set: str) -> str:
     return f"SES receipt rule set {rule_set} activated"
 
 
-def run(stage: str, stack: str, params: dict[str, str | None], skip_package: bool) -> int:
-    from cli.package import build
+def packaged_stage_prefix(build: Path) -> str:
+    """The name prefix the template in `build` was packaged with (its stage's; a package from before
+    stages had prod's names)."""
+    import yaml
+
+    with open(build / "sam.yaml", encoding="utf-8") as fh:
+        parameters = yaml.safe_load(fh).get("Parameters", {})
+    return str(parameters.get("NamePrefix", {}).get("Default", "firstreply"))
+
+
+def run(stage: str, stack: str, params: dict[str, str | None], skip_package: bool, out: Path = ROOT / "build") -> int:
+    from cli.package import build, check_stage, name_prefix, secrets_path
     from integrations import aws
 
-    out = ROOT / "build"
+    check_stage(stage)
     if not skip_package:
         build(stage, out)
     elif not (out / "deployment.zip").exists():
         raise UsageError("--skip-package needs build/deployment.zip: run `make package` first")
+    packaged_for = packaged_stage_prefix(out)
+    if packaged_for != name_prefix(stage):   # build/ holds the last stage packaged, maybe another
+        raise UsageError(f"build/ was packaged for the names {packaged_for}-…, not stage {stage}'s "
+                         f"({name_prefix(stage)}-…): run `firstreply package --stage {stage}` first")
     region = aws.region()
     try:
         account = aws.client("sts").get_caller_identity()["Account"]
@@ -157,7 +171,7 @@ def run(stage: str, stack: str, params: dict[str, str | None], skip_package: boo
         print(f"  {key:<{width}}  {value}")
     api = found.get("EndpointURL", "").rstrip("/")
     if api:
-        print(f"next: store the secrets in SSM (README), then\n  .venv/bin/firstreply register-webhooks --url {api} "
-              f"--secrets-path /firstreply/{stage}\n  .venv/bin/firstreply smoke --url {api} "
-              f"--secrets-path /firstreply/{stage}")
+        print(f"next: store the secrets in SSM under {secrets_path(stage)} (README), then\n"
+              f"  .venv/bin/firstreply register-webhooks --url {api} --secrets-path {secrets_path(stage)}\n"
+              f"  .venv/bin/firstreply smoke --url {api} --secrets-path {secrets_path(stage)}")
     return 0
