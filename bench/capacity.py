@@ -36,7 +36,7 @@ TELEGRAM_PER_SECOND = 30           # per bot
 SECONDS_WEBHOOK, SECONDS_WORKER = 0.03, 0.04   # typical warm durations (bench/warm_telegram.py), + channel
 CHANNEL_SECONDS = 0.15
 WORKER_MAX_CONCURRENCY = 100       # app.py's default ScalingConfig
-PER_CUSTOMER = ("CONV#", "CHAT#", "CONTACT#", "EVENT#", "TASK#")
+PER_CUSTOMER = ("CONV#", "CHAT#", "CONTACT#", "EVENT#", "TASK#", "CUSTOMER#", "REF#")
 PACED = ("RATE#pace#",)
 # Customers' names: the inbox's name lookup (NAME#{word}) takes a write per new conversation and
 # word, so a name many customers share is a key that grows with traffic. The sample draws first and

@@ -84,6 +84,22 @@ def serve(stand_in, variable: str, suffix: str = ""):
     stand_in.stop()
 
 
+@pytest.fixture
+def no_rollback_copies(monkeypatch):
+    """moto deep-copies every table before each transaction (to roll a cancelled one back): over a
+    long replay that copying is what the test would measure, and its garbage what it holds in
+    memory (gigabytes for a few hundred paced messages). For replays where nothing cancels a
+    transaction on purpose; a cancelled one shows as a worker failure."""
+    import moto.dynamodb.models as moto_dynamodb
+
+    class NoRollbackCopy:
+        @staticmethod
+        def deepcopy(value):
+            return value
+
+    monkeypatch.setattr(moto_dynamodb, "copy", NoRollbackCopy)
+
+
 @pytest.fixture(scope="session")
 def telegram_api():
     from cli.standins.telegram import TelegramStandIn

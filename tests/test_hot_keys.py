@@ -137,20 +137,10 @@ def recorded(system, monkeypatch):
     return recorder
 
 
-def test_a_busy_channel_has_no_hot_key_and_no_transaction_shares_an_item(system, recorded, monkeypatch):
-    import moto.dynamodb.models as moto_dynamodb
-
+def test_a_busy_channel_has_no_hot_key_and_no_transaction_shares_an_item(system, recorded, monkeypatch,
+                                                                        no_rollback_copies):
     from functions.handlers import telegram_webhook, worker
 
-    # moto deep-copies every table before each transaction (to roll back); at 50,000 items that is
-    # what the test would measure. Nothing here cancels a transaction on purpose; a cancelled one
-    # would show as a worker failure below.
-    class NoRollbackCopy:
-        @staticmethod
-        def deepcopy(value):
-            return value
-
-    monkeypatch.setattr(moto_dynamodb, "copy", NoRollbackCopy)
     sender = Sender()
     monkeypatch.setattr(worker, "sender_for", lambda channel: sender)
     failures = system.worker_failures()

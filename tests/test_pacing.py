@@ -29,7 +29,8 @@ class MovingClock:
         self.clock.current += timedelta(seconds=seconds)
 
 
-def test_a_burst_above_telegrams_rate_is_paced_in_order_once_none_dead_lettered(system, monkeypatch, capsys):
+def test_a_burst_above_telegrams_rate_is_paced_in_order_once_none_dead_lettered(system, monkeypatch, capsys,
+                                                                               no_rollback_copies):
     from functions.handlers import worker
     from integrations import sqs
 
