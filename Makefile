@@ -11,7 +11,18 @@ SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: install dev test test-now lint bench clean package deploy cfn-lint
 
-install: $(STAMP)
+# The Lambda runtime's Python (3.12) compiles the zip's bytecode: Pyodide's CPython from the npm
+# registry, run by Node.js (this machine's Python is another version). Without Node.js the package
+# is built without bytecode, and says so.
+RUNTIME_PYTHON := $(VENV)/runtime-python/node_modules/pyodide/package.json
+
+install: $(STAMP) $(RUNTIME_PYTHON)
+
+$(RUNTIME_PYTHON): cli/bytecode/package.json cli/bytecode/package-lock.json
+	mkdir -p $(VENV)/runtime-python
+	cp cli/bytecode/package.json cli/bytecode/package-lock.json $(VENV)/runtime-python/
+	@if command -v npm >/dev/null; then cd $(VENV)/runtime-python && npm ci --no-audit --no-fund --silent && touch node_modules/pyodide/package.json; \
+	else echo "make install: WARNING: no npm here, so no Python 3.12 to compile the package's bytecode (install Node.js and npm)"; fi
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,10 +34,12 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 dev: install
 	$(BIN)/firstreply dev --port $(PORT)
 
+# The suite at today's date and, beside it on the second core, with the date moved more than a year
+# ahead across a DST change of the business time zone (tests/time_travel.py)
 test: install lint cfn-lint $(CHROMIUM)
-	$(BIN)/python -m pytest
+	$(BIN)/python tests/time_travel.py --beside-today
 
-# The suite once, at today's date (what `make test` runs first)
+# The suite once, at today's date, without lint, packaging or the moved run
 test-now: install
 	$(BIN)/python -m pytest
 
@@ -48,7 +61,7 @@ $(CHROMIUM):
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium >/dev/null
 
 lint: install
-	$(BIN)/python -m pyflakes app.py functions integrations cli bench tests
+	$(BIN)/python -m pyflakes app.py functions integrations cli bench/*.py tests   # not bench/.venv-peers
 
 bench: install
 	$(BIN)/python bench/cold_start.py

@@ -57,12 +57,27 @@ def _post(args) -> int:
 
 
 def _ingest_email(args) -> int:
-    from cli.dev import configure_text_logging, local_aws_environment
-    from cli.email import ingest
+    from cli.channels import UsageError
+    from cli.dev import configure_text_logging, dev_defaults, local_aws_environment
+    from cli.email import ingest_bytes, read_mail
+    from cli.jobs import DEV_URL, dev_server
 
+    raw = read_mail(args.file)
+    if not os.environ.get("AWS_ENDPOINT_URL"):   # a running `firstreply dev` takes it in its process
+        base = args.url or os.environ.get("FIRSTREPLY_DEV_URL") or DEV_URL
+        found = dev_server(base, "/dev/ingest-email", raw, "message/rfc822")
+        if found is None:
+            raise UsageError(f"no `firstreply dev` answers at {base} (start `make dev`, pass --url, or set "
+                             "AWS_ENDPOINT_URL to an AWS stand-in)")
+        status, answer = found
+        if status != 200:
+            raise UsageError(answer.get("error", f"the dev server answered {status}"))
+        print(f"ingested as SES message {answer['message_id']} by the dev server at {base}")
+        return 0
     configure_text_logging()
+    dev_defaults()
     local_aws_environment()
-    print(f"ingested as SES message {ingest(args.file)}")
+    print(f"ingested as SES message {ingest_bytes(raw)}")
     return 0
 
 
@@ -79,9 +94,9 @@ def _agents(args) -> int:
 
 
 def _run_job(args) -> int:
-    from cli.jobs import run_job
+    from cli.jobs import run
 
-    return run_job(args.name, args.now)
+    return run(args.name, args.now, args.url)
 
 
 def _package(args) -> int:
@@ -96,11 +111,28 @@ def _package(args) -> int:
 def _deploy(args) -> int:
     from cli.deploy import run
 
+    from cli.channels import UsageError
+
+    given = {}
+    for pair in args.parameter or []:
+        key, equals, value = pair.partition("=")
+        if not equals or not key:
+            raise UsageError(f"--parameter takes NAME=VALUE (e.g. EnableEmail=false), got {pair!r}")
+        given[key] = value
+    named = {"SupportAddress": args.support_address, "SupportEmailFrom": args.support_from,
+             "AlarmEmail": args.alarm_email}
+    given.update({key: value for key, value in named.items() if value is not None})
     from cli.package import name_prefix
 
     # a stage's own stack unless told otherwise: `--stage staging` must never update prod's
-    return run(args.stage, args.stack or name_prefix(args.stage), {"SupportAddress": args.support_address, "SupportEmailFrom": args.support_from,
-                                        "AlarmEmail": args.alarm_email}, args.skip_package)
+    return run(args.stage, args.stack or name_prefix(args.stage), given, args.skip_package)
+
+
+def _destroy(args) -> int:
+    from cli.destroy import run
+    from cli.package import name_prefix
+
+    return run(args.stack or name_prefix(args.stage), args.delete_data, args.yes, name_prefix(args.stage))
 
 
 def _register_webhooks(args) -> int:
@@ -112,7 +144,7 @@ def _register_webhooks(args) -> int:
 def _smoke(args) -> int:
     from cli.smoke import run
 
-    return run(args.url, args.secrets_path)
+    return run(args.url, args.secrets_path, not args.no_email, args.email_from, args.stack)
 
 
 def _dead_letters(args) -> int:
@@ -164,11 +196,15 @@ def parser() -> argparse.ArgumentParser:
 
     mail = commands.add_parser("ingest-email", help="feed a raw email through the path SES would take")
     mail.add_argument("file", help="an .eml file (raw RFC 5322 message)")
+    mail.add_argument("--url", help="the running `firstreply dev` (default http://127.0.0.1:8000); with "
+                      "AWS_ENDPOINT_URL set, the mail is handled in this process against that stand-in")
     mail.set_defaults(run=_ingest_email)
 
     job = commands.add_parser("run-job", help="run one scheduled function once (e.g. x-mentions)")
     job.add_argument("name")
     job.add_argument("--now", help="ISO 8601 time the job takes as now (default: the real time)")
+    job.add_argument("--url", help="run it in the `firstreply dev` there (default: http://127.0.0.1:8000 if it "
+                     "answers, else in this process)")
     job.set_defaults(run=_run_job)
 
     agents = commands.add_parser("agents", help="people who answer in the inbox: add (prints a personal token), "
@@ -198,8 +234,21 @@ def parser() -> argparse.ArgumentParser:
     deploy.add_argument("--support-address", help="the address customers write to, e.g. support@acme.example")
     deploy.add_argument("--support-from", help='the verified SES sender, e.g. "Acme Support <support@acme.example>"')
     deploy.add_argument("--alarm-email", help="who is emailed when an alarm fires")
+    deploy.add_argument("--parameter", action="append", metavar="NAME=VALUE",
+                        help="any other stack parameter, e.g. EnableEmail=false, ApiReservedConcurrency=0 "
+                        "(repeatable; kept on later deploys)")
     deploy.add_argument("--skip-package", action="store_true", help="deploy build/ as it is")
     deploy.set_defaults(run=_deploy)
+
+    destroy = commands.add_parser("destroy", help="delete the stack; the table and the mail bucket are kept "
+                                  "unless --delete-data")
+    destroy.add_argument("--stage", default="prod", help="the stage whose stack and data go (default prod)")
+    destroy.add_argument("--stack", help="CloudFormation stack name (default firstreply for prod, "
+                         "firstreply-STAGE for other stages)")
+    destroy.add_argument("--delete-data", action="store_true", help="also delete the table and the mail bucket: "
+                         "every conversation, for good (asks you to type the table's name)")
+    destroy.add_argument("--yes", action="store_true", help="with --delete-data: do not ask")
+    destroy.set_defaults(run=_destroy)
 
     secrets_help = "read secrets from SSM under this path (e.g. /firstreply/prod) rather than the environment"
     register = commands.add_parser("register-webhooks", help="point Telegram, X, WhatsApp and the Facebook page "
@@ -216,6 +265,10 @@ def parser() -> argparse.ArgumentParser:
                                 "any surprise")
     smoke.add_argument("--url", required=True, help="base URL of the API (EndpointURL, or http://127.0.0.1:8000)")
     smoke.add_argument("--secrets-path", help=secrets_help)
+    smoke.add_argument("--email-from", help="the sender of the test mail to SES's simulator (default: "
+                       "SUPPORT_EMAIL_FROM, else the stack's SupportEmailFrom)")
+    smoke.add_argument("--stack", default="firstreply", help="the stack whose SupportEmailFrom to use (default firstreply)")
+    smoke.add_argument("--no-email", action="store_true", help="skip the email check")
     smoke.set_defaults(run=_smoke)
 
     dead = commands.add_parser("dead-letters", help="list the messages the worker gave up on; --replay sends them "

@@ -7,6 +7,11 @@ puts each back on the work queue (same chat group, so order holds) and then dele
 dead-letter queue; the worker is idempotent, so a message that was half done is finished, not
 doubled.
 
+Delayed acknowledgements (`acknowledgement.delay_seconds`) wait in their own standard queue,
+`firstreply-delay`, whose dead-letter queue is `firstreply-delay-dead`: listed the same way, and
+`--replay` puts each back on the delay queue (to be handled at once; the worker still checks
+whether the acknowledgement is due, so one the team has answered meanwhile is not sent).
+
 The asynchronously invoked functions (email_inbound through SNS, the schedules) have no queue of
 their own: after Lambda's 2 retries a failed event goes to the on-failure destination,
 `firstreply-failed-events`, as Lambda's invocation record (the event, the function, the error).
@@ -115,6 +120,29 @@ def _failed_events(queue, replay: bool, limit: int) -> int:
     return len(messages)
 
 
+def _delayed_dead_letters(queue, store, replay: bool, limit: int) -> int:
+    from integrations import sqs
+
+    try:
+        dead_url = sqs.queue_url(sqs.DELAY_DEAD_LETTER_QUEUE_NAME)
+    except queue.exceptions.QueueDoesNotExist:
+        return 0
+    messages = _receive_all(queue, dead_url, limit)
+    print(f"{len(messages)} delayed acknowledgement(s) in {sqs.DELAY_DEAD_LETTER_QUEUE_NAME}"
+          + (":" if messages else ""))
+    for message in messages:
+        print("  " + _describe(message, store))
+        if replay:
+            queue.send_message(QueueUrl=sqs.queue_url(sqs.DELAY_QUEUE_NAME), MessageBody=message["Body"])
+            queue.delete_message(QueueUrl=dead_url, ReceiptHandle=message["ReceiptHandle"])
+        else:
+            queue.change_message_visibility(QueueUrl=dead_url, ReceiptHandle=message["ReceiptHandle"],
+                                            VisibilityTimeout=0)
+    if replay and messages:
+        print(f"replayed {len(messages)} onto {sqs.DELAY_QUEUE_NAME}")
+    return len(messages)
+
+
 def run(replay: bool, limit: int) -> int:
     from cli.dev import local_aws_environment
     from integrations import sqs
@@ -138,6 +166,7 @@ def run(replay: bool, limit: int) -> int:
         for message in messages:   # listing changes nothing: visible again at once
             queue.change_message_visibility(QueueUrl=dead_url, ReceiptHandle=message["ReceiptHandle"],
                                             VisibilityTimeout=0)
+        _delayed_dead_letters(queue, store, replay, limit)
         _failed_events(queue, replay, limit)
         return 0
     work_url = sqs.queue_url()
@@ -148,5 +177,6 @@ def run(replay: bool, limit: int) -> int:
                            MessageDeduplicationId=f"replay-{message['MessageId']}"[:128])
         queue.delete_message(QueueUrl=dead_url, ReceiptHandle=message["ReceiptHandle"])
     print(f"replayed {len(messages)} onto {sqs.QUEUE_NAME}")
+    _delayed_dead_letters(queue, store, replay, limit)
     _failed_events(queue, replay, limit)
     return 0

@@ -6,6 +6,15 @@ encrypted, created on first use); the stack is created or updated through a chan
 transform needs CAPABILITY_AUTO_EXPAND; the roles need CAPABILITY_IAM); then the SES receipt rule
 set is made active when the region has none active (SES allows one: an existing one is left alone
 and the command to switch is printed), and the webhook URLs are printed.
+
+A first create that fails is rolled back by CloudFormation and leaves the stack in
+ROLLBACK_COMPLETE, which can only be deleted. The table and the mail bucket are
+`RetainExceptOnCreate`, so the rollback removed them (they were empty) and nothing else is lost:
+the next `firstreply deploy` shows why the create failed, deletes the empty stack and creates it
+again. The table is created without deletion protection (protection would make that rollback
+fail) and protected by an update as soon as the create succeeded. Data kept by an earlier stack
+(`firstreply destroy` keeps the table and the mail bucket) would make the create fail on their
+fixed names: that is found before anything is created.
 """
 from __future__ import annotations
 
@@ -13,13 +22,19 @@ import hashlib
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterable
 
 from cli.channels import UsageError
 
 ROOT = Path(__file__).resolve().parent.parent
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"]
 PARAMETERS = ("SupportAddress", "SupportEmailFrom", "AlarmEmail")
+TABLE = "firstreply"                   # the default stage's; a stage's names start with its prefix (cli/package.py)
+MAIL_BUCKET = "{prefix}-inbound-mail-{account}-{region}"
+# a stack being created, updated or deleted: wait for it
+BUSY = ("CREATE_IN_PROGRESS", "UPDATE_IN_PROGRESS", "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", "DELETE_IN_PROGRESS",
+        "ROLLBACK_IN_PROGRESS", "UPDATE_ROLLBACK_IN_PROGRESS", "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS",
+        "IMPORT_IN_PROGRESS", "IMPORT_ROLLBACK_IN_PROGRESS")
 
 
 def artifacts_bucket(s3, account: str, region: str) -> str:
@@ -70,27 +85,129 @@ def stack_status(cloudformation, stack: str) -> str | None:
         raise
 
 
-def parameters(given: dict[str, str | None], updating: bool) -> list[dict[str, Any]]:
+def parameters(given: dict[str, str | None], updating: bool,
+               previous: Iterable[str] = PARAMETERS) -> list[dict[str, Any]]:
+    """The change set's parameters: those given; on an update, every other one the stack has keeps
+    its value (left out, it would fall back to the template's default)."""
     found = []
-    for name in PARAMETERS:
+    names = list(dict.fromkeys([*(previous if updating else ()), *PARAMETERS, *given]))
+    for name in names:
         value = given.get(name)
         if value is not None:
             found.append({"ParameterKey": name, "ParameterValue": value})
-        elif updating:
+        elif updating and name in previous:
             found.append({"ParameterKey": name, "UsePreviousValue": True})
     return found
 
 
-def deploy_stack(cloudformation, stack: str, template_url: str, params: dict[str, str | None]) -> dict[str, str]:
+def failure_reasons(cloudformation, stack: str) -> list[str]:
+    """What failed, first failure first, without the "Resource creation cancelled" that follow it."""
+    events = cloudformation.describe_stack_events(StackName=stack)["StackEvents"]   # newest first
+    failed = [f"{e['LogicalResourceId']}: {e.get('ResourceStatusReason', '')}" for e in reversed(events)
+              if e["ResourceStatus"].endswith("FAILED") and e["LogicalResourceId"] != stack
+              and "cancelled" not in e.get("ResourceStatusReason", "")]
+    return failed[:5]
+
+
+def hints(reasons: list[str]) -> list[str]:
+    """What to do about the failures a first deploy meets."""
+    text = " ".join(reasons)
+    found = []
+    if "already exists" in text:
+        found.append("a resource with a fixed name exists outside the stack: the table or the mail bucket an earlier "
+                     "stack kept (`firstreply destroy` keeps them); `firstreply destroy --delete-data` removes them")
+    if "ReservedConcurrentExecutions" in text or "UnreservedConcurrentExecution" in text:
+        found.append("the account's Lambda concurrency limit is too low to reserve ApiReservedConcurrency for the API: "
+                     "deploy with --parameter ApiReservedConcurrency=0 (or ask AWS for a higher limit)")
+    if "ReceiptRule" in text or "inbound-smtp" in text:
+        found.append("SES may not receive mail in this region: deploy with --parameter EnableEmail=false for chats only, "
+                     "or in a region where SES receives mail")
+    return found
+
+
+def explain_and_delete(cloudformation, stack: str, status: str) -> None:
+    """A stack whose first create was rolled back holds nothing (its table and mail bucket are
+    RetainExceptOnCreate) and can only be deleted: say why it failed, then delete it."""
+    reasons = failure_reasons(cloudformation, stack)
+    print(f"firstreply deploy: the first create of {stack} failed and was rolled back ({status}):", flush=True)
+    for reason in reasons or ["(CloudFormation kept no reason)"]:
+        print(f"  {reason}")
+    for hint in hints(reasons):
+        print(f"  hint: {hint}")
+    print(f"firstreply deploy: a stack in {status} cannot be updated, only deleted. Nothing is lost: the rollback "
+          f"removed everything it had created (the table and the mail bucket are RetainExceptOnCreate), so the "
+          f"empty stack is deleted now and created again.", flush=True)
+    cloudformation.delete_stack(StackName=stack)
+    try:
+        cloudformation.get_waiter("stack_delete_complete").wait(
+            StackName=stack, WaiterConfig={"Delay": 5, "MaxAttempts": 120})
+    except Exception:
+        raise UsageError(f"deleting the failed stack {stack} failed: " + "; ".join(
+            failure_reasons(cloudformation, stack))) from None
+
+
+def retained_data(dynamodb, s3, account: str, region: str, email: bool = True, prefix: str = TABLE) -> list[str]:
+    """The table and mail bucket of an earlier stack of the stage (`prefix`: its names), still
+    there: a new stack cannot create them."""
+    found = []
+    try:
+        dynamodb.describe_table(TableName=prefix)
+        found.append(f"the DynamoDB table {prefix}")
+    except dynamodb.exceptions.ResourceNotFoundException:
+        pass
+    bucket = MAIL_BUCKET.format(prefix=prefix, account=account, region=region)
+    if email:
+        try:
+            s3.head_bucket(Bucket=bucket)
+            found.append(f"the S3 bucket {bucket}")
+        except s3.exceptions.ClientError:
+            pass
+    return found
+
+
+def deploy_stack(cloudformation, stack: str, template_url: str, params: dict[str, str | None],
+                 leftovers: Callable[[], list[str]] = list) -> dict[str, str]:
     status = stack_status(cloudformation, stack)
+    if status in BUSY:
+        raise UsageError(f"stack {stack} is {status}: wait until it is done, then deploy again")
+    if status in ("ROLLBACK_FAILED", "DELETE_FAILED", "UPDATE_ROLLBACK_FAILED"):
+        reasons = "; ".join(failure_reasons(cloudformation, stack))
+        raise UsageError(f"stack {stack} is {status} ({reasons}): fix what the console names, then "
+                         + ("`aws cloudformation continue-update-rollback --stack-name " + stack + "`"
+                            if status == "UPDATE_ROLLBACK_FAILED" else f"`firstreply destroy --stack {stack}`"))
+    creating = status in (None, "REVIEW_IN_PROGRESS", "ROLLBACK_COMPLETE", "DELETE_COMPLETE")
+    if creating:
+        kept = leftovers()
+        if kept:
+            raise UsageError(
+                f"{' and '.join(kept)} of an earlier {stack} stack still exist (`firstreply destroy` keeps "
+                f"your customers' data), and a new stack cannot create them over it. Export what you need "
+                f"(`firstreply contact export`), then remove them with `firstreply destroy --delete-data`; "
+                f"or bring them into a new stack by hand (CloudFormation resource import).")
     if status == "ROLLBACK_COMPLETE":
-        raise UsageError(f"stack {stack} failed to create and must be deleted first: "
-                         f"aws cloudformation delete-stack --stack-name {stack}")
-    updating = status is not None
-    name = f"firstreply-{int(time.time())}"
+        explain_and_delete(cloudformation, stack, status)
+    if creating:
+        # deletion protection would make a failed create's rollback fail: on once the create succeeded
+        params = {"TableDeletionProtection": "false", **{k: v for k, v in params.items() if v is not None}}
+    previous = [] if creating else [p["ParameterKey"] for p in cloudformation.describe_stacks(
+        StackName=stack)["Stacks"][0].get("Parameters", [])]
+    changed = change(cloudformation, stack, {"TemplateURL": template_url}, parameters(params, not creating, previous),
+                     creating)
+    if changed and creating and params.get("TableDeletionProtection") == "false":
+        print(f"firstreply deploy: {stack} created; turning the table's deletion protection on…", flush=True)
+        keys = [p["ParameterKey"] for p in cloudformation.describe_stacks(StackName=stack)["Stacks"][0].get(
+            "Parameters", [])]
+        change(cloudformation, stack, {"UsePreviousTemplate": True},
+               parameters({"TableDeletionProtection": "true"}, True, keys), False)
+    return outputs(cloudformation, stack)
+
+
+def change(cloudformation, stack: str, template: dict[str, Any], params: list[dict[str, Any]], creating: bool) -> bool:
+    """Create, wait for and execute one change set; False when there was nothing to change."""
+    name = f"firstreply-{int(time.time() * 1000)}"
     cloudformation.create_change_set(
-        StackName=stack, ChangeSetName=name, TemplateURL=template_url, Capabilities=CAPABILITIES,
-        ChangeSetType="UPDATE" if updating else "CREATE", Parameters=parameters(params, updating),
+        StackName=stack, ChangeSetName=name, Capabilities=CAPABILITIES, **template,
+        ChangeSetType="CREATE" if creating else "UPDATE", Parameters=params,
         Tags=[{"Key": "app", "Value": "firstreply"}])
     try:
         cloudformation.get_waiter("change_set_create_complete").wait(
@@ -100,19 +217,22 @@ def deploy_stack(cloudformation, stack: str, template_url: str, params: dict[str
         if "didn't contain changes" in reason or "No updates" in reason:
             print(f"firstreply deploy: {stack} is up to date")
             cloudformation.delete_change_set(StackName=stack, ChangeSetName=name)
-            return outputs(cloudformation, stack)
-        raise UsageError(f"the change set failed: {reason}") from None
+            return False
+        raise UsageError(f"the change set failed: {reason}"
+                         + "".join(f"\n  hint: {hint}" for hint in hints([reason]))) from None
     cloudformation.execute_change_set(StackName=stack, ChangeSetName=name)
-    waiter = "stack_update_complete" if updating else "stack_create_complete"
-    print(f"firstreply deploy: {'updating' if updating else 'creating'} {stack} (a few minutes)…", flush=True)
+    waiter = "stack_create_complete" if creating else "stack_update_complete"
+    print(f"firstreply deploy: {'creating' if creating else 'updating'} {stack} (a few minutes)…", flush=True)
     try:
         cloudformation.get_waiter(waiter).wait(StackName=stack, WaiterConfig={"Delay": 10, "MaxAttempts": 180})
     except Exception:
-        events = cloudformation.describe_stack_events(StackName=stack)["StackEvents"]
-        failed = [f"{e['LogicalResourceId']}: {e.get('ResourceStatusReason', '')}" for e in events
-                  if e["ResourceStatus"].endswith("FAILED")][:5]
-        raise UsageError(f"the deployment of {stack} failed: " + "; ".join(failed)) from None
-    return outputs(cloudformation, stack)
+        reasons = failure_reasons(cloudformation, stack)
+        advice = "".join(f"\n  hint: {hint}" for hint in hints(reasons))
+        if creating:
+            advice += (f"\n  the create is rolled back; fix the cause and run `firstreply deploy` again: it deletes the "
+                       f"empty {stack} stack (nothing is kept: table and bucket are RetainExceptOnCreate) and retries")
+        raise UsageError(f"the deployment of {stack} failed: " + "; ".join(reasons) + advice) from None
+    return True
 
 
 def outputs(cloudformation, stack: str) -> dict[str, str]:
@@ -163,7 +283,10 @@ def run(stage: str, stack: str, params: dict[str, str | None], skip_package: boo
     bucket = artifacts_bucket(s3, account, region)
     template_url = upload(s3, bucket, stack, out, region)
     print(f"firstreply deploy: uploaded to s3://{bucket}/{stack}/ in {account} {region}", flush=True)
-    found = deploy_stack(aws.client("cloudformation"), stack, template_url, params)
+    email = params.get("EnableEmail") != "false"
+    found = deploy_stack(aws.client("cloudformation"), stack, template_url, params,
+                         leftovers=lambda: retained_data(aws.client("dynamodb"), s3, account, region, email,
+                                                         name_prefix(stage)))
     if found.get("ReceiptRuleSetName"):
         print(activate_rule_set(aws.client("ses"), found["ReceiptRuleSetName"]))
     width = max((len(k) for k in found), default=0)

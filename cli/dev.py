@@ -166,6 +166,11 @@ def scheduled_event(now: datetime, source: str = "firstreply.dev") -> dict[str, 
             "detail": {}}
 
 
+# The schedules' thread and `firstreply run-job` (through /dev/jobs) take turns: moto's conditional
+# writes are not atomic across threads, and a job's claims rely on them.
+_job_lock = threading.Lock()
+
+
 def run_schedules(app, stop: threading.Event) -> None:
     jobs = scheduled_jobs(app)
     due = {name: 0.0 for name, _, _ in jobs}
@@ -174,17 +179,66 @@ def run_schedules(app, stop: threading.Event) -> None:
             if time.monotonic() >= due[name]:
                 due[name] = time.monotonic() + every
                 try:
-                    handler(scheduled_event(datetime.now(timezone.utc)), None)
+                    with _job_lock:
+                        handler(scheduled_event(datetime.now(timezone.utc)), None)
                 except Exception:
                     log.exception("job %s failed", name)
         stop.wait(1)
 
 
 # -- dev-only routes ---------------------------------------------------------------------------------
+SIMULATOR = "success@simulator.amazonses.com"   # SES's mailbox simulator: accepted, delivered nowhere
+
+
 def register_dev_routes(app) -> None:
+    """Routes only the dev server has: the outbox, and what the commands of a second terminal ask
+    of it (`firstreply run-job`, `ingest-email`, `smoke`), so they run in this process, with its
+    secrets, sender, AWS stand-in and outbox, and need nothing exported."""
     from chalice.app import Response
 
     from integrations import outbox
+
+    def answer(status: int, body: dict[str, Any]) -> Response:
+        return Response(body=body, status_code=status, headers={"Content-Type": "application/json"})
+
+    @app.route("/dev/jobs/{name}", methods=["POST"])
+    def dev_run_job(name):
+        from cli.jobs import parse_now
+
+        jobs = {job: handler for job, _, handler in scheduled_jobs(app)}
+        if name not in jobs:
+            return answer(404, {"error": f"no job {name!r}", "jobs": sorted(jobs)})
+        try:
+            moment = parse_now((app.current_request.json_body or {}).get("now"))
+        except (ValueError, AttributeError) as exc:
+            return answer(400, {"error": str(exc)})
+        with _job_lock:
+            try:
+                report = jobs[name](scheduled_event(moment, source="firstreply.cli"), None)
+            except Exception as exc:   # the job's own failure, for the command to show
+                log.exception("job %s failed", name)
+                return answer(500, {"error": f"{exc.__class__.__name__}: {exc}"})
+        return answer(200, {"job": name, "report": report})
+
+    @app.route("/dev/ingest-email", methods=["POST"], content_types=["message/rfc822"])
+    def dev_ingest_email():
+        from cli.email import ingest_bytes
+
+        try:
+            return answer(200, {"message_id": ingest_bytes(app.current_request.raw_body or b"", app)})
+        except SystemExit as exc:   # the command's one-line error: not an email, say
+            return answer(400, {"error": str(exc)})
+
+    @app.route("/dev/smoke-email", methods=["POST"])
+    def dev_smoke_email():
+        """The email path of `firstreply smoke`: a mail from the support sender to SES's simulator,
+        sent as replies are, through SES on the AWS stand-in."""
+        from cli.smoke import send_smoke_mail
+
+        try:
+            return answer(200, send_smoke_mail())
+        except Exception as exc:
+            return answer(502, {"error": f"{exc.__class__.__name__}: {exc}"})
 
     @app.route("/dev/outbox", methods=["GET"])
     def dev_outbox():
@@ -268,6 +322,22 @@ def configure_text_logging() -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+def dev_defaults(port: int = 8000) -> None:
+    """What `firstreply dev` sets when the environment does not: the dev secrets (webhooks stay
+    verified locally, survey and unsubscribe links signed), the outbox, the sender and the links'
+    base URL. Also for a command run against the dev server's AWS stand-in."""
+    from cli.channels import DEV_SECRETS
+
+    for name, value in DEV_SECRETS.items():
+        if not os.environ.get(name):
+            os.environ[name] = value
+    os.environ["FIRSTREPLY_OUTBOX"] = "1"     # channels without a token reply to the outbox
+    # Email replies go through SES on the stand-in, from an address the dev server verifies there.
+    if not os.environ.get("SUPPORT_EMAIL_FROM"):
+        os.environ["SUPPORT_EMAIL_FROM"] = "Support <support@example.com>"
+    os.environ.setdefault("FIRSTREPLY_PUBLIC_URL", f"http://127.0.0.1:{port}")   # links in emails
+
+
 def bind_server(app, port: int, host: str = "127.0.0.1"):
     from chalice.config import Config
     from chalice.local import create_local_server
@@ -289,15 +359,7 @@ def run(port: int, config_path: str) -> None:
     except SettingsError as exc:
         raise DevError(f"bad settings file: {exc}") from None
 
-    from cli.channels import DEV_SECRETS
-
-    for name, value in DEV_SECRETS.items():   # webhooks stay verified locally, with known secrets
-        if not os.environ.get(name):
-            os.environ[name] = value
-    os.environ["FIRSTREPLY_OUTBOX"] = "1"     # channels without a token reply to the outbox
-    # Email replies go through SES on the stand-in, from an address the dev server verifies there.
-    os.environ.setdefault("SUPPORT_EMAIL_FROM", "Support <support@example.com>")
-    os.environ.setdefault("FIRSTREPLY_PUBLIC_URL", f"http://127.0.0.1:{port}")   # links in emails
+    dev_defaults(port)
     # The admin page needs a token; without one configured, a fresh one per run, printed below.
     admin_token_generated = not os.environ.get("FIRSTREPLY_ADMIN_TOKEN")
     if admin_token_generated:
@@ -349,14 +411,15 @@ def run(port: int, config_path: str) -> None:
         if os.environ.get("META_PAGE_TOKEN") else outbox,
         "Email": f"SES on the AWS stand-in, from {os.environ['SUPPORT_EMAIL_FROM']}",
     }
+    here = f" --url http://127.0.0.1:{port}" if port != 8000 else ""   # commands of a second terminal
     print(f"firstreply dev: http://127.0.0.1:{port}\n"
           f"  AWS stand-in:   {os.environ['AWS_ENDPOINT_URL']}{' (embedded moto)' if moto else ''}\n"
           f"  settings:       {config_path} ({settings.business_name}, {settings.timezone})\n"
           + "".join(f"  {name + ':':<15} replies to {where}\n" for name, where in targets.items())
           + f"  try:            .venv/bin/firstreply post telegram tests/fixtures/telegram/text_private.json "
           f"--url http://127.0.0.1:{port}\n"
-          f"  email:          AWS_ENDPOINT_URL={os.environ['AWS_ENDPOINT_URL']} .venv/bin/firstreply ingest-email "
-          f"tests/fixtures/email/gmail.eml\n"
+          f"  email:          .venv/bin/firstreply ingest-email tests/fixtures/email/gmail.eml{here}\n"
+          f"  jobs:           .venv/bin/firstreply run-job surveys{here} (runs in this server)\n"
           f"  admin:          http://127.0.0.1:{port}/admin  token: "
           + (f"{os.environ['FIRSTREPLY_ADMIN_TOKEN']} (generated; set FIRSTREPLY_ADMIN_TOKEN to choose one)\n"
              if admin_token_generated else "$FIRSTREPLY_ADMIN_TOKEN\n")

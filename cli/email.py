@@ -53,13 +53,23 @@ def sns_event(notification: dict[str, Any], topic_arn: str) -> dict[str, Any]:
                                  "SignatureVersion": "1", "MessageAttributes": {}}}]}
 
 
-def ingest(path: str, app=None) -> str:
+def read_mail(path: str) -> bytes:
     try:
         raw = Path(path).read_bytes()
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from None
     if not raw.strip() or b":" not in raw.split(b"\n", 1)[0]:
         raise UsageError(f"{path} is not an email message (no header line)")
+    return raw
+
+
+def ingest(path: str, app=None) -> str:
+    return ingest_bytes(read_mail(path), app)
+
+
+def ingest_bytes(raw: bytes, app=None) -> str:
+    if not raw.strip() or b":" not in raw.split(b"\n", 1)[0]:
+        raise UsageError("not an email message (no header line)")
     from botocore.exceptions import BotoCoreError, ClientError
 
     from integrations import ses

@@ -26,6 +26,9 @@ SETTINGS_FILE = "firstreply.yaml"
 LAMBDA_RUNTIME = "python3.12"
 MERGE_TEMPLATE = ROOT / "infra" / "resources.yaml"
 TEMPLATE_NAME = "sam.yaml"
+# The zip's bytecode is compiled for the runtime's version and no other: a .pyc of another version
+# is ignored by the runtime, and the package would compile from source on every cold start.
+LAMBDA_PYTHON = LAMBDA_RUNTIME.removeprefix("python")
 
 
 def chalice_for_runtime() -> None:
@@ -152,16 +155,113 @@ def build(stage: str = DEFAULT_STAGE, out: Path = ROOT / "build") -> Path:
                        cwd=ROOT, env=env, check=True)
     finally:
         shutil.rmtree(vendor, ignore_errors=True)
+    name_granted_secrets(out / TEMPLATE_NAME)
     import yaml
 
     written = out / TEMPLATE_NAME
     template = yaml.safe_load(written.read_text(encoding="utf-8"))
-    written.write_text(yaml.safe_dump(for_stage(template, stage), allow_unicode=True, sort_keys=False),
+    written.write_text(yaml.safe_dump(for_stage(template, stage), allow_unicode=True, sort_keys=False, width=120),
                        encoding="utf-8")
     before, after = slim(out / "deployment.zip")
     print(f"firstreply package: {out / 'deployment.zip'} {after / 1e6:.1f} MB (was {before / 1e6:.1f} MB "
           f"before dropping unused locale data and caches), {out / TEMPLATE_NAME}")
+    add_bytecode(out / "deployment.zip")
     return out
+
+
+def granted_secrets(role: dict) -> list[str]:
+    """The secret names a role's `ssm:GetParameters` statements grant (`…parameter${SecretsPath}/NAME`)."""
+    names = []
+    for policy in role.get("Properties", {}).get("Policies", []):
+        for statement in policy["PolicyDocument"]["Statement"]:
+            actions = statement.get("Action", [])
+            actions = actions if isinstance(actions, list) else [actions]
+            resources = statement.get("Resource", [])
+            resources = resources if isinstance(resources, list) else [resources]
+            if "ssm:GetParameters" in actions:
+                names += [r["Fn::Sub"].rsplit("/", 1)[1] for r in resources if isinstance(r, dict) and "Fn::Sub" in r]
+    return names
+
+
+def name_granted_secrets(template_path: Path) -> None:
+    """Each function is told the secrets its role may read (secrets.GRANTED_VARIABLE), so its first
+    secret brings the others in the same GetParameters call, and never asks for one it may not read
+    (the call fails as a whole). Derived from the grants, so the two cannot disagree."""
+    import yaml
+
+    from integrations.secrets import GRANTED_VARIABLE
+
+    template = yaml.safe_load(template_path.read_text(encoding="utf-8"))
+    resources = template["Resources"]
+    for function in resources.values():
+        if function["Type"] != "AWS::Serverless::Function":
+            continue
+        role = function["Properties"].get("Role")
+        role = role.get("Fn::GetAtt", [None]) if isinstance(role, dict) else [None]
+        role = role.split(".")[0] if isinstance(role, str) else role[0]
+        names = granted_secrets(resources[role]) if role in resources else []
+        if names:
+            variables = function["Properties"].setdefault("Environment", {}).setdefault("Variables", {})
+            variables[GRANTED_VARIABLE] = ",".join(names)
+    template_path.write_text(yaml.safe_dump(template, sort_keys=False, width=120), encoding="utf-8")
+
+
+# Where `make install` puts the CPython of the runtime's version when this machine has none (the
+# npm registry's Pyodide, run by Node.js: cli/bytecode/), and the script that compiles with it.
+RUNTIME_PYTHON_DIR = ROOT / ".venv" / "runtime-python"
+COMPILE_SCRIPT = ROOT / "cli" / "bytecode" / "compile.js"
+
+
+def bytecode_compiler(version: str = LAMBDA_PYTHON) -> list[str] | None:
+    """The command that compiles a folder (then its prefix) for Python `version`: this Python or a
+    native `pythonX.Y` when one is that version, else Pyodide's CPython under Node.js; None when
+    there is none."""
+    native = sys.executable if f"{sys.version_info[0]}.{sys.version_info[1]}" == version else shutil.which(
+        f"python{version}")
+    if native and native != sys.executable:   # a version manager's shim may be there and not run
+        probe = subprocess.run([native, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                               capture_output=True, text=True)
+        native = native if probe.returncode == 0 and probe.stdout.strip() == version else None
+    if native:
+        return [native, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash", "-p"]
+    node = shutil.which("node")
+    if node and (RUNTIME_PYTHON_DIR / "node_modules" / "pyodide").is_dir():
+        return [node, str(COMPILE_SCRIPT), version]
+    return None
+
+
+def add_bytecode(zip_path: Path, version: str = LAMBDA_PYTHON) -> int:
+    """Add `__pycache__/*.cpython-XY.pyc` for every `.py` in the zip, compiled by a Python of the
+    runtime's version with `unchecked-hash` invalidation: the runtime loads them as they are, never
+    stats the source, never tries to rewrite them on its read-only disk. Without them every cold
+    start compiles what it imports (measured at +126 ms on the Telegram path, +218 ms on Slack).
+    Without a Python of that version the zip stays without bytecode (another version's would be
+    ignored by the runtime), and this says so."""
+    import tempfile
+
+    compiler = bytecode_compiler(version)
+    if compiler is None:
+        print(f"\nfirstreply package: WARNING: no Python {version} to compile the runtime's bytecode with "
+              f"(`make install` gets one: Node.js and npm install {RUNTIME_PYTHON_DIR.name}). The zip has NO "
+              f"bytecode: every cold start in AWS compiles the code it imports.\n", file=sys.stderr, flush=True)
+        return 0
+    with tempfile.TemporaryDirectory() as staging, zipfile.ZipFile(zip_path, "a", zipfile.ZIP_DEFLATED,
+                                                                    compresslevel=9) as archive:
+        sources = [n for n in archive.namelist() if n.endswith(".py")]
+        for name in sources:
+            archive.extract(name, staging)
+        if compiler[1] == str(COMPILE_SCRIPT):
+            command = [*compiler, staging, "/var/task"]
+            env = {**os.environ, "NODE_PATH": str(RUNTIME_PYTHON_DIR / "node_modules")}
+        else:   # tracebacks name the file where Lambda unpacks it (/var/task), not this temporary folder
+            command, env = [*compiler, "/var/task", "-s", staging, staging], None
+        subprocess.run(command, check=True, env=env)
+        compiled = sorted(p for p in Path(staging).rglob("*.pyc"))
+        for path in compiled:
+            archive.write(path, path.relative_to(staging).as_posix())
+    print(f"firstreply package: {len(compiled)} modules compiled for Python {version} "
+          f"({zip_path.stat().st_size / 1e6:.1f} MB with bytecode)")
+    return len(compiled)
 
 
 # -- cfn-lint in every region, mail receiving on and off ------------------------------------------------

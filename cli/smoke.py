@@ -6,6 +6,14 @@ without a message). Forged ones (wrong secret, wrong or stale signature) must ge
 400, the admin API 401 without its token. Secrets come from the environment or, with
 `--secrets-path`, from SSM; a channel whose secret is unknown has its signed checks skipped.
 Exits 1 on any surprise.
+
+Then the email path: a mail from the support sender to SES's mailbox simulator
+(`success@simulator.amazonses.com`: accepted, delivered nowhere, allowed in the sandbox), composed
+and sent as replies are. Against AWS it is sent with your credentials, in the API's region, from
+`--email-from`, `SUPPORT_EMAIL_FROM` or the stack's `SupportEmailFrom`; an unverified sender is a
+failure, an account still in the SES sandbox a warning (replies to customers would be rejected).
+Against `firstreply dev` (an http://127.0.0.1 URL) the dev server sends it through SES on its AWS
+stand-in.
 """
 from __future__ import annotations
 
@@ -105,7 +113,71 @@ def checks(secret: Callable[[str], str]) -> tuple[list[Check], list[str]]:
     return found, skipped
 
 
-def run(url: str, secrets_path: str | None) -> int:
+SIMULATOR = "success@simulator.amazonses.com"
+
+
+def send_smoke_mail(sender: str | None = None) -> dict[str, str]:
+    """A plain automatic mail to the SES simulator from the support sender, through the replies'
+    own composing and sending (SendError when SES refuses it)."""
+    from integrations import ses
+
+    sender = sender or ses.support_sender()
+    if not sender:
+        raise ValueError("no sender: SUPPORT_EMAIL_FROM is not set")
+    raw = ses.compose(sender, SIMULATOR, "", "firstreply smoke test",
+                      "firstreply smoke test: the email path works.", "firstreply smoke test: the email path works.",
+                      "en", {"Auto-Submitted": "auto-generated", "X-Auto-Response-Suppress": "All"}).as_bytes()
+    return {"message_id": ses.send_raw(sender, SIMULATOR, raw), "from": sender, "to": SIMULATOR}
+
+
+def stack_sender(stack: str) -> str:
+    """The SupportEmailFrom the stack was deployed with ("" when none, or no such stack)."""
+    from integrations import aws
+
+    cloudformation = aws.client("cloudformation")
+    try:
+        described = cloudformation.describe_stacks(StackName=stack)["Stacks"][0]
+    except cloudformation.exceptions.ClientError:
+        return ""
+    return next((p.get("ParameterValue", "") for p in described.get("Parameters", [])
+                 if p["ParameterKey"] == "SupportEmailFrom"), "")
+
+
+def email_check(sender: str) -> tuple[bool, str, list[str]]:
+    """(ok, what happened, warnings) for the smoke mail sent to SES in AWS."""
+    from integrations import aws
+
+    warnings = []
+    try:
+        account = aws.client("sesv2").get_account()
+    except Exception:   # not allowed to ask, or a stand-in that cannot answer: send anyway
+        account = {}
+    if account and not account.get("SendingEnabled", True):
+        return False, "SES sending is paused for this account in this region", warnings
+    if account and not account.get("ProductionAccessEnabled", True):
+        warnings.append("the SES account is in the sandbox: replies to customers are rejected (MessageRejected, "
+                        "alarm firstreply-mail-rejected) until you request production access")
+    try:
+        sent = send_smoke_mail(sender)
+    except Exception as exc:   # SendError: MessageRejected for an unverified sender, say
+        return False, f"{sender} → {SIMULATOR}: {exc}", warnings
+    return True, f"{sender} → {SIMULATOR}, SES message {sent['message_id']}", warnings
+
+
+def local(parts) -> bool:
+    return parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
+
+
+def api_region(host: str) -> str | None:
+    """eu-west-1 of abc123.execute-api.eu-west-1.amazonaws.com."""
+    import re
+
+    found = re.match(r"^[a-z0-9]+\.execute-api\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?$", host or "")
+    return found.group(1) if found else None
+
+
+def run(url: str, secrets_path: str | None, email: bool = True, email_from: str | None = None,
+        stack: str = "firstreply") -> int:
     from urllib.parse import urlsplit
 
     parts = urlsplit(url)
@@ -129,7 +201,48 @@ def run(url: str, secrets_path: str | None) -> int:
         surprises += not ok
         detail = "" if ok else f"   got {status}: {body[:160]!r}"
         print(f"  {'ok  ' if ok else 'FAIL'} {check.name}: expected {check.expect}{detail}")
+    checked = len(found)
+    warnings: list[str] = []
+    if email:
+        outcome = smoke_email(base, parts, email_from, stack, skipped)
+        if outcome is not None:
+            ok, detail, warnings = outcome
+            checked += 1
+            surprises += not ok
+            print(f"  {'ok  ' if ok else 'FAIL'} email to the SES simulator: {detail}")
+    else:
+        skipped.append("email (--no-email)")
     for what in skipped:
         print(f"  skip {what}")
-    print(f"{len(found) - surprises} of {len(found)} as expected" + (f", {surprises} surprises" if surprises else ""))
+    for what in warnings:
+        print(f"  warn {what}")
+    print(f"{checked - surprises} of {checked} as expected" + (f", {surprises} surprises" if surprises else ""))
     return 1 if surprises else 0
+
+
+def smoke_email(base: str, parts, email_from: str | None, stack: str,
+                skipped: list[str]) -> tuple[bool, str, list[str]] | None:
+    if local(parts):   # the dev server sends it, through its stand-in
+        from cli.jobs import dev_server
+
+        found = dev_server(base, "/dev/smoke-email", b"{}", "application/json", timeout=30)
+        if found is None:
+            skipped.append("email (not a `firstreply dev` server: no /dev/smoke-email)")
+            return None
+        status, answer = found
+        if status != 200:
+            return False, answer.get("error", str(status)), []
+        return True, (f"{answer['from']} → {answer['to']} through SES on the dev server's AWS stand-in, "
+                      f"message {answer['message_id']}"), []
+    region = api_region(parts.hostname)
+    if region:   # the API's region is the stack's, where its replies are sent from
+        os.environ["AWS_REGION"] = os.environ["AWS_DEFAULT_REGION"] = region
+    try:
+        sender = email_from or os.environ.get("SUPPORT_EMAIL_FROM") or stack_sender(stack)
+    except Exception as exc:   # no credentials: nothing can be sent either
+        skipped.append(f"email (no usable AWS credentials: {exc.__class__.__name__})")
+        return None
+    if not sender:
+        skipped.append(f"email (no sender: --email-from, SUPPORT_EMAIL_FROM or the stack {stack}'s SupportEmailFrom)")
+        return None
+    return email_check(sender)

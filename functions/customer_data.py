@@ -280,12 +280,21 @@ def _chat_of(person: Person, chat_id: str) -> bool:
     return any(_meta(items).get("chat_id") == chat_id for items in person.conversations.values())
 
 
+def tombstone_digest(secret: Callable[[], bytes], channel: str, sender_id: str) -> str | None:
+    """The key of a sender's tombstone; None without a signing secret (nothing can have been erased)."""
+    try:
+        return keyed_hash(secret(), channel, sender_id)
+    except RuntimeError:
+        return None
+
+
 def forgotten(store, secret: Callable[[], bytes], inbound) -> bool:
     """The worker's question for a sender without a contact: was this person erased after this
     message was written? Then it is a redelivery or an old queued message, not a new one."""
-    try:
-        key = secret()
-    except RuntimeError:   # no signing secret: nothing can have been erased
-        return False
-    tombstone = store.tombstone(keyed_hash(key, inbound.channel, inbound.sender_id))
+    digest = tombstone_digest(secret, inbound.channel, inbound.sender_id)
+    return bool(digest) and erased_after(store.tombstone(digest), inbound)
+
+
+def erased_after(tombstone: dict | None, inbound) -> bool:
+    """Whether the tombstone (read by `forgotten` or with the worker's one read) postdates the message."""
     return bool(tombstone) and inbound.received_at <= tombstone["erased_at"]

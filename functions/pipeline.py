@@ -174,21 +174,44 @@ def with_profile(inbound: InboundMessage, contact, sender: Sender) -> InboundMes
     return replace(inbound, **changes) if changes else inbound
 
 
-def _forgotten(store: Store, inbound: InboundMessage) -> bool:
+def _forgotten(store: Store, inbound: InboundMessage, preloaded: tuple | None) -> bool:
+    """`preloaded`: (contact, chat, tombstone, digest) of the one read; its tombstone answers when a
+    digest was asked for with it."""
     if not hasattr(store, "tombstone"):   # stores without erasure (test fakes)
         return False
     from functions import customer_data, tokens
 
+    if preloaded and preloaded[3]:
+        return customer_data.erased_after(preloaded[2], inbound)
     return customer_data.forgotten(store, tokens.secret, inbound)
+
+
+def _tombstone_digest(store: Store, channel: str, sender_id: str) -> str | None:
+    if not hasattr(store, "tombstone"):
+        return None
+    from functions import customer_data, tokens
+
+    return customer_data.tombstone_digest(tokens.secret, channel, sender_id)
 
 
 def process(channel: str, event_id: str, store: Store, sender: Sender, clock: Clock,
             policy: RetryPolicy = RetryPolicy(),
             desk: Callable[[InboundMessage, Settings], str] | None = None,
-            delay_ack: Callable[[InboundMessage, int], None] | None = None) -> Outcome:
+            delay_ack: Callable[[InboundMessage, int], None] | None = None,
+            keys: tuple[str, str] | None = None) -> Outcome:
     """`delay_ack(inbound, seconds)` puts the event on the delay queue (issue 15: with
-    `acknowledgement.delay_seconds`, the acknowledgement waits there, see `delayed_ack`)."""
-    event = store.get_event(channel, event_id)
+    `acknowledgement.delay_seconds`, the acknowledgement waits there, see `delayed_ack`).
+    `keys` (chat id, sender id), when the queue message names them, let the event, the contact
+    and the chat come in one read; without them (a message queued by an older version) the event
+    is read first and the context after."""
+    preloaded = None
+    if keys:   # the sender's tombstone comes with them: a new sender is checked against it
+        digest = _tombstone_digest(store, channel, keys[1])
+        event, contact, chat, gone = store.load_event_context(channel, event_id, *keys, tombstone=digest)
+        if event and (event["inbound"].get("chat_id"), event["inbound"].get("sender_id")) == tuple(keys):
+            preloaded = (contact, chat, gone, digest)
+    else:
+        event = store.get_event(channel, event_id)
     if event is None:
         # The webhook stores before it enqueues, so this is a message from a different table or a
         # hand-made queue entry: nothing to answer.
@@ -206,6 +229,7 @@ def process(channel: str, event_id: str, store: Store, sender: Sender, clock: Cl
         store.mark_done(inbound)
         return Outcome("ignored-desk-chat")
     decision = Decision.from_dict(event["decision"]) if event.get("decision") else None
+    replayed = decision is not None   # decided by an earlier receive of this queue message
     if decision is not None and event.get("ack_sent"):
         # the channel took the ack in an earlier receive, whose record failed: complete it, send nothing
         sent, language, plain = replay_sent(event)
@@ -217,8 +241,8 @@ def process(channel: str, event_id: str, store: Store, sender: Sender, clock: Cl
         if is_own(sender, inbound):
             store.mark_done(inbound)   # our own bot's message, which the payload did not mark as such
             return Outcome("ignored-own")
-        contact, chat = store.load_context(inbound)
-        if contact is None and _forgotten(store, inbound):
+        contact, chat = preloaded[:2] if preloaded else store.load_context(inbound)
+        if contact is None and _forgotten(store, inbound, preloaded):
             # erased after this was written: a redelivery or an old queued message must not bring
             # the person back, and the event the webhook stored again goes too
             store.delete_event(inbound.channel, inbound.event_id)
@@ -252,7 +276,8 @@ def process(channel: str, event_id: str, store: Store, sender: Sender, clock: Cl
                                 "acknowledge": decision.acknowledge, "reason": decision.reason})
 
     if not decision.acknowledge or event.get("ack_sent_at"):
-        store.mark_done(inbound)
+        if replayed or decision.acknowledge:   # a fresh no-ack decision marked the event done already
+            store.mark_done(inbound)
         return Outcome("no-ack", decision)
 
     if settings.ack_delay_seconds and delay_ack is not None and not event.get("ack_due_at"):
@@ -263,12 +288,17 @@ def process(channel: str, event_id: str, store: Store, sender: Sender, clock: Cl
         log.info("acknowledgement delayed", extra={"conversation_id": decision.conversation_id,
                                                    "seconds": settings.ack_delay_seconds})
         return Outcome("ack-delayed", decision)
-    return _acknowledge(inbound, contact, decision, settings, store, sender, clock, policy)
+    if replayed and preloaded:   # decided by an earlier receive; the profile may know what this message did not say
+        contact = preloaded[0]
+        inbound = with_profile(inbound, contact, sender)
+    return _acknowledge(inbound, contact, decision, settings, store, sender, clock, policy,
+                        contact_read=not replayed or bool(preloaded))
 
 
 def _acknowledge(inbound: InboundMessage, contact, decision: Decision, settings: Settings, store: Store,
-                 sender: Sender, clock: Clock, policy: RetryPolicy) -> Outcome:
-    if contact is None:   # a replayed decision: the profile may know what this message did not say
+                 sender: Sender, clock: Clock, policy: RetryPolicy, contact_read: bool = False) -> Outcome:
+    """`contact_read`: `contact` is what the store holds (None for a new sender), not yet to be read."""
+    if not contact_read:   # a replayed decision: the profile may know what this message did not say
         contact, _ = store.load_context(inbound)
         inbound = with_profile(inbound, contact, sender)
     ack = acknowledgement(inbound, contact, decision, settings, clock.now())

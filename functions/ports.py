@@ -3,10 +3,12 @@ DynamoDB store and the channel senders. The core never imports boto3 or a channe
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from functions.models import Acknowledgement, ChatState, Contact, Decision, InboundMessage, SentMessage
-from functions.settings import Settings
+
+if TYPE_CHECKING:   # annotations only: the webhooks import SendError from here, not the settings parser
+    from functions.settings import Settings
 
 
 class SendError(Exception):
@@ -43,6 +45,10 @@ class Store(Protocol):
     def get_event(self, channel: str, event_id: str) -> dict[str, Any] | None: ...
 
     def load_context(self, inbound: InboundMessage) -> tuple[Contact | None, ChatState | None]: ...
+
+    def load_event_context(self, channel: str, event_id: str, chat_id: str, sender_id: str,
+                           tombstone: str | None = None
+                           ) -> tuple[dict[str, Any] | None, Contact | None, ChatState | None, dict[str, Any] | None]: ...
 
     def commit_decision(self, inbound: InboundMessage, decision: Decision, previous: ChatState | None,
                         now: datetime, settings: Settings) -> bool: ...

@@ -85,6 +85,9 @@ def after_customer_message(store: SlaStore, settings: Settings, conversation_id:
     if not conversation.get("priority_by"):   # an agent's choice outranks the rules
         priority = higher(priority, rule_priority(text, conversation.get("contact", ""), settings))
     when = due(conversation, settings, priority)
+    if (conversation.get("priority") == priority and conversation.get("sla_due_at") == (when or {}).get("due_at")
+            and conversation.get("gsi2sk") == (when["due_at"] if when else conversation["waiting_since"])):
+        return when   # a follow-up while waiting since the same moment: all in place already, no write
     store.set_sla(conversation, when, priority, now)
     return when
 

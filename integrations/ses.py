@@ -231,8 +231,15 @@ class EmailSender:
         raw = self.build(ack).as_bytes()
         ses_id = send_raw(self.sender, ack.details["to"], raw)
         now = datetime.now(timezone.utc)
-        # SES gave our reply its own Message-ID: remember it, so the customer's answer threads
-        dynamodb.remember_message_ids([f"<{ses_id}@{region()}.amazonses.com>"], ack.chat_id, now)
+        # SES gave our reply its own Message-ID: remember it, so the customer's answer threads. The
+        # reply is out whatever happens here: a failure must not fail the send (SQS would redeliver
+        # and the customer get the same reply again, up to five times). Without it an answer still
+        # threads through its References, which name the customer's own first message.
+        try:
+            dynamodb.remember_message_ids([f"<{ses_id}@{region()}.amazonses.com>"], ack.chat_id, now)
+        except Exception as exc:
+            log.error("reply sent, but its Message-ID was not remembered: %s", exc,
+                      extra={"ses_message_id": ses_id, "bookkeeping_error": exc.__class__.__name__})
         sent_at = iso(now)
         if os.environ.get("FIRSTREPLY_OUTBOX") == "1":   # the dev server shows it as well
             from integrations import outbox
@@ -277,7 +284,10 @@ def ensure_mail_resources() -> None:
     try:
         s3.head_bucket(Bucket=MAIL_BUCKET)
     except Exception:
-        s3.create_bucket(Bucket=MAIL_BUCKET)
+        # S3 wants the region named everywhere but us-east-1 (IllegalLocationConstraintException)
+        where = region()
+        location = {} if where == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": where}}
+        s3.create_bucket(Bucket=MAIL_BUCKET, **location)
     client("sns").create_topic(Name=MAIL_TOPIC)
     if support_address():
         client("ses").verify_email_identity(EmailAddress=support_address())

@@ -238,16 +238,77 @@ def api_url() -> str:
     return url if url.endswith("/") else url + "/"
 
 
+def _keep_alive_client():
+    """slack-sdk's WebClient, sending over one kept-alive connection per client instead of a new
+    one per call: its urllib transport sends `Connection: close` every time (a TCP and TLS
+    handshake per message). Only the transport step is replaced; building the request, retries,
+    errors and SlackResponse stay slack-sdk's (the version is pinned; tests send through it)."""
+    global _KeepAliveClient
+    if _KeepAliveClient is None:
+        import http.client
+        import urllib.parse
+
+        from slack_sdk import WebClient
+
+        class KeepAliveClient(WebClient):
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, **kwargs)
+                self._connection: http.client.HTTPConnection | None = None
+                self._connection_lock = threading.Lock()
+
+            def _perform_urllib_http_request_internal(self, url, req):
+                target = urllib.parse.urlsplit(url)
+                if target.scheme not in ("http", "https") or self.proxy is not None:
+                    return super()._perform_urllib_http_request_internal(url, req)
+                with self._connection_lock:   # one request at a time on the one connection
+                    while True:
+                        reused = self._connection is not None
+                        connection = self._connection or self._open(target)
+                        try:
+                            connection.request(req.get_method(), req.selector, body=req.data,
+                                               headers=dict(req.header_items()))
+                            response = connection.getresponse()
+                            body = response.read()
+                        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                            connection.close()
+                            self._connection = None
+                            if not reused:
+                                raise
+                            continue   # the server had closed the idle connection: again on a new one
+                        except Exception:
+                            connection.close()
+                            self._connection = None
+                            raise
+                        if response.will_close:
+                            connection.close()
+                            self._connection = None
+                        charset = response.headers.get_content_charset() or "utf-8"
+                        return {"status": response.status, "headers": response.headers,
+                                "body": body if response.headers.get_content_type() == "application/gzip"
+                                else body.decode(charset)}
+
+            def _open(self, target):
+                if target.scheme == "https":
+                    connection = http.client.HTTPSConnection(target.netloc, timeout=self.timeout,
+                                                             context=self.ssl)
+                else:
+                    connection = http.client.HTTPConnection(target.netloc, timeout=self.timeout)
+                self._connection = connection
+                return connection
+
+        _KeepAliveClient = KeepAliveClient
+    return _KeepAliveClient
+
+
+_KeepAliveClient = None
 _own_user: dict[str, str] = {}
 _own_lock = threading.Lock()
 
 
 class SlackSender:
     def __init__(self, token: str, base_url: str | None = None, timeout: int = 10):
-        from slack_sdk import WebClient
-
         self.token = token
-        self.client = WebClient(token=token, base_url=base_url or api_url(), timeout=timeout)
+        self.client = _keep_alive_client()(token=token, base_url=base_url or api_url(), timeout=timeout)
 
     def _call(self, method: str, **kwargs) -> Any:
         from slack_sdk.errors import SlackApiError

@@ -31,6 +31,12 @@ MAX_DELAY_SECONDS = 900   # SQS's ceiling for DelaySeconds
 
 @lru_cache(maxsize=8)
 def queue_url(name: str = QUEUE_NAME) -> str:
+    # In AWS the template hands the queues' URLs to every function: a webhook's cold start then
+    # enqueues (and the worker delays or defers) without a GetQueueUrl round trip first. Locally
+    # the stand-in is asked.
+    given = {QUEUE_NAME: "FIRSTREPLY_QUEUE_URL", DELAY_QUEUE_NAME: "FIRSTREPLY_DELAY_QUEUE_URL"}.get(name)
+    if given and os.environ.get(given):
+        return os.environ[given]
     return client("sqs").get_queue_url(QueueName=name)["QueueUrl"]
 
 
@@ -46,10 +52,15 @@ def queue_token(value: str) -> str:
     return "sha256-" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def enqueue(channel: str, event_id: str, group: str) -> None:
+def enqueue(channel: str, event_id: str, group: str, chat_id: str = "", sender_id: str = "") -> None:
+    """`chat_id` and `sender_id` travel with the event id so the worker reads the event, the chat
+    and the contact in one BatchGetItem."""
+    body = {"channel": channel, "event_id": event_id}
+    if chat_id and sender_id:
+        body.update(chat_id=chat_id, sender_id=sender_id)
     client("sqs").send_message(
         QueueUrl=queue_url(),
-        MessageBody=json.dumps({"channel": channel, "event_id": event_id}),
+        MessageBody=json.dumps(body),
         MessageGroupId=queue_token(group),
         MessageDeduplicationId=queue_token(f"{channel}-{event_id}"),
     )

@@ -1,15 +1,16 @@
 """Telegram: pure converters around the Bot API, and a sender built on python-telegram-bot.
 
 The webhook side (`verify_secret`, `to_inbound`) uses only the standard library, so the webhook's
-cold start does not pay for importing python-telegram-bot; the sender imports it when it sends.
+cold start does not pay for importing python-telegram-bot, nor asyncio (~12 ms): the sender
+imports both when it sends.
 """
 from __future__ import annotations
 
-import asyncio
 import hmac
 import html
 import os
 import re
+import threading
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
@@ -263,8 +264,10 @@ def api_url() -> str:
 
 
 class TelegramSender:
-    """Sends through python-telegram-bot's `Bot`, created inside the event loop that runs it:
-    one Bot reused across `asyncio.run` calls breaks (its HTTP client is bound to a closed loop)."""
+    """Sends through python-telegram-bot's `Bot`: one initialised Bot per container, in the one
+    event loop that runs every call (`_run`). A Bot per message would cost a TCP (and TLS) connection
+    per message; one Bot reused across `asyncio.run` calls breaks (its HTTP client is bound to a
+    closed loop). So the loop lives as long as the container, and the Bot's connection with it."""
 
     def __init__(self, token: str, base_url: str | None = None, timeout: float = 10.0):
         self.token = token
@@ -272,7 +275,34 @@ class TelegramSender:
         self.timeout = timeout
 
     def send(self, ack: Acknowledgement) -> SentMessage:
-        return asyncio.run(self._send(ack))
+        if ack.details.get("copy_from"):   # an agent's media from the desk: copied through the Bot
+            return _run(self._send(ack))
+        return self._send_text(ack)
+
+    def _send_text(self, ack: Acknowledgement) -> SentMessage:
+        """sendMessage on the container's one pooled HTTP client, in the calling thread: a text is
+        one POST, so no event loop, thread hop or Bot objects around it (they were most of a warm
+        message's own time). Telegram's error answers map to SendError as the Bot's errors do."""
+        payload: dict[str, Any] = {"chat_id": ack.chat_id, "text": ack.text,
+                                   "link_preview_options": {"is_disabled": True}}
+        if ack.reply_to_message_id:
+            payload["reply_parameters"] = {"message_id": int(ack.reply_to_message_id),
+                                           "allow_sending_without_reply": True}
+        if ack.parse_mode:
+            payload["parse_mode"] = ack.parse_mode
+        try:
+            message = _api_call(self.token, self.base_url, self.timeout, "sendMessage", payload)
+        except SendError as exc:
+            if not (ack.parse_mode and str(exc).startswith("BadRequest:") and "parse entities" in str(exc).lower()):
+                raise
+            # A template produced markup Telegram rejects: the words still matter more.
+            payload.pop("parse_mode")
+            payload["text"] = _strip_tags(ack.text)
+            message = _api_call(self.token, self.base_url, self.timeout, "sendMessage", payload)
+        sent_at = datetime.fromtimestamp(message["date"], timezone.utc) if message.get("date") else datetime.now(
+            timezone.utc)
+        return SentMessage(channel=CHANNEL, chat_id=ack.chat_id, message_id=str(message["message_id"]),
+                           sent_at=iso(sent_at), text=ack.text)
 
     def call(self, work):
         """Run `await work(bot)` in one session (several Bot API calls, one connection), with
@@ -281,11 +311,11 @@ class TelegramSender:
             with _send_errors():
                 async with self._bot() as bot:
                     return await work(bot)
-        return asyncio.run(run())
+        return _run(run())
 
     def send_survey(self, request) -> str:
         """The question with a button per score; callback_data `<kind>:<conversation>:<score>` (≤ 64 bytes)."""
-        return asyncio.run(self._survey(request))
+        return _run(self._survey(request))
 
     async def _survey(self, request) -> str:
         from telegram import InlineKeyboardButton, InlineKeyboardMarkup
@@ -300,7 +330,7 @@ class TelegramSender:
 
     def answer_survey(self, inbound: InboundMessage, text: str) -> None:
         """Always answer the callback (the button stops spinning), then replace the buttons with thanks."""
-        asyncio.run(self._answer(inbound.details["callback_id"], inbound.chat_id, inbound.message_id, text))
+        _run(self._answer(inbound.details["callback_id"], inbound.chat_id, inbound.message_id, text))
 
     async def _answer(self, callback_id: str, chat_id: str, message_id: str, text: str) -> None:
         async with self._bot() as bot:
@@ -314,7 +344,7 @@ class TelegramSender:
     def register_webhook(self, url: str, secret: str) -> dict[str, Any]:
         """setWebhook with the secret Telegram will send back in every request, and only the
         updates we handle; returns getWebhookInfo."""
-        return asyncio.run(self._register(url, secret))
+        return _run(self._register(url, secret))
 
     async def _register(self, url: str, secret: str) -> dict[str, Any]:
         async with self._bot() as bot:
@@ -375,29 +405,106 @@ def _send_errors():
 
 
 class _BotSession:
-    """`async with` a Bot without getMe, with a request object made in the running event loop."""
+    """`async with` the container's Bot for this token and API: created (without getMe) on first
+    use inside the shared loop, with its HTTP client, and kept open afterwards: leaving the block
+    does not close it, so the next message reuses the connection. (httpx closes a connection idle
+    for 5 s, so one a frozen Lambda kept is not trusted after a thaw.)"""
 
     def __init__(self, token: str, base_url: str, timeout: float):
-        self.token, self.base_url, self.timeout = token, base_url, timeout
+        self.key = (token, base_url, timeout)
 
     async def __aenter__(self):
-        from telegram import Bot
-        from telegram.request import HTTPXRequest
+        bot = _bots.get(self.key)
+        if bot is None:
+            from telegram import Bot
+            from telegram.request import HTTPXRequest
 
-        self.request = HTTPXRequest(connect_timeout=self.timeout, read_timeout=self.timeout,
-                                    httpx_kwargs={"verify": _tls_context()})
-        await self.request.initialize()
-        return Bot(self.token, base_url=f"{self.base_url}/bot", request=self.request,
-                   get_updates_request=self.request)
+            token, base_url, timeout = self.key
+            # a small pool: one connection for a worker's sequential sends, a few for the dev
+            # server's threads sending at once (a pool of one would make them time out waiting)
+            request = HTTPXRequest(connection_pool_size=4, connect_timeout=timeout, read_timeout=timeout,
+                                   httpx_kwargs={"verify": _tls_context()})
+            await request.initialize()
+            bot = _bots[self.key] = Bot(token, base_url=f"{base_url}/bot", request=request,
+                                        get_updates_request=request)
+        return bot
 
     async def __aexit__(self, *exc):
-        await self.request.shutdown()
+        return None
+
+
+_clients: dict[tuple[str, str, float], Any] = {}
+_clients_lock = threading.Lock()
+# Telegram's error codes as python-telegram-bot names them (telegram/request/_baserequest.py), and
+# the prefixes it drops from a description; refusals are permanent, the rest worth another try
+_REFUSED = {400: "BadRequest", 401: "InvalidToken", 403: "Forbidden", 404: "InvalidToken"}
+_PREFIXES = ("Error: ", "[Error]: ", "Bad Request: ")
+
+
+def _http_client(token: str, base_url: str, timeout: float):
+    """One httpx client per bot, API and timeout for the container (as one Bot per token was): its
+    kept-alive connection carries every send (httpx's pool is safe for the dev server's threads
+    sending at once)."""
+    key = (token, base_url, timeout)
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None:
+            import httpx
+
+            client = _clients[key] = httpx.Client(
+                timeout=timeout, verify=_tls_context(), limits=httpx.Limits(max_connections=4))
+        return client
+
+
+def _api_call(token: str, base_url: str, timeout: float, method: str, payload: dict[str, Any]) -> Any:
+    """POST one Bot API method as JSON; its `result`, or SendError as `_send_errors` would raise it."""
+    import httpx
+
+    try:
+        response = _http_client(token, base_url, timeout).post(f"{base_url}/bot{token}/{method}", json=payload)
+        answer = response.json()
+    except (httpx.HTTPError, ValueError) as exc:   # timeouts, connection errors, a proxy's HTML page
+        raise SendError(f"NetworkError: {exc}", retryable=True) from exc
+    if answer.get("ok"):
+        return answer["result"]
+    code = answer.get("error_code") or response.status_code
+    description = answer.get("description") or f"HTTP {response.status_code}"
+    for prefix in _PREFIXES:
+        description = description.removeprefix(prefix)
+    parameters = answer.get("parameters") or {}
+    if parameters.get("retry_after") is not None:
+        error = SendError(f"Flood control exceeded. Retry in {parameters['retry_after']} seconds", retryable=True,
+                          retry_after=float(parameters["retry_after"]))
+    elif code in _REFUSED and not parameters.get("migrate_to_chat_id"):
+        error = SendError(f"{_REFUSED[code]}: {description}", retryable=False)
+    else:
+        error = SendError(f"NetworkError: {description}", retryable=True)
+    raise error
+
+
+_bots: dict[tuple[str, str, float], Any] = {}   # touched only inside the loop's thread
+_loop_lock = threading.Lock()
+_loop: Any = None
+
+
+def _run(coroutine):
+    """Run `coroutine` in the container's one event loop and wait for its result. The loop runs in
+    a daemon thread of its own, so any thread may call this (the dev server's pump, a job, the CLI),
+    including one inside another running loop, and the Bots and their connections outlive the call."""
+    import asyncio
+
+    global _loop
+    with _loop_lock:
+        if _loop is None or _loop.is_closed():
+            _loop = asyncio.new_event_loop()
+            threading.Thread(target=_loop.run_forever, name="telegram-loop", daemon=True).start()
+        loop = _loop
+    return asyncio.run_coroutine_threadsafe(coroutine, loop).result()
 
 
 @lru_cache(maxsize=1)
 def _tls_context():
-    """Loading the CA bundle takes ~25 ms: once per container, not once per message. The context is
-    not bound to an event loop, so unlike the HTTP client it can outlive `asyncio.run`."""
+    """Loading the CA bundle takes ~25 ms: once per container, not once per Bot."""
     import ssl
 
     import certifi

@@ -5,8 +5,9 @@ fails in AWS (issue 14: `BatchWriteItem` from `email_inbound`). conftest install
 - a botocore `before-parameter-build` hook (it sees the call's own parameters) (appended to botocore's built-in handlers, the way moto installs its
   own, so every session and client gets it) that maps each call to the IAM action(s) and resource
   ARN(s) AWS authorises it as (Service Authorization Reference);
-- a wrapper around `integrations.secrets.get`: in AWS each secret is an SSM `GetParameter` call, in
-  tests the environment answers, so the read is recorded as that call.
+- a wrapper around `integrations.secrets.get`: in AWS a secret comes from an SSM `GetParameters` call
+  (with the other secrets its function's role grants, which `firstreply package` names from the grant),
+  in tests the environment answers, so the read is recorded as that call on that secret.
 A call is attributed to the entry point whose code is on the stack: the function in `app.py` that
 Chalice invokes (every route belongs to the one API function). Calls made by the tests themselves
 (creating the table, seeding settings, the queue pump standing in for Lambda's event source mapping)
@@ -135,8 +136,8 @@ def iam_actions(service: str, operation: str, params: dict) -> list[tuple[str, s
         if params.get("ConfigurationSetName"):
             found.append((action, _arn("ses", f"configuration-set/{params['ConfigurationSetName']}")))
         return found
-    if service == "ssm" and operation == "GetParameter":
-        return [(action, _arn("ssm", f"parameter{params['Name']}"))]
+    if service == "ssm" and operation == "GetParameters":
+        return [(action, _arn("ssm", f"parameter{name}")) for name in params["Names"]]
     if service == "sns" and "TopicArn" in params:
         return [(action, params["TopicArn"])]
     return [(action, "*")]
@@ -159,7 +160,7 @@ def _before_call(model, params, **kwargs):
 def secret_read(name: str) -> None:
     entry_point = current_entry_point()
     if entry_point is not None:
-        record(entry_point, iam_actions("ssm", "GetParameter", {"Name": f"{secrets_path()}/{name}"}))
+        record(entry_point, iam_actions("ssm", "GetParameters", {"Names": [f"{secrets_path()}/{name}"]}))
 
 
 def secrets_path() -> str:

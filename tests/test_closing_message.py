@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from conftest import OPEN_TIME, load_fixture
 
 CLOSING = {"en": "We're closing this chat for now. Write any time to start again.",
@@ -91,3 +93,48 @@ def test_a_failed_closing_message_is_recorded_and_not_retried():
     assert send_closing_message(store, conversation(), settings, OPEN_TIME, refuse) == "failed"
     assert store.updates["C1"]["closing_message"] == "failed"
     assert send_closing_message(store, conversation(), settings, OPEN_TIME, refuse) == "already sent"
+
+
+# Each chat channel's closing message goes out through that channel's sender, with its credentials:
+# the close-idle function reads them (its role grants them; the grant test sees the reads here).
+def _slack_dm(system):
+    system.slack_api.add_user("U2147483697", "Ana Lima", first_name="Ana", locale="pt-BR")
+    system.post_slack(load_fixture("slack", "message_im"))
+    return lambda: [c.params["text"] for c in system.slack_api.sent("chat.postMessage")]
+
+
+def _x_dm(system):
+    system.post_x(load_fixture("x", "aaa_dm"))
+    return lambda: [c.params["text"] for c in system.x_api.sent("dm")]
+
+
+def _meta(channel):
+    def start(system):
+        from conftest import post_meta
+
+        system.meta_api = system.request.getfixturevalue("meta_api")
+        system.meta_api.reset()
+        post_meta(system, load_fixture(channel, "text"),
+                  path="/webhooks/whatsapp" if channel == "whatsapp" else "/webhooks/meta")
+
+        def said():
+            if channel == "whatsapp":
+                return [c.params["text"]["body"] for c in system.meta_api.sent() if c.params.get("type") == "text"]
+            return [c.params["message"]["text"] for c in system.meta_api.sent("page.send")]
+        return said
+    return start
+
+
+@pytest.mark.parametrize("start", [_slack_dm, _x_dm, _meta("whatsapp"), _meta("messenger")],
+                         ids=["slack", "x", "whatsapp", "messenger"])
+def test_every_chat_channel_gets_its_closing_message(system, request, start):
+    system.request = request
+    system.use_settings(closing_message={"en": "Closing now.", "uk": "Закриваємо.", "pt": "Encerrando.",
+                                         "tr": "Kapatıyoruz.", "ru": "Закрываем."})
+    said = start(system)
+    system.pump.drain()
+    assert len(said()) == 1                                   # the acknowledgement
+    report = system.run_job("close-idle", OPEN_TIME + timedelta(minutes=31))
+    assert report["done"] == 1, report
+    assert len(said()) == 2 and said()[-1] in {"Closing now.", "Закриваємо.", "Encerrando.", "Kapatıyoruz.",
+                                                "Закрываем."}

@@ -171,8 +171,10 @@ def test_ingest_email_against_dev_on_an_aws_stand_in_it_did_not_start(tmp_path):
         assert any(t["TopicArn"].endswith(":firstreply-inbound-mail") for t in topics)
         identities = session.client("ses", endpoint_url=endpoint).list_identities()["Identities"]
         assert "help@acme.example" in identities
+        # to this dev server, not to whatever listens on the default :8000 (a developer's `make dev`)
         result = subprocess.run([FIRSTREPLY, "ingest-email", str(ROOT / "tests/fixtures/email/koi8r_russian.eml")],
-                                cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+                                cwd=ROOT, env={**env, "FIRSTREPLY_DEV_URL": f"http://127.0.0.1:{port}"},
+                                capture_output=True, text=True, timeout=60)
         assert result.returncode == 0, result.stderr
         assert result.stdout.startswith("ingested as SES message ")
         deadline, messages = time.monotonic() + 15, []
@@ -185,3 +187,58 @@ def test_ingest_email_against_dev_on_an_aws_stand_in_it_did_not_start(tmp_path):
     finally:
         stop(process)
         moto.stop()
+
+
+def test_jobs_and_mail_from_a_second_terminal_run_in_the_dev_server_with_nothing_exported():
+    """`firstreply run-job` and `ingest-email` in another terminal, nothing exported: they run in
+    the dev server (its dev signing secret, sender, AWS stand-in), and a chat survey sent that way
+    is on /dev/outbox."""
+    from datetime import datetime, timedelta, timezone
+    from zoneinfo import ZoneInfo
+
+    port = free_port()
+    process = start(port, dev_env())
+    url = f"http://127.0.0.1:{port}"
+
+    def cli(*args, ok=True):
+        result = subprocess.run([FIRSTREPLY, *args, "--url", url], cwd=ROOT, env=dev_env(), capture_output=True,
+                                text=True, timeout=120)
+        assert (result.returncode == 0) is ok, result.stdout + result.stderr
+        return result
+
+    def outbox(channel):
+        with urllib.request.urlopen(f"{url}/dev/outbox") as response:
+            return [m for m in json.load(response)["messages"] if m["channel"] == channel]
+
+    def wait_for(channel, count):
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and len(outbox(channel)) < count:
+            time.sleep(0.2)
+        return outbox(channel)
+
+    try:
+        assert post(port, load_fixture("telegram", "text_private"), "dev-secret") == 200
+        assert len(wait_for("telegram", 1)) == 1                                   # the acknowledgement
+        assert "by the dev server at" in cli("ingest-email", str(ROOT / "tests/fixtures/email/gmail.eml")).stdout
+        assert len(wait_for("email", 1)) == 1                                      # its reply, through SES
+
+        # a few days on, at noon in Kyiv (the customers' daytime, whichever clock counts)
+        kyiv = ZoneInfo("Europe/Kyiv")
+        noon = (datetime.now(kyiv) + timedelta(days=4)).replace(hour=12, minute=0, second=0, microsecond=0)
+        at = lambda minutes: (noon + timedelta(minutes=minutes)).astimezone(timezone.utc).isoformat()
+        def job(name, minutes):
+            out = cli("run-job", name, "--now", at(minutes)).stdout
+            assert f"{name} ran in the dev server at {url}" in out
+            return json.loads(out.splitlines()[-1])
+
+        assert job("close-idle", 0) == {"done": 2, "skipped": {}, "failed": 0}
+        # the email's transcript (a signed unsubscribe link, from the dev sender); the chat has no address
+        assert job("transcripts", 1) == {"done": 1, "skipped": {"no address": 1}, "failed": 0}
+        assert job("surveys", 90) == {"done": 2, "skipped": {}, "failed": 0}
+        [ack, survey] = wait_for("telegram", 2)[::-1]                                 # newest first
+        assert survey["chat_id"] == ack["chat_id"] and "1" in survey["text"] and survey != ack
+
+        unknown = cli("run-job", "nope", ok=False)
+        assert "no job 'nope'" in unknown.stderr and "surveys" in unknown.stderr
+    finally:
+        stop(process)

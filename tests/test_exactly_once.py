@@ -89,3 +89,39 @@ def test_send_failures_still_retry_through_the_queue(system):
     assert len(system.sent()) == 5                  # four failed tries, then the one that went out
     assert system.store.get_event("telegram", str(update["update_id"])).get("ack_sent") is None
     assert_recorded_once(system, "telegram", str(update["update_id"]))
+
+
+def test_email_reply_is_sent_once_when_the_message_id_write_after_the_send_fails_once(system, monkeypatch):
+    """Issue 14: after SES took the reply, the sender remembers SES's Message-ID (BatchWriteItem), so
+    the customer's answer threads. In AWS that write failed (the worker's role lacked the action);
+    the worker raised, SQS redelivered, and the customer got the same reply five times. A failing
+    write after the send must not send again."""
+    from integrations import aws
+
+    ddb = aws.client("dynamodb")
+    real, left = ddb.batch_write_item, {"fail": 1, "calls": 0}
+
+    def batch_write(**kwargs):
+        import traceback
+
+        if left["fail"] and any("ses.py" in frame.filename and frame.name == "send"
+                                for frame in traceback.extract_stack()):
+            left["fail"] -= 1
+            left["calls"] += 1
+            raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "injected"}}, "BatchWriteItem")
+        return real(**kwargs)
+
+    monkeypatch.setattr(ddb, "batch_write_item", batch_write)
+    system.pump.backoff = lambda receives: 0     # a redelivery would come back at once
+    event_id = system.ingest("gmail")
+    assert left["calls"] == 1                    # the write after the send did fail
+    assert len(system.sent_mail()) == 1          # and the reply went out once
+    assert_recorded_once(system, "email", event_id)
+    conversation = system.store.get_event("email", event_id)["decision"]["conversation_id"]
+    answer = system.sent_mail()[0]
+    # the customer's answer to it still joins the conversation, through its References
+    reply = (f"From: Olena Koval <olena.koval@gmail.com>\r\nTo: support@acme.example\r\nSubject: Re: x\r\n"
+             f"Message-ID: <answer-1@contoso.com>\r\nIn-Reply-To: {answer['Message-ID'] or '<unknown@x>'}\r\n"
+             f"References: {answer['References']} {answer['Message-ID'] or ''}\r\n\r\nThanks!\r\n").encode()
+    second = system.ingest(reply)
+    assert system.store.get_event("email", second)["decision"]["conversation_id"] == conversation

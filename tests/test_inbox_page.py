@@ -37,6 +37,8 @@ def dev(telegram_api):
                   TELEGRAM_WEBHOOK_SECRET="local-secret", FIRSTREPLY_ADMIN_TOKEN="inbox-admin-token")
     port = free_port()
     process = start(port, env)
+    # the CLI's dev-server commands go to this server, not to whatever listens on the default :8000
+    env["FIRSTREPLY_DEV_URL"] = f"http://127.0.0.1:{port}"
 
     def cli(*args) -> str:
         result = subprocess.run([FIRSTREPLY, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)

@@ -39,3 +39,23 @@ def test_mail_ses_rejects_is_an_error_the_alarm_counts(system, caplog):
     assert not raised.value.retryable
     [record] = [r for r in caplog.records if getattr(r, "ses_error", None) == "MessageRejected"]
     assert record.levelno == logging.ERROR and "customer@example.com" in record.getMessage()
+
+
+def test_dev_prepares_its_aws_stand_in_outside_us_east_1(monkeypatch):
+    """`make dev` with a region of eu-central-1: S3 refuses a bucket created there without its
+    LocationConstraint (IllegalLocationConstraintException), and the dev server did not say one."""
+    from moto import mock_aws
+
+    from cli.dev import prepare_resources
+    from functions.settings import load_settings_file
+    from integrations import aws, ses
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-central-1")
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    with mock_aws():
+        prepare_resources(load_settings_file("firstreply.yaml"), seeded_by="tests")
+        s3 = aws.client("s3")
+        assert s3.get_bucket_location(Bucket=ses.MAIL_BUCKET)["LocationConstraint"] == "eu-central-1"
+        assert aws.client("sesv2").get_email_identity(EmailIdentity=ses.support_address())
+        prepare_resources(load_settings_file("firstreply.yaml"), seeded_by="tests")   # a restart finds it
+    aws.reset_clients()

@@ -73,7 +73,10 @@ def test_smoke_against_firstreply_dev_passes_and_catches_a_wrong_secret(tmp_path
         good = subprocess.run([FIRSTREPLY, "smoke", "--url", f"http://127.0.0.1:{port}"], env=dev_env(**secrets),
                               capture_output=True, text=True, timeout=60)
         assert good.returncode == 0, good.stdout + good.stderr
-        assert "15 of 15 as expected" in good.stdout and "FAIL" not in good.stdout
+        assert "16 of 16 as expected" in good.stdout and "FAIL" not in good.stdout
+        # the email path: the dev server mailed SES's simulator through its stand-in
+        assert ("ok   email to the SES simulator: Acme Support <support@acme.example> → "
+                "success@simulator.amazonses.com through SES on the dev server's AWS stand-in") in good.stdout
         assert "ok   telegram update from a bot (verified, ignored): expected 200" in good.stdout
         assert "ok   x CRC: expected 200" in good.stdout
 
@@ -83,14 +86,66 @@ def test_smoke_against_firstreply_dev_passes_and_catches_a_wrong_secret(tmp_path
         assert wrong.returncode == 1
         assert "FAIL slack url_verification (signed): expected 200   got 401" in wrong.stdout
 
-        partial = subprocess.run([FIRSTREPLY, "smoke", "--url", f"http://127.0.0.1:{port}"], env=dev_env(),
-                                 capture_output=True, text=True, timeout=60)
+        partial = subprocess.run([FIRSTREPLY, "smoke", "--url", f"http://127.0.0.1:{port}", "--no-email"],
+                                 env=dev_env(), capture_output=True, text=True, timeout=60)
         assert partial.returncode == 0 and "skip telegram signed checks" in partial.stdout
+        assert "skip email (--no-email)" in partial.stdout
         time.sleep(1)   # give the worker its chance: the smoke test must not have made it send anything
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/dev/outbox") as response:
             assert json.load(response)["messages"] == []
     finally:
         stop(process)
+
+
+def test_smoke_mails_the_ses_simulator_in_aws_and_fails_on_an_unverified_sender(monkeypatch, capsys):
+    """The email check against AWS: moto's SES refuses an unverified sender (MessageRejected) and
+    accepts a verified one; the sender comes from the stack when not given; a sandboxed account
+    (SES v2 GetAccount, stubbed: moto has none) is a warning."""
+    from botocore.stub import ANY, Stubber
+    from moto import mock_aws
+
+    from cli import smoke
+    from integrations import aws
+
+    monkeypatch.delenv("SUPPORT_EMAIL_FROM")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")    # the profile's; the API's (eu-west-1) wins
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    assert smoke.api_region("abc123.execute-api.eu-west-1.amazonaws.com") == "eu-west-1"
+    with mock_aws():
+        aws.reset_clients()
+        # the HTTP checks are the dev server test's; here only the email check runs
+        monkeypatch.setattr(smoke, "checks", lambda secret: ([], []))
+        assert main(["smoke", "--url", API, "--email-from", "Acme <help@acme.example>"]) == 1
+        out = capsys.readouterr().out
+        assert "FAIL email to the SES simulator: Acme <help@acme.example> → success@simulator.amazonses.com" in out
+        assert "MessageRejected" in out and "0 of 1 as expected, 1 surprises" in out
+
+        aws.client("ses").verify_email_identity(EmailAddress="help@acme.example")
+        assert main(["smoke", "--url", API, "--email-from", "Acme <help@acme.example>"]) == 0
+        assert "ok   email to the SES simulator: Acme <help@acme.example> → success@simulator.amazonses.com, SES " \
+            "message" in capsys.readouterr().out
+        from moto.ses.models import ses_backends
+
+        [mail] = ses_backends["123456789012"]["eu-west-1"].sent_messages      # the API's region
+        assert set(mail.destinations) == {"success@simulator.amazonses.com"}
+
+        assert main(["smoke", "--url", API]) == 0          # no sender anywhere, no stack
+        assert "skip email (no sender" in capsys.readouterr().out
+        aws.client("cloudformation").create_stack(StackName="firstreply", TemplateBody=json.dumps({
+            "Parameters": {"SupportEmailFrom": {"Type": "String"}},
+            "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}}),
+            Parameters=[{"ParameterKey": "SupportEmailFrom", "ParameterValue": "Acme <help@acme.example>"}])
+        assert smoke.stack_sender("firstreply") == "Acme <help@acme.example>"
+
+        with Stubber(aws.client("sesv2")) as sesv2:
+            sesv2.add_response("get_account", {"SendingEnabled": True, "ProductionAccessEnabled": False})
+            sesv2.add_response("send_email", {"MessageId": "0102-sandbox"}, {
+                "FromEmailAddress": "Acme <help@acme.example>", "Content": ANY,
+                "Destination": {"ToAddresses": ["success@simulator.amazonses.com"]}})
+            assert main(["smoke", "--url", API]) == 0
+        out = capsys.readouterr().out
+        assert "SES message 0102-sandbox" in out and "warn the SES account is in the sandbox" in out
+    aws.reset_clients()
 
 
 # -- dead letters ----------------------------------------------------------------------------------
@@ -267,6 +322,213 @@ def test_two_stages_deploy_side_by_side_from_one_checkout(monkeypatch, tmp_path,
         aws.reset_clients()
 
 
+STACK_ID = "arn:aws:cloudformation:eu-west-1:123456789012:stack/firstreply/5b3e0a10-ce5e-11f0-9e2b-0a1b2c3d4e5f"
+
+
+def described(status, **extra):
+    from datetime import datetime, timezone
+
+    return {"Stacks": [{"StackName": "firstreply", "StackId": STACK_ID, "StackStatus": status,
+                        "CreationTime": datetime(2026, 11, 30, 2, 0, tzinfo=timezone.utc), **extra}]}
+
+
+def event(resource, status, reason="", minute=0):
+    from datetime import datetime, timezone
+
+    return {"StackId": STACK_ID, "EventId": f"{resource}-{status}", "StackName": "firstreply",
+            "LogicalResourceId": resource, "ResourceStatus": status, "ResourceStatusReason": reason,
+            "Timestamp": datetime(2026, 11, 30, 2, minute, tzinfo=timezone.utc)}
+
+
+def test_deploy_explains_and_recovers_from_a_rolled_back_first_create(monkeypatch, capsys):
+    """A first create that failed leaves the stack in ROLLBACK_COMPLETE (only deletable). The deploy
+    shows why it failed and what to do, deletes the empty stack, creates it again with the table
+    unprotected (a protected table would make the rollback itself fail), then protects the table.
+    CloudFormation is stubbed call by call (moto cannot run SAM's template, nor roll back)."""
+    import boto3
+    from botocore.stub import ANY, Stubber
+
+    from cli import deploy
+
+    cloudformation = boto3.client("cloudformation", region_name="eu-west-1")
+    url = "https://firstreply-artifacts-123456789012-eu-west-1.s3.eu-west-1.amazonaws.com/firstreply/t.yaml"
+    reserved = ("Resource handler returned message: \"Specified ReservedConcurrentExecutions for function "
+                "decreases account's UnreservedConcurrentExecution below its minimum value of [10].\"")
+    history = [   # newest first, as CloudFormation lists them
+        event("firstreply", "ROLLBACK_COMPLETE", minute=9),
+        event("Table", "DELETE_COMPLETE", minute=8),
+        event("Worker", "CREATE_FAILED", "Resource creation cancelled", minute=7),
+        event("firstreply", "ROLLBACK_IN_PROGRESS", "The following resource(s) failed to create: [APIHandler].", 7),
+        event("APIHandler", "CREATE_FAILED", reserved, minute=6),
+        event("Table", "CREATE_COMPLETE", minute=5),
+        event("firstreply", "CREATE_IN_PROGRESS", "User Initiated", minute=1)]
+    kept = ["SupportAddress", "SupportEmailFrom", "AlarmEmail", "TableDeletionProtection", "ApiReservedConcurrency"]
+    with Stubber(cloudformation) as stub:
+        stub.add_response("describe_stacks", described("ROLLBACK_COMPLETE"), {"StackName": "firstreply"})
+        stub.add_response("describe_stack_events", {"StackEvents": history}, {"StackName": "firstreply"})
+        stub.add_response("delete_stack", {}, {"StackName": "firstreply"})
+        stub.add_client_error("describe_stacks", "ValidationError", "Stack with id firstreply does not exist")
+        stub.add_response("create_change_set", {"Id": "cs1", "StackId": STACK_ID}, {
+            "StackName": "firstreply", "ChangeSetName": ANY, "Capabilities": deploy.CAPABILITIES, "TemplateURL": url,
+            "ChangeSetType": "CREATE", "Tags": ANY, "Parameters": [
+                {"ParameterKey": "SupportAddress", "ParameterValue": "support@acme.example"},
+                {"ParameterKey": "TableDeletionProtection", "ParameterValue": "false"},
+                {"ParameterKey": "ApiReservedConcurrency", "ParameterValue": "0"}]})
+        stub.add_response("describe_change_set", {"Status": "CREATE_COMPLETE"}, {"StackName": "firstreply",
+                                                                               "ChangeSetName": ANY})
+        stub.add_response("execute_change_set", {}, {"StackName": "firstreply", "ChangeSetName": ANY})
+        stub.add_response("describe_stacks", described("CREATE_COMPLETE"), {"StackName": "firstreply"})
+        # then the table is protected: an update of the parameter alone, everything else as it is
+        stub.add_response("describe_stacks", described("CREATE_COMPLETE", Parameters=[
+            {"ParameterKey": key, "ParameterValue": ""} for key in kept]), {"StackName": "firstreply"})
+        stub.add_response("create_change_set", {"Id": "cs2", "StackId": STACK_ID}, {
+            "StackName": "firstreply", "ChangeSetName": ANY, "Capabilities": deploy.CAPABILITIES,
+            "UsePreviousTemplate": True, "ChangeSetType": "UPDATE", "Tags": ANY, "Parameters": [
+                {"ParameterKey": key, "ParameterValue": "true"} if key == "TableDeletionProtection"
+                else {"ParameterKey": key, "UsePreviousValue": True} for key in kept]})
+        stub.add_response("describe_change_set", {"Status": "CREATE_COMPLETE"}, {"StackName": "firstreply",
+                                                                               "ChangeSetName": ANY})
+        stub.add_response("execute_change_set", {}, {"StackName": "firstreply", "ChangeSetName": ANY})
+        stub.add_response("describe_stacks", described("UPDATE_COMPLETE"), {"StackName": "firstreply"})
+        stub.add_response("describe_stacks", described("UPDATE_COMPLETE", Outputs=[
+            {"OutputKey": "AdminURL", "OutputValue": "https://abc123.execute-api.eu-west-1.amazonaws.com/api/admin"}]),
+            {"StackName": "firstreply"})
+        found = deploy.deploy_stack(cloudformation, "firstreply", url, {
+            "SupportAddress": "support@acme.example", "SupportEmailFrom": None, "ApiReservedConcurrency": "0"})
+        stub.assert_no_pending_responses()
+    assert found == {"AdminURL": "https://abc123.execute-api.eu-west-1.amazonaws.com/api/admin"}
+    out = capsys.readouterr().out
+    assert "the first create of firstreply failed and was rolled back (ROLLBACK_COMPLETE):\n  APIHandler: " \
+        "Resource handler returned message" in out
+    assert "Resource creation cancelled" not in out                  # the consequences, not the cause
+    assert "hint: the account's Lambda concurrency limit is too low" in out and "ApiReservedConcurrency=0" in out
+    assert "cannot be updated, only deleted. Nothing is lost" in out
+    assert "turning the table's deletion protection on" in out
+
+
+def test_deploy_in_a_region_where_ses_receives_no_mail_says_how_to_deploy_chats_only():
+    """There the template's receipt rule types do not exist: the change set fails before anything
+    is created (the stack waits in REVIEW_IN_PROGRESS, which the next deploy creates from)."""
+    import boto3
+    from botocore.stub import ANY, Stubber
+
+    from cli import deploy
+
+    cloudformation = boto3.client("cloudformation", region_name="eu-central-2")
+    reason = "Template format error: Unrecognized resource types: [AWS::SES::ReceiptRule, AWS::SES::ReceiptRuleSet]"
+    failed = {"Status": "FAILED", "StatusReason": reason}
+    with Stubber(cloudformation) as stub:
+        stub.add_response("describe_stacks", described("REVIEW_IN_PROGRESS"), {"StackName": "firstreply"})
+        stub.add_response("create_change_set", {"Id": "cs1", "StackId": STACK_ID}, {
+            "StackName": "firstreply", "ChangeSetName": ANY, "Capabilities": deploy.CAPABILITIES, "TemplateURL": ANY,
+            "ChangeSetType": "CREATE", "Tags": ANY, "Parameters": [
+                {"ParameterKey": "TableDeletionProtection", "ParameterValue": "false"}]})
+        stub.add_response("describe_change_set", failed, {"StackName": "firstreply", "ChangeSetName": ANY})
+        stub.add_response("describe_change_set", failed, {"StackName": "firstreply", "ChangeSetName": ANY})
+        with pytest.raises(SystemExit) as refused:
+            deploy.deploy_stack(cloudformation, "firstreply", "https://example/t.yaml", {})
+        stub.assert_no_pending_responses()
+    assert f"the change set failed: {reason}" in str(refused.value)
+    assert "hint: SES may not receive mail in this region: deploy with --parameter EnableEmail=false" in str(
+        refused.value)
+
+
+def test_deploy_finds_data_an_earlier_stack_kept_before_creating_anything(monkeypatch):
+    """`firstreply destroy` keeps the table and the mail bucket; their names are fixed, so a new
+    stack's create would fail on them (and roll back): the deploy says so before it starts."""
+    import boto3
+    from botocore.stub import Stubber
+    from moto import mock_aws
+
+    from cli import deploy
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    with mock_aws():
+        dynamodb, s3 = boto3.client("dynamodb", region_name="eu-west-1"), boto3.client("s3", region_name="eu-west-1")
+        leftovers = lambda: deploy.retained_data(dynamodb, s3, "123456789012", "eu-west-1")
+        assert leftovers() == []
+        dynamodb.create_table(TableName="firstreply", BillingMode="PAY_PER_REQUEST",
+                              AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                              KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+        s3.create_bucket(Bucket="firstreply-inbound-mail-123456789012-eu-west-1",
+                         CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        assert deploy.retained_data(dynamodb, s3, "123456789012", "eu-west-1", email=False) == [
+            "the DynamoDB table firstreply"]
+        cloudformation = boto3.client("cloudformation", region_name="eu-west-1")
+        with Stubber(cloudformation) as stub:
+            stub.add_client_error("describe_stacks", "ValidationError", "Stack with id firstreply does not exist")
+            with pytest.raises(SystemExit) as refused:
+                deploy.deploy_stack(cloudformation, "firstreply", "https://example/t.yaml", {}, leftovers)
+            stub.assert_no_pending_responses()       # no change set was made
+    message = str(refused.value)
+    assert ("the DynamoDB table firstreply and the S3 bucket firstreply-inbound-mail-123456789012-eu-west-1 of an "
+            "earlier firstreply stack still exist") in message
+    assert "firstreply destroy --delete-data" in message
+
+
+def test_destroy_deletes_the_stack_and_keeps_the_data_unless_asked_and_confirmed(monkeypatch, capsys):
+    """moto's CloudFormation runs a stand-in of the stack: the table and the mail bucket under the
+    names the template gives them, retained (moto knows `Retain`, not `RetainExceptOnCreate`,
+    which AWS treats as `Retain` on stack deletion), and the receipt rule set as an output."""
+    from moto import mock_aws
+
+    from integrations import aws
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    bucket = "firstreply-inbound-mail-123456789012-eu-west-1"
+    template = {
+        "Resources": {
+            "Table": {"Type": "AWS::DynamoDB::Table", "DeletionPolicy": "Retain", "Properties": {
+                "TableName": "firstreply", "BillingMode": "PAY_PER_REQUEST",
+                "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+                "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}]}},
+            "MailBucket": {"Type": "AWS::S3::Bucket", "DeletionPolicy": "Retain", "Properties": {"BucketName": bucket}},
+            "WorkQueue": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "firstreply-work"}}},
+        "Outputs": {"ReceiptRuleSetName": {"Value": "firstreply-inbound"}, "MailBucketName": {"Value": bucket}}}
+    with mock_aws():
+        aws.reset_clients()
+        cloudformation, dynamodb, s3, ses = (aws.client(name) for name in ("cloudformation", "dynamodb", "s3", "ses"))
+        cloudformation.create_stack(StackName="firstreply", TemplateBody=json.dumps(template))
+        dynamodb.update_table(TableName="firstreply", DeletionProtectionEnabled=True)
+        dynamodb.put_item(TableName="firstreply", Item={"pk": {"S": "CONV#1"}})
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+        for body in (b"first", b"second"):                      # two versions of one mail, and a delete marker
+            s3.put_object(Bucket=bucket, Key="inbound/abc", Body=body)
+        s3.delete_object(Bucket=bucket, Key="inbound/abc")
+        ses.create_receipt_rule_set(RuleSetName="firstreply-inbound")
+        ses.set_active_receipt_rule_set(RuleSetName="firstreply-inbound")
+
+        assert main(["destroy"]) == 0
+        out = capsys.readouterr().out
+        assert "SES receipt rule set firstreply-inbound deactivated" in out
+        assert "firstreply deleted" in out and "kept the DynamoDB table firstreply and the S3 bucket " + bucket in out
+        assert "firstreply destroy --delete-data" in out
+        assert not [s for s in cloudformation.list_stacks()["StackSummaries"] if s["StackStatus"] != "DELETE_COMPLETE"]
+        assert "Metadata" not in ses.describe_active_receipt_rule_set()
+        assert dynamodb.get_item(TableName="firstreply", Key={"pk": {"S": "CONV#1"}})["Item"]     # kept
+        assert s3.list_object_versions(Bucket=bucket)["Versions"]
+
+        monkeypatch.setattr("sys.stdin.isatty", lambda: False)
+        with pytest.raises(SystemExit, match="confirm with --yes when not at a terminal"):
+            main(["destroy", "--delete-data"])
+        monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+        monkeypatch.setattr("builtins.input", lambda prompt: "yes")   # not the table's name
+        assert main(["destroy", "--delete-data"]) == 1
+        assert "no stack firstreply" in capsys.readouterr().out
+        assert dynamodb.describe_table(TableName="firstreply")
+
+        monkeypatch.setattr("builtins.input", lambda prompt: "firstreply")
+        assert main(["destroy", "--delete-data"]) == 0
+        out = capsys.readouterr().out
+        assert "deleted the table firstreply" in out and f"deleted the bucket {bucket} (3 objects)" in out
+        assert "firstreply-artifacts-123456789012-eu-west-1" in out          # what it leaves, named
+        assert "firstreply" not in dynamodb.list_tables()["TableNames"]
+        assert bucket not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+        assert main(["destroy", "--delete-data", "--yes"]) == 0
+        assert "no retained table or mail bucket" in capsys.readouterr().out
+    aws.reset_clients()
+
+
 def test_deploy_without_credentials_says_so(monkeypatch, tmp_path):
     env = {k: v for k, v in dev_env().items() if not k.startswith("AWS_")}
     env.update(AWS_CONFIG_FILE=str(tmp_path / "none"), AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
@@ -278,7 +540,7 @@ def test_deploy_without_credentials_says_so(monkeypatch, tmp_path):
 
 # -- secrets ---------------------------------------------------------------------------------------
 def test_secrets_come_from_ssm_when_the_environment_has_none(monkeypatch):
-    from aws_lambda_powertools.utilities import parameters
+    import botocore.client
     from moto import mock_aws
 
     from integrations import aws, secrets
@@ -287,18 +549,58 @@ def test_secrets_come_from_ssm_when_the_environment_has_none(monkeypatch):
     monkeypatch.setenv("FIRSTREPLY_SECRETS_PATH", "/firstreply/prod")
     with mock_aws():
         aws.reset_clients()
-        parameters.clear_caches()
+        secrets.clear_cache()
         import boto3
 
-        boto3.client("ssm", region_name="us-east-1").put_parameter(
-            Name="/firstreply/prod/TELEGRAM_WEBHOOK_SECRET", Value="from-ssm", Type="SecureString")
-        assert secrets.get("TELEGRAM_WEBHOOK_SECRET") == "from-ssm"
+        ssm = boto3.client("ssm", region_name="us-east-1")
+        for name in ("TELEGRAM_WEBHOOK_SECRET", "SLACK_SIGNING_SECRET", "FIRSTREPLY_ADMIN_TOKEN"):
+            ssm.put_parameter(Name=f"/firstreply/prod/{name}", Value=f"{name}-from-ssm", Type="SecureString")
+        monkeypatch.delenv("SLACK_SIGNING_SECRET", raising=False)
+        monkeypatch.delenv("FIRSTREPLY_ADMIN_TOKEN", raising=False)
+        calls = []
+        original = botocore.client.BaseClient._make_api_call
+
+        def counting(self, operation, params):
+            calls.append(operation)
+            return original(self, operation, params)
+
+        monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", counting)
+        # what `firstreply package` sets from the function's grant (a webhook's verifiers and bot tokens)
+        monkeypatch.setenv(secrets.GRANTED_VARIABLE, "TELEGRAM_WEBHOOK_SECRET,SLACK_SIGNING_SECRET,"
+                                                     "SLACK_BOT_TOKEN,X_BEARER_TOKEN")
+        assert secrets.get("TELEGRAM_WEBHOOK_SECRET") == "TELEGRAM_WEBHOOK_SECRET-from-ssm"
+        assert secrets.get("SLACK_SIGNING_SECRET") == "SLACK_SIGNING_SECRET-from-ssm"
         assert secrets.get("SLACK_BOT_TOKEN") == "xoxb-test-token"       # the environment wins
         monkeypatch.delenv("X_BEARER_TOKEN", raising=False)
         assert secrets.get("X_BEARER_TOKEN") == ""                       # not stored: not configured
-        parameters.clear_caches()
+        # the function's granted secrets come in one call; a name outside them alone
+        assert calls == ["GetParameters"]
+        assert secrets.get("FIRSTREPLY_ADMIN_TOKEN") == "FIRSTREPLY_ADMIN_TOKEN-from-ssm"
+        assert calls == ["GetParameters", "GetParameters"]
+        secrets.clear_cache()
     monkeypatch.delenv("FIRSTREPLY_SECRETS_PATH")
     assert secrets.get("TELEGRAM_WEBHOOK_SECRET") == ""
+
+
+def test_delayed_acknowledgements_that_dead_lettered_are_listed_and_replayed(system, capsys):
+    """The delay queue's own dead-letter queue (firstreply-delay-dead) is no silent corner either."""
+    from integrations import sqs
+
+    update = load_fixture("telegram", "text_private")
+    system.post_update(update)                       # stored; its event is what the record names
+    queue = system.pump.sqs
+    dead = sqs.queue_url(sqs.DELAY_DEAD_LETTER_QUEUE_NAME)
+    queue.send_message(QueueUrl=dead, MessageBody=json.dumps(
+        {"channel": "telegram", "event_id": str(update["update_id"]), "kind": "delayed-ack"}))
+
+    assert main(["dead-letters"]) == 0
+    out = capsys.readouterr().out
+    assert "1 delayed acknowledgement(s) in firstreply-delay-dead:" in out
+    assert f"telegram {update['update_id']} from Olena" in out
+    assert system.queue_depth(dead) == 1
+    assert main(["dead-letters", "--replay"]) == 0
+    assert "replayed 1 onto firstreply-delay" in capsys.readouterr().out
+    assert system.queue_depth(dead) == 0 and system.queue_depth(sqs.queue_url(sqs.DELAY_QUEUE_NAME)) == 1
 
 
 def test_failed_asynchronous_events_are_listed_and_replayed_to_their_function(system, capsys):

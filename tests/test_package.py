@@ -37,10 +37,10 @@ def test_the_zip_holds_the_code_and_its_packages_but_not_boto3(package):
             "templates/ack.whatsapp.uk.j2", "integrations/whatsapp.py", "pywa/__init__.py",
             "integrations/dynamodb/inbox.py",
             "chalice/app.py", "telegram/__init__.py", "slack_sdk/__init__.py", "tweepy/__init__.py",
-            "jinja2/__init__.py", "aws_lambda_powertools/__init__.py", "babel/locale-data/uk.dat"} <= names
+            "jinja2/__init__.py", "babel/locale-data/uk.dat"} <= names
+    assert not any(n.startswith("aws_lambda_powertools/") for n in names)   # stdlib logs, one GetParameters
     assert not any(n.startswith(("boto3/", "botocore/", "moto/", "pytest", "playwright/", "tests/", "cli/"))
                    for n in names)
-    assert not any("__pycache__" in n for n in names)
     # Babel's data only for the languages templates exist in (plus root)
     locales = {n.rsplit("/", 1)[1][:-4] for n in names if n.startswith("babel/locale-data/")}
     assert {"root", "en", "ru", "uk", "tr", "fa"} <= locales and "de" not in locales and "ja" not in locales
@@ -53,7 +53,38 @@ def test_the_zip_holds_the_code_and_its_packages_but_not_boto3(package):
     assert "yaml/_yaml." + tag + "-aarch64-linux-gnu.so" in extensions
     assert all(n.endswith((f"{tag}-aarch64-linux-gnu.so", ".abi3.so")) for n in extensions), extensions
     size = (BUILD / "deployment.zip").stat().st_size
-    assert size < 12_000_000, f"{size / 1e6:.1f} MB"
+    # 6.7 MB of sources and data, and about as much bytecode (a cold start that compiles nothing is
+    # worth the bytes: Lambda takes 50 MB zipped)
+    assert size < 15_000_000, f"{size / 1e6:.1f} MB"
+
+
+MAGIC = {"3.11": 3495, "3.12": 3531, "3.13": 3571}
+
+
+def test_every_module_in_the_zip_has_its_bytecode_for_the_runtime(package):
+    """A cold start loads the shipped bytecode instead of compiling the package from source."""
+    import importlib.util
+
+    from cli.package import LAMBDA_PYTHON
+
+    archive, template = package
+    # the version the bytecode is for is the runtime every function runs
+    assert {f["Properties"]["Runtime"] for f in functions(template).values()} == {f"python{LAMBDA_PYTHON}"}
+    tag = f"cpython-{LAMBDA_PYTHON.replace('.', '')}"
+    names = set(archive.namelist())
+    sources = [n for n in names if n.endswith(".py")]
+    missing = [n for n in sources if f"{n.rpartition('/')[0]}/__pycache__/{n.rpartition('/')[2][:-3]}.{tag}.pyc"
+               .lstrip("/") not in names]
+    assert sources and not missing, missing[:10]
+    assert not any(n.endswith(".pyc") and f".{tag}." not in n for n in names)   # no other version's
+    # unchecked-hash (PEP 552 flags 0b01): never compared with the source, never rewritten
+    header = archive.read(f"functions/handlers/__pycache__/telegram_webhook.{tag}.pyc")[:16]
+    # the version's magic number (CPython's importlib/_bootstrap_external.py; stable across a minor
+    # version's releases): what the runtime's import checks before it uses a .pyc
+    if LAMBDA_PYTHON == f"{sys.version_info[0]}.{sys.version_info[1]}":
+        assert header[:4] == importlib.util.MAGIC_NUMBER
+    assert header[:4] == MAGIC[LAMBDA_PYTHON].to_bytes(2, "little") + b"\r\n"
+    assert int.from_bytes(header[4:8], "little") == 0b01
 
 
 def test_every_handler_imports_from_the_zip_with_only_boto3(package, tmp_path):
@@ -184,8 +215,8 @@ def test_alarms_watch_dead_letters_errors_and_throttles_of_every_function(packag
     _, template = package
     resources = template["Resources"]
     alarms = {name: r["Properties"] for name, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
-    assert alarms["DeadLettersAlarm"]["Dimensions"] == [{"Name": "QueueName",
-                                                         "Value": {"Fn::GetAtt": ["DeadLetterQueue", "QueueName"]}}]
+    for alarm, queue in (("DeadLettersAlarm", "DeadLetterQueue"), ("DelayDeadLettersAlarm", "DelayDeadLetterQueue")):
+        assert alarms[alarm]["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}}]
     for alarm, metric in (("FunctionErrorsAlarm", "Errors"), ("FunctionThrottlesAlarm", "Throttles")):
         # EmailInbound's only when mail is enabled (Fn::If on EmailEnabled)
         metrics = [m["Fn::If"][1] if "Fn::If" in m else m for m in alarms[alarm]["Metrics"]]
@@ -260,10 +291,16 @@ def test_two_stages_create_no_name_in_common_and_every_name_carries_the_stage(pa
 
 
 def _statements(role):
-    """A role's statements; a conditional one (`Fn::If` on a switch such as EnableEmail) as the
-    statement it is when switched on."""
-    found = [s for policy in role["Properties"]["Policies"] for s in policy["PolicyDocument"]["Statement"]]
-    return [s["Fn::If"][1] if set(s) == {"Fn::If"} else s for s in found]
+    """The role's statements as deployed with every condition true (a statement behind `Fn::If`,
+    such as the raw-mail one that exists only with mail enabled, counts as its true branch)."""
+    found = []
+    for policy in role["Properties"]["Policies"]:
+        for statement in policy["PolicyDocument"]["Statement"]:
+            if "Fn::If" in statement:
+                statement = statement["Fn::If"][1]
+            if statement != {"Ref": "AWS::NoValue"}:
+                found.append(statement)
+    return found
 
 
 def _listed(value):
@@ -303,13 +340,20 @@ def test_every_function_has_its_own_least_privilege_role(package):
         [statement] = [s for s in roles[name] if s["Sid"] == "Secrets"]
         return {r["Fn::Sub"].rsplit("/", 1)[1] for r in _listed(statement["Resource"])}
 
-    # each function reads only the secrets it uses: the public API no bot token, the worker no admin token
-    # (of the bot tokens, Telegram's to know the bot and Slack's to erase the desk's posts)
+    # each function reads only the secrets it uses: the public API the webhook verifiers and, of the bot
+    # tokens, Telegram's (who the bot is) and Slack's (erasure deletes the desk's posts), no sending
+    # credentials of X, WhatsApp or Messenger; the worker no admin token
     assert secrets("APIHandler") == {"TELEGRAM_WEBHOOK_SECRET", "SLACK_SIGNING_SECRET", "X_CONSUMER_SECRET",
-                                     "FIRSTREPLY_SIGNING_SECRET", "FIRSTREPLY_ADMIN_TOKEN", "META_APP_SECRET",
-                                     "META_VERIFY_TOKEN", "TELEGRAM_BOT_TOKEN", "SLACK_BOT_TOKEN"}
+                                     "META_APP_SECRET", "META_VERIFY_TOKEN", "FIRSTREPLY_SIGNING_SECRET",
+                                     "FIRSTREPLY_ADMIN_TOKEN", "TELEGRAM_BOT_TOKEN", "SLACK_BOT_TOKEN"}
     assert "FIRSTREPLY_ADMIN_TOKEN" not in secrets("Worker") and "TELEGRAM_BOT_TOKEN" in secrets("Worker")
-    assert secrets("CloseIdle") == {"TELEGRAM_BOT_TOKEN"}   # the closing message, no admin or webhook secret
+    assert "FIRSTREPLY_ADMIN_TOKEN" not in secrets("CloseIdle")   # only the chat senders, for the closing message
+    # one GetParameters call brings a function's secrets: it is told the names its role grants, no other
+    for name, function in functions(template).items():
+        told = function["Properties"].get("Environment", {}).get("Variables", {}).get("FIRSTREPLY_SECRET_NAMES")
+        granted = secrets(name) if any(s["Sid"] == "Secrets" for s in roles[name]) else set()
+        assert set(told.split(",") if told else ()) == granted, name
+    assert all(a != "ssm:GetParameter" for name in roles for a in actions(name))   # GetParameters only
 
 
 def test_the_template_passes_cfn_lint_with_mail_on_and_off(package):

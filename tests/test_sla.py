@@ -224,3 +224,23 @@ def test_an_sla_run_reads_only_the_due_timers_whatever_the_table_holds(system):
     # the due timers and their conversations (and the settings once): ∝ due, not the 400 in the table
     assert reads["Scan"] == 0 and reads["items"] <= 2 * 10 + 2
     print(f"\nSLA run: {reads['items']} items read for 10 due timers among 400 (queries: {reads['Query']})")
+
+
+def test_the_breach_is_said_in_the_telegram_desk_topic_too(system, alarms):
+    """The SLA job posts in every desk surface of the conversation: the Telegram topic needs the bot
+    token, read by the SLA function (its role grants it; the grant test sees the read here)."""
+    from integrations import telegram_desk
+
+    group = -1001234567890
+    telegram_desk._admins.clear()
+    system.telegram_api.add_forum(group)
+    system.use_settings(sla=SLA, desk={"telegram_group": group})
+    system.deliver(load_fixture("telegram", "text_private"))      # Monday 10:00 Kyiv, normal: 8 h
+    conversation = system.store.conversation(system.store.chat("telegram", "1111111")["conversation_id"])
+    topic = conversation["desk_telegram"]["topic"]
+
+    assert system.run_job("sla", datetime(2026, 11, 24, 8, 0, tzinfo=timezone.utc))["breached"] == 1
+    said = [c.params["text"] for c in system.telegram_api.sent("sendMessage")
+            if str(c.params.get("chat_id")) == str(group) and str(c.params.get("message_thread_id")) == str(topic)]
+    assert len([t for t in said if "SLA breached" in t]) == 1
+    assert [p["alarm"] for p in alarms()] == ["sla-breach"]

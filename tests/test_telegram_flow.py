@@ -277,8 +277,9 @@ def test_failures_after_all_retries_end_in_the_dead_letter_queue(system):
     assert len(system.sent()) == sqs.MAX_RECEIVES * 4   # four tries per receive, then SQS gave up
     dead_url = sqs.queue_url(sqs.DEAD_LETTER_QUEUE_NAME)
     dead = system.pump.sqs.receive_message(QueueUrl=dead_url, MaxNumberOfMessages=10)["Messages"]
-    assert [json.loads(m["Body"]) for m in dead] == [{"channel": "telegram",
-                                                     "event_id": str(update["update_id"])}]
+    chat = str(update["message"]["chat"]["id"])   # the keys of the worker's one read travel along
+    assert [json.loads(m["Body"]) for m in dead] == [{"channel": "telegram", "event_id": str(update["update_id"]),
+                                                     "chat_id": chat, "sender_id": str(update["message"]["from"]["id"])}]
     # nothing was lost: the inbound message and the decision are stored, no ack marked sent
     event = system.store.get_event("telegram", str(update["update_id"]))
     assert event["inbound"]["text"] and "ack_sent_at" not in event

@@ -34,6 +34,7 @@ class StandIn:
     def __init__(self, port: int = 0):
         self.port = port
         self.calls: list[Call] = []
+        self.connections = 0   # TCP connections accepted: a client that reuses one keeps this at 1
         self._failures: list[tuple[str | None, Reply]] = []
         self._server: ThreadingHTTPServer | None = None
         self._lock = threading.Lock()
@@ -66,6 +67,7 @@ class StandIn:
         with self._lock:
             self.calls.clear()
             self._failures.clear()
+            self.connections = 0
 
     # -- serving -----------------------------------------------------------------------------------
     @property
@@ -77,6 +79,14 @@ class StandIn:
         stand_in = self
 
         class Handler(BaseHTTPRequestHandler):
+            # keep-alive, as the real APIs: a client's connection reuse is visible (and counted)
+            protocol_version = "HTTP/1.1"
+
+            def setup(self):   # once per accepted connection
+                super().setup()
+                with stand_in._lock:
+                    stand_in.connections += 1
+
             def log_message(self, *args):   # quiet: tests read `calls`, people read /_calls
                 pass
 

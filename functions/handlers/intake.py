@@ -100,5 +100,6 @@ def accept(inbound: InboundMessage) -> bool:
         return False
     # "pending": stored before but maybe never enqueued (a failure after the put); the queue's
     # deduplication and the worker's idempotence make a second enqueue harmless.
-    sqs.enqueue(inbound.channel, inbound.event_id, group=f"{inbound.channel}-{inbound.chat_id}")
+    sqs.enqueue(inbound.channel, inbound.event_id, group=f"{inbound.channel}-{inbound.chat_id}",
+                chat_id=inbound.chat_id, sender_id=inbound.sender_id)
     return True

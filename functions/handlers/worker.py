@@ -41,8 +41,8 @@ def now():
 
 @lru_cache(maxsize=8)
 def sender_for(channel: str) -> Sender:
-    """One sender per channel and container (the SDK clients inside are reusable; Telegram's Bot
-    is created per send, inside its event loop)."""
+    """One sender per channel and container, and with it one connection per channel (Telegram's
+    Bot lives in the container's one event loop, Slack's client keeps its connection alive)."""
     if channel == "telegram" and secrets.get("TELEGRAM_BOT_TOKEN"):
         from integrations.telegram import TelegramSender
 
@@ -150,7 +150,8 @@ def handle_record(body: dict, receipt_handle: str, message_id: str = "") -> None
                               clock, policy, desk=lambda inbound, settings: desk.handle(
                                   inbound, store(), settings, clock, policy),
                               delay_ack=lambda inbound, seconds: sqs.enqueue_delayed_ack(
-                                  inbound.channel, inbound.event_id, seconds))
+                                  inbound.channel, inbound.event_id, seconds),
+                              keys=(body["chat_id"], body["sender_id"]) if body.get("sender_id") else None)
             desk.mirror(store(), store().load_settings(), clock, policy, body["channel"], body["event_id"])
             if outcome.decision:   # a customer's message: the SLA due time and the rules' priority
                 desk.after_customer_message(store(), store().load_settings(), clock, body["channel"],

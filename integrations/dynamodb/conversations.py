@@ -15,7 +15,7 @@ from functions.models import ChatState, Contact, Decision, InboundMessage, SentM
 from functions.settings import Settings
 from integrations.dynamodb import (EVENT_TTL_DAYS, TTL_ATTRIBUTE, _from_key, chat_key, contact_key,
                                    conversation_key, event_key, expiry, from_item, open_partition, to_item)
-from integrations.dynamodb.customers import pointer_items
+from integrations.dynamodb.customers import pointer_items, tombstone_key
 from integrations.dynamodb.inbox import lookup_items, state_pk
 from integrations.dynamodb.stats import count_fact, latency_bucket
 
@@ -26,7 +26,25 @@ class ConversationStore:
     """A mixin of `DynamoStore`."""
 
     def load_context(self, inbound: InboundMessage) -> tuple[Contact | None, ChatState | None]:
-        keys = [contact_key(inbound.channel, inbound.sender_id), chat_key(inbound.channel, inbound.chat_id)]
+        items = self._batch_get([contact_key(inbound.channel, inbound.sender_id),
+                                 chat_key(inbound.channel, inbound.chat_id)])
+        return self._context(items, inbound.channel, inbound.sender_id)
+
+    def load_event_context(self, channel: str, event_id: str, chat_id: str, sender_id: str,
+                           tombstone: str | None = None
+                           ) -> tuple[dict[str, Any] | None, Contact | None, ChatState | None, dict[str, Any] | None]:
+        """The worker's one read per message: the event, its contact and its chat in one
+        BatchGetItem (the queue message names the chat and the sender, so the keys are known
+        before the event is read), and the sender's erasure tombstone when its digest is given
+        (a sender without a contact is checked against it)."""
+        keys = [event_key(channel, event_id), contact_key(channel, sender_id), chat_key(channel, chat_id)]
+        items = self._batch_get(keys + ([tombstone_key(tombstone)] if tombstone else []))
+        event = next((i for i in items if i["pk"].startswith("EVENT#")), None)
+        gone = next((i for i in items if i["pk"].startswith("GONE#")), None)
+        contact, chat = self._context([i for i in items if i is not event and i is not gone], channel, sender_id)
+        return event, contact, chat, gone
+
+    def _batch_get(self, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
         request = {self.table: {"Keys": keys, "ConsistentRead": True}}
         found: list[dict[str, Any]] = []
         for _ in range(5):   # BatchGetItem may hand back unprocessed keys under load
@@ -34,13 +52,18 @@ class ConversationStore:
             found += [from_item(i) for i in answer.get("Responses", {}).get(self.table, [])]
             request = answer.get("UnprocessedKeys") or {}
             if not request:
-                break
+                return found
             _time.sleep(0.05)
+        raise RuntimeError("BatchGetItem left keys unprocessed five times")   # the queue retries
+
+    @staticmethod
+    def _context(items: list[dict[str, Any]], channel: str, sender_id: str
+                 ) -> tuple[Contact | None, ChatState | None]:
         contact = chat = None
-        for item in found:
+        for item in items:
             if item["pk"].startswith("CONTACT#"):
                 known = {f.name for f in dataclasses.fields(Contact)} - {"channel", "sender_id"}
-                contact = Contact(channel=inbound.channel, sender_id=inbound.sender_id,
+                contact = Contact(channel=channel, sender_id=sender_id,
                                   **{k: v for k, v in item.items() if k in known and isinstance(v, str)})
             else:
                 chat = ChatState(conversation_id=item["conversation_id"], status=item["status"],
@@ -62,10 +85,13 @@ class ConversationStore:
                    "subject": inbound.subject, "references": inbound.references}
         items: list[dict[str, Any]] = [{"Update": {
             "TableName": self.table, "Key": event_key(inbound.channel, inbound.event_id),
-            "UpdateExpression": "SET decision = :d, decided_at = :t, #ttl = :e",
+            # a decision that sends nothing also marks the event done: no write of its own after
+            "UpdateExpression": "SET decision = :d, decided_at = :t, #ttl = :e"
+                                + ("" if decision.acknowledge else ", #s = :done"),
             "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(decision)",
-            "ExpressionAttributeNames": {"#ttl": TTL_ATTRIBUTE},
-            "ExpressionAttributeValues": to_item({":d": decision.to_dict(), ":t": at, ":e": event_expiry}),
+            "ExpressionAttributeNames": {"#ttl": TTL_ATTRIBUTE, **({} if decision.acknowledge else {"#s": "status"})},
+            "ExpressionAttributeValues": to_item({":d": decision.to_dict(), ":t": at, ":e": event_expiry,
+                                                  **({} if decision.acknowledge else {":done": "done"})}),
         }}]
         chat_condition = ("attribute_not_exists(pk)" if previous is None
                           else "conversation_id = :old AND last_activity_at = :seen")
