@@ -49,9 +49,11 @@ def test_first_message_follow_up_and_replay_cost_one_read_each(system):
     # GIVEN a new customer WHEN the first message is handled
     calls, messages = _worker_calls(system, first)
     # THEN one read (event + chat + contact + the sender's erasure tombstone), the decision, the
-    # record of the sent ack; then the inbox's step (functions/sla.py) reads the conversation and,
-    # with no SLA target set, finds its place in the inbox as the decision wrote it: nothing to write
-    assert calls == Counter({"BatchGetItem": 1, "TransactWriteItems": 2, "GetItem": 1}), calls
+    # record of the sent ack, the send's slot of Telegram's rate (one conditional update of the
+    # second's window: the pacing shared by all workers); then the inbox's step (functions/sla.py)
+    # reads the conversation and, with no SLA target set, finds its place in the inbox as the
+    # decision wrote it: nothing to write
+    assert calls == Counter({"BatchGetItem": 1, "TransactWriteItems": 2, "UpdateItem": 1, "GetItem": 1}), calls
     assert len(system.telegram_api.sent("sendMessage")) == 1
 
     # WHEN the customer writes again in the open conversation
