@@ -20,8 +20,8 @@ Key design. `pk`/`sk` are strings; `gsi1pk`/`gsi1sk` form a sparse index that on
 | template      | TEMPLATES                       | {NAME.CHANNEL.LANGUAGE}    | every function: query the partition = all edited templates, loaded with the settings |
 | template ver. | TEMPLATE#{id}                   | V#{version:06d}            | admin: history and rollback (query newest first; get one) |
 | rate window   | RATE#{what}                     | WINDOW#{n}                 | sender: one conditional ADD per send (X DM limit) |
-| stats         | STATS#{YYYY-MM-DD}#{n}          | {channel}                  | stats: survey counters (surveys, CSAT, NPS) ADDed outside any transaction on a random one of 8 shards, summed when read (a query per shard) |
-| facts         | FACTS#{YYYY-MM-DD}#{n}          | {open|ack|first_response|close}#{channel}#{conversation_id}[#{event}] | stats: one item per opened, acknowledged, answered or closed conversation (n = shard_of(id) of 16), Put inside the transaction of what it counts: the conversation's own item, so exactly once without a shared item in any transaction; conversations and acks (with their latency bucket) are counted from these when read, the rest feeds medians and percentiles |
+| stats         | STATS#{YYYY-MM-DD}#{n}          | {channel}                  | stats: survey counters (surveys, CSAT, NPS) ADDed outside any transaction on a random one of 2 shards, summed when read (a query per shard) |
+| facts         | FACTS#{YYYY-MM-DD}#{n}          | {open|ack|first_response|close}#{channel}#{conversation_id}[#{event}] | stats: one item per opened, acknowledged, answered or closed conversation (n = shard_of(id) of 4), Put inside the transaction of what it counts: the conversation's own item, so exactly once without a shared item in any transaction; conversations and acks (with their latency bucket) are counted from these when read, the rest feeds medians and percentiles |
 | cursor        | CURSOR#{job}                    | CURSOR                     | pollers: where to resume (X mentions since_id)    |
 | message id    | MSGID#{email Message-ID}        | MSGID                      | email: which chat a reply's In-Reply-To/References belong to (batch get) |
 | customer conv.| CUSTOMER#{channel}#{sender_id}  | CONV#{conversation_id}     | export/forget: every conversation the person wrote in (query the partition; put in the decision transaction on each message) |
@@ -144,8 +144,12 @@ def expiry(moment: datetime, days: int) -> int:
 # key items written before the change still carry, so no backfill is needed).
 OPEN_SHARDS = 32    # every customer message rewrites gsi1sk: 10,000 msg/s on one channel = ~625 writes/s a shard
 DUE_SHARDS = 8      # one task per closed conversation and kind: ~1/10 of the message rate
-FACT_SHARDS = 16    # two facts per new conversation (opened, acknowledged) plus first response and close
-STATS_SHARDS = 8    # the survey counters: one ADD per survey sent or answered, on a random shard
+# The stats read every shard of every day asked (a month: 30 × (1 + FACT_SHARDS + 1 + STATS_SHARDS)
+# queries), so these are as few as the write rate allows: facts are ~2 writes per new conversation
+# (~0.2 per message), 4 shards keep one under 1,000 writes/s up to ~20,000 messages/s; the survey
+# counters take one ADD per survey sent or answered (a few a minute even on a busy day).
+FACT_SHARDS = 4
+STATS_SHARDS = 2
 
 
 def shard_of(value: str, shards: int) -> int:
