@@ -142,11 +142,18 @@ def unsubscribe(token):
     return handler.handle(app.current_request, token)
 
 
-@app.on_sqs_message(queue=QUEUE_NAME, batch_size=1, name="worker")
+# Up to 10 messages an invocation, failures reported per message (the event source's
+# FunctionResponseTypes is in infra/resources.yaml: Chalice does not write it). The most worker
+# instances SQS runs at once (ScalingConfig, 2-1000): a burst then waits in the queue instead of
+# taking the account's whole Lambda concurrency from the webhooks.
+WORKER_MAX_CONCURRENCY = int(os.environ.get("FIRSTREPLY_WORKER_MAX_CONCURRENCY", "100"))
+
+
+@app.on_sqs_message(queue=QUEUE_NAME, batch_size=10, name="worker", maximum_concurrency=WORKER_MAX_CONCURRENCY)
 def worker(event):
     from functions.handlers import worker as handler
 
-    handler.handle(event)
+    return handler.handle(event)
 
 
 @app.route("/admin", methods=["GET"])

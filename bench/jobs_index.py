@@ -1,7 +1,7 @@
 """How much a scheduled job reads: a table with 20,000 finished conversations and 50 due ones
 (prints figures, asserts nothing).
 
-The jobs find work through the sparse index (`gsi1`: OPEN#channel while open, DUE#kind while due),
+The jobs find work through the sparse index (`gsi1`: OPEN#channel#n while open, DUE#kind#n while due, each over its shards),
 so what they read should grow with the due items, not with the table. Counted from DynamoDB's own
 answers: items returned by Query, GetItem and BatchGetItem (ScannedCount for queries). moto runs
 in-process. Target: close-idle at most 2 items read per due item.
@@ -47,7 +47,7 @@ def main() -> None:
     from functions.settings import load_settings_file
     from integrations import aws, dynamodb, ses
     from functions.clock import iso
-    from integrations.dynamodb import TABLE_NAME, to_item
+    from integrations.dynamodb import TABLE_NAME, open_partition, to_item
 
     reads: Counter = Counter()
 
@@ -70,7 +70,8 @@ def main() -> None:
                             "opened_at": iso(now - timedelta(days=10)),
                             "last_activity_at": iso(now - timedelta(days=4 if due else 9)), "language": "en"}
             if due:
-                conversation.update({"gsi1pk": "OPEN#email", "gsi1sk": conversation["last_activity_at"]})
+                conversation.update({"gsi1pk": open_partition("email", conversation["conversation_id"]),
+                                     "gsi1sk": conversation["last_activity_at"]})
             items += [conversation,
                       {"pk": f"CHAT#email#{conversation['chat_id']}", "sk": "CHAT", "conversation_id": cid,
                        "status": conversation["status"]},

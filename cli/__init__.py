@@ -122,13 +122,17 @@ def _deploy(args) -> int:
     named = {"SupportAddress": args.support_address, "SupportEmailFrom": args.support_from,
              "AlarmEmail": args.alarm_email}
     given.update({key: value for key, value in named.items() if value is not None})
-    return run(args.stage, args.stack, given, args.skip_package)
+    from cli.package import name_prefix
+
+    # a stage's own stack unless told otherwise: `--stage staging` must never update prod's
+    return run(args.stage, args.stack or name_prefix(args.stage), given, args.skip_package)
 
 
 def _destroy(args) -> int:
     from cli.destroy import run
+    from cli.package import name_prefix
 
-    return run(args.stack, args.delete_data, args.yes)
+    return run(args.stack or name_prefix(args.stage), args.delete_data, args.yes, name_prefix(args.stage))
 
 
 def _register_webhooks(args) -> int:
@@ -166,6 +170,9 @@ def _audit(args) -> int:
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="firstreply", description="Instant, personal first replies "
                                   "on Telegram, Slack, X and email, serverless on AWS.")
+    top.add_argument("--stage", dest="target_stage", metavar="STAGE",
+                     help="run the command on a deployed stage's table, queues and secrets path "
+                     "(e.g. firstreply --stage staging dead-letters); default: the FIRSTREPLY_* environment, prod's names")
     commands = top.add_subparsers(dest="command", required=True)
 
     dev = commands.add_parser("dev", help="run everything locally on an embedded AWS stand-in")
@@ -214,13 +221,16 @@ def parser() -> argparse.ArgumentParser:
     stats.set_defaults(run=_stats)
 
     package = commands.add_parser("package", help="write the deployment zip and CloudFormation template to build/")
-    package.add_argument("--stage", default="prod", help="Chalice stage of .chalice/config.json (default prod)")
+    package.add_argument("--stage", default="prod", help="the stage (default prod); every name the stack creates "
+                         "carries it: firstreply-STAGE-… (prod keeps firstreply-…)")
     package.add_argument("--out", default="build", help="output folder (default build/)")
     package.set_defaults(run=_package)
 
     deploy = commands.add_parser("deploy", help="package and deploy to AWS with CloudFormation; prints the webhook URLs")
-    deploy.add_argument("--stage", default="prod", help="Chalice stage (default prod)")
-    deploy.add_argument("--stack", default="firstreply", help="CloudFormation stack name (default firstreply)")
+    deploy.add_argument("--stage", default="prod", help="the stage (default prod): stages live side by side in "
+                        "one account, each with its own names, secrets path and stack")
+    deploy.add_argument("--stack", help="CloudFormation stack name (default firstreply for prod, "
+                        "firstreply-STAGE for other stages)")
     deploy.add_argument("--support-address", help="the address customers write to, e.g. support@acme.example")
     deploy.add_argument("--support-from", help='the verified SES sender, e.g. "Acme Support <support@acme.example>"')
     deploy.add_argument("--alarm-email", help="who is emailed when an alarm fires")
@@ -232,7 +242,9 @@ def parser() -> argparse.ArgumentParser:
 
     destroy = commands.add_parser("destroy", help="delete the stack; the table and the mail bucket are kept "
                                   "unless --delete-data")
-    destroy.add_argument("--stack", default="firstreply", help="CloudFormation stack name (default firstreply)")
+    destroy.add_argument("--stage", default="prod", help="the stage whose stack and data go (default prod)")
+    destroy.add_argument("--stack", help="CloudFormation stack name (default firstreply for prod, "
+                         "firstreply-STAGE for other stages)")
     destroy.add_argument("--delete-data", action="store_true", help="also delete the table and the mail bucket: "
                          "every conversation, for good (asks you to type the table's name)")
     destroy.add_argument("--yes", action="store_true", help="with --delete-data: do not ask")
@@ -293,6 +305,10 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.target_stage:   # before any integrations module reads its names from the environment
+        from cli.package import stage_names
+
+        os.environ.update(stage_names(args.target_stage))
     return args.run(args)
 
 

@@ -29,8 +29,8 @@ from cli.channels import UsageError
 ROOT = Path(__file__).resolve().parent.parent
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"]
 PARAMETERS = ("SupportAddress", "SupportEmailFrom", "AlarmEmail")
-TABLE = "firstreply"                   # infra/resources.yaml: fixed names, one stack per account and region
-MAIL_BUCKET = "firstreply-inbound-mail-{account}-{region}"
+TABLE = "firstreply"                   # the default stage's; a stage's names start with its prefix (cli/package.py)
+MAIL_BUCKET = "{prefix}-inbound-mail-{account}-{region}"
 # a stack being created, updated or deleted: wait for it
 BUSY = ("CREATE_IN_PROGRESS", "UPDATE_IN_PROGRESS", "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", "DELETE_IN_PROGRESS",
         "ROLLBACK_IN_PROGRESS", "UPDATE_ROLLBACK_IN_PROGRESS", "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS",
@@ -146,15 +146,16 @@ def explain_and_delete(cloudformation, stack: str, status: str) -> None:
             failure_reasons(cloudformation, stack))) from None
 
 
-def retained_data(dynamodb, s3, account: str, region: str, email: bool = True) -> list[str]:
-    """The table and mail bucket of an earlier stack, still there: a new stack cannot create them."""
+def retained_data(dynamodb, s3, account: str, region: str, email: bool = True, prefix: str = TABLE) -> list[str]:
+    """The table and mail bucket of an earlier stack of the stage (`prefix`: its names), still
+    there: a new stack cannot create them."""
     found = []
     try:
-        dynamodb.describe_table(TableName=TABLE)
-        found.append(f"the DynamoDB table {TABLE}")
+        dynamodb.describe_table(TableName=prefix)
+        found.append(f"the DynamoDB table {prefix}")
     except dynamodb.exceptions.ResourceNotFoundException:
         pass
-    bucket = MAIL_BUCKET.format(account=account, region=region)
+    bucket = MAIL_BUCKET.format(prefix=prefix, account=account, region=region)
     if email:
         try:
             s3.head_bucket(Bucket=bucket)
@@ -250,15 +251,29 @@ def activate_rule_set(ses, rule_set: str) -> str:
     return f"SES receipt rule set {rule_set} activated"
 
 
-def run(stage: str, stack: str, params: dict[str, str | None], skip_package: bool) -> int:
-    from cli.package import build
+def packaged_stage_prefix(build: Path) -> str:
+    """The name prefix the template in `build` was packaged with (its stage's; a package from before
+    stages had prod's names)."""
+    import yaml
+
+    with open(build / "sam.yaml", encoding="utf-8") as fh:
+        parameters = yaml.safe_load(fh).get("Parameters", {})
+    return str(parameters.get("NamePrefix", {}).get("Default", "firstreply"))
+
+
+def run(stage: str, stack: str, params: dict[str, str | None], skip_package: bool, out: Path = ROOT / "build") -> int:
+    from cli.package import build, check_stage, name_prefix, secrets_path
     from integrations import aws
 
-    out = ROOT / "build"
+    check_stage(stage)
     if not skip_package:
         build(stage, out)
     elif not (out / "deployment.zip").exists():
         raise UsageError("--skip-package needs build/deployment.zip: run `make package` first")
+    packaged_for = packaged_stage_prefix(out)
+    if packaged_for != name_prefix(stage):   # build/ holds the last stage packaged, maybe another
+        raise UsageError(f"build/ was packaged for the names {packaged_for}-…, not stage {stage}'s "
+                         f"({name_prefix(stage)}-…): run `firstreply package --stage {stage}` first")
     region = aws.region()
     try:
         account = aws.client("sts").get_caller_identity()["Account"]
@@ -270,7 +285,8 @@ def run(stage: str, stack: str, params: dict[str, str | None], skip_package: boo
     print(f"firstreply deploy: uploaded to s3://{bucket}/{stack}/ in {account} {region}", flush=True)
     email = params.get("EnableEmail") != "false"
     found = deploy_stack(aws.client("cloudformation"), stack, template_url, params,
-                         leftovers=lambda: retained_data(aws.client("dynamodb"), s3, account, region, email))
+                         leftovers=lambda: retained_data(aws.client("dynamodb"), s3, account, region, email,
+                                                         name_prefix(stage)))
     if found.get("ReceiptRuleSetName"):
         print(activate_rule_set(aws.client("ses"), found["ReceiptRuleSetName"]))
     width = max((len(k) for k in found), default=0)
@@ -278,7 +294,7 @@ def run(stage: str, stack: str, params: dict[str, str | None], skip_package: boo
         print(f"  {key:<{width}}  {value}")
     api = found.get("EndpointURL", "").rstrip("/")
     if api:
-        print(f"next: store the secrets in SSM (README), then\n  .venv/bin/firstreply register-webhooks --url {api} "
-              f"--secrets-path /firstreply/{stage}\n  .venv/bin/firstreply smoke --url {api} "
-              f"--secrets-path /firstreply/{stage}")
+        print(f"next: store the secrets in SSM under {secrets_path(stage)} (README), then\n"
+              f"  .venv/bin/firstreply register-webhooks --url {api} --secrets-path {secrets_path(stage)}\n"
+              f"  .venv/bin/firstreply smoke --url {api} --secrets-path {secrets_path(stage)}")
     return 0

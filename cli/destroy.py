@@ -71,17 +71,18 @@ def delete_bucket(s3, bucket: str) -> int:
     return removed
 
 
-def confirm(yes: bool) -> bool:
+def confirm(yes: bool, table: str = TABLE) -> bool:
     if yes:
         return True
     if not sys.stdin.isatty():
         raise UsageError("--delete-data deletes every conversation for good: confirm with --yes when not at a terminal")
     answer = input(f"This deletes every conversation, contact and raw mail for good (point-in-time recovery "
-                   f"goes with the table).\nType the table's name ({TABLE}) to confirm: ")
-    return answer.strip() == TABLE
+                   f"goes with the table).\nType the table's name ({table}) to confirm: ")
+    return answer.strip() == table
 
 
-def run(stack: str, delete_data: bool, yes: bool) -> int:
+def run(stack: str, delete_data: bool, yes: bool, prefix: str = TABLE) -> int:
+    """`prefix`: the stage's names (cli/package.py `name_prefix`); its table is named that."""
     from integrations import aws
 
     region = aws.region()
@@ -99,17 +100,17 @@ def run(stack: str, delete_data: bool, yes: bool) -> int:
         delete_stack(cloudformation, aws.client("ses"), stack)
 
     dynamodb, s3 = aws.client("dynamodb"), aws.client("s3")
-    data = retained_data(dynamodb, s3, account, region)
+    data = retained_data(dynamodb, s3, account, region, prefix=prefix)
     if data and not delete_data:
         print(f"firstreply destroy: kept {' and '.join(data)}: your customers' conversations and mail. "
               f"`firstreply destroy --delete-data` removes them (export first: `firstreply contact export`).")
     elif data:
-        if not confirm(yes):
+        if not confirm(yes, prefix):
             print("firstreply destroy: not confirmed; the data is kept")
             return 1
-        if any(what.endswith(f" {TABLE}") for what in data):
-            delete_table(dynamodb, TABLE)
-            print(f"firstreply destroy: deleted the table {TABLE}")
+        if any(what.endswith(f" {prefix}") for what in data):
+            delete_table(dynamodb, prefix)
+            print(f"firstreply destroy: deleted the table {prefix}")
         for what in data:
             if what.startswith("the S3 bucket "):
                 bucket = what.removeprefix("the S3 bucket ")

@@ -88,23 +88,32 @@ class QueuePump:
             QueueUrl=self.url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
 
     def pump_once(self, wait_seconds: int = 0) -> int:
-        """Handle what is visible now; returns how many messages were handled successfully."""
+        """Handle what is visible now, as Lambda would: one batch of up to 10 in one invocation,
+        the failures the worker reports (ReportBatchItemFailures) left on the queue with a short
+        backoff, the rest deleted; returns how many messages were handled successfully."""
+        from functions.handlers import worker
+
         answer = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10,
                                           WaitTimeSeconds=wait_seconds, AttributeNames=["All"])
+        messages = answer.get("Messages", [])
+        if not messages:
+            return 0
+        try:
+            response = self.handler({"Records": [sqs_record(m, self.arn) for m in messages]}, None) or {}
+            failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
+        except Exception as exc:   # the whole invocation failed: SQS retries the whole batch
+            log.warning("worker failed: %s", exc)
+            failed = {m["MessageId"] for m in messages}
         handled = 0
-        for message in answer.get("Messages", []):
-            try:
-                self.handler({"Records": [sqs_record(message, self.arn)]}, None)
-            except Exception as exc:   # what Lambda would report; SQS retries the message
+        for message in messages:
+            if message["MessageId"] not in failed:
+                self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
+                handled += 1
+            elif message["MessageId"] not in worker.deferred:   # a deferral set its own wait
                 receives = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
-                log.warning("worker failed (receive %d): %s", receives, exc)
-                if not _deferred(exc):
-                    self.sqs.change_message_visibility(QueueUrl=self.url,
-                                                       ReceiptHandle=message["ReceiptHandle"],
-                                                       VisibilityTimeout=self.backoff(receives))
-                continue
-            self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
-            handled += 1
+                log.warning("worker failed on %s (receive %d)", message["MessageId"], receives)
+                self.sqs.change_message_visibility(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"],
+                                                   VisibilityTimeout=self.backoff(receives))
         return handled
 
     def drain(self, rounds: int = 50) -> int:
@@ -125,12 +134,6 @@ class QueuePump:
             except Exception:   # the stand-in restarting, say: keep the dev server alive
                 log.exception("queue worker error")
                 stop.wait(1)
-
-
-def _deferred(exc: Exception) -> bool:
-    from functions.pipeline import DeferDelivery
-
-    return isinstance(exc, DeferDelivery)
 
 
 # -- schedules -------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -51,13 +52,53 @@ def chalice_for_runtime() -> None:
     sys.exit(main())
 
 
+# Stages (issue 18): many stacks in one account. Every name a stack creates starts with its prefix
+# (infra/resources.yaml's NamePrefix); the default stage keeps the names stacks had before stages,
+# so an existing deployment updates in place (a renamed table would be a new, empty one).
+DEFAULT_STAGE = "prod"
+STAGE_NAME = re.compile(r"^[a-z][a-z0-9]{0,9}$")   # short: the mail bucket's name also holds account and region
+
+
+def check_stage(stage: str) -> str:
+    if not STAGE_NAME.match(stage):
+        raise SystemExit(f"firstreply: stage {stage!r}: 1-10 lowercase letters and digits, starting with a letter")
+    return stage
+
+
+def name_prefix(stage: str) -> str:
+    return "firstreply" if check_stage(stage) == DEFAULT_STAGE else f"firstreply-{stage}"
+
+
+def secrets_path(stage: str) -> str:
+    return f"/firstreply/{check_stage(stage)}"
+
+
+def stage_names(stage: str) -> dict[str, str]:
+    """The names the stage's functions are given (infra/resources.yaml's Globals), as environment."""
+    prefix = name_prefix(stage)
+    return {"FIRSTREPLY_TABLE": prefix, "FIRSTREPLY_QUEUE": f"{prefix}-work.fifo",
+            "FIRSTREPLY_DEAD_LETTER_QUEUE": f"{prefix}-dead.fifo", "FIRSTREPLY_DELAY_QUEUE": f"{prefix}-delay",
+            "FIRSTREPLY_DELAY_DEAD_LETTER_QUEUE": f"{prefix}-delay-dead",
+            "FIRSTREPLY_FAILED_EVENTS_QUEUE": f"{prefix}-failed-events",
+            "FIRSTREPLY_MAIL_TOPIC": f"{prefix}-inbound-mail", "FIRSTREPLY_SECRETS_PATH": secrets_path(stage)}
+
+
 def stage_environment(stage: str) -> dict[str, str]:
     """The stage's environment variables: `app.py` reads some at import (queue and topic names,
-    the Cognito setting), and Chalice imports it while packaging."""
+    the Cognito setting), and Chalice imports it while packaging. Any stage name works: the
+    settings in `.chalice/config.json` are shared, a stage block there only adds to them."""
     config = json.loads((ROOT / ".chalice" / "config.json").read_text(encoding="utf-8"))
-    if stage not in config.get("stages", {}):
-        raise SystemExit(f"firstreply package: no stage {stage!r} in .chalice/config.json")
-    return {**config.get("environment_variables", {}), **config["stages"][stage].get("environment_variables", {})}
+    return {**config.get("environment_variables", {}), **stage_names(stage),
+            **config.get("stages", {}).get(stage, {}).get("environment_variables", {})}
+
+
+def for_stage(template: dict, stage: str) -> dict:
+    """The template bound to its stage: the name prefix and the secrets' path as the parameters'
+    defaults, the prefix the only value allowed (a stage's functions and its names must agree)."""
+    parameters = template["Parameters"]
+    parameters["NamePrefix"].update(Default=name_prefix(stage), AllowedValues=[name_prefix(stage)])
+    parameters["SecretsPath"]["Default"] = secrets_path(stage)
+    return template
 
 
 def languages() -> set[str]:
@@ -89,7 +130,8 @@ def slim(zip_path: Path) -> tuple[int, int]:
     return before, zip_path.stat().st_size
 
 
-def build(stage: str = "prod", out: Path = ROOT / "build") -> Path:
+def build(stage: str = DEFAULT_STAGE, out: Path = ROOT / "build") -> Path:
+    check_stage(stage)
     vendor = ROOT / "vendor"
     if vendor.exists():
         shutil.rmtree(vendor)
@@ -114,6 +156,12 @@ def build(stage: str = "prod", out: Path = ROOT / "build") -> Path:
     finally:
         shutil.rmtree(vendor, ignore_errors=True)
     name_granted_secrets(out / TEMPLATE_NAME)
+    import yaml
+
+    written = out / TEMPLATE_NAME
+    template = yaml.safe_load(written.read_text(encoding="utf-8"))
+    written.write_text(yaml.safe_dump(for_stage(template, stage), allow_unicode=True, sort_keys=False, width=120),
+                       encoding="utf-8")
     before, after = slim(out / "deployment.zip")
     print(f"firstreply package: {out / 'deployment.zip'} {after / 1e6:.1f} MB (was {before / 1e6:.1f} MB "
           f"before dropping unused locale data and caches), {out / TEMPLATE_NAME}")

@@ -29,7 +29,9 @@ log = logging.getLogger(__name__)
 class RetryPolicy:
     attempts: int = 4              # tries per worker invocation before the queue takes over
     base_delay: float = 0.5        # seconds, doubled each time, with jitter
-    max_inline_wait: float = 20.0  # a longer Retry-After is waited out by the queue, not in here
+    # A longer Retry-After (or wait for a send slot) is waited out by the queue, not in here: at a
+    # burst, hundreds of invocations sleeping 20 s each are paid for and hold concurrency.
+    max_inline_wait: float = 2.0
 
 
 class DeferDelivery(Exception):
@@ -58,8 +60,25 @@ def stamped(sent: SentMessage, clock: Clock) -> SentMessage:
     return replace(sent, sent_at=iso(clock.now()), extra={**sent.extra, "channel_at": sent.sent_at})
 
 
+def paced(sender: Sender, ack: Acknowledgement, clock: Clock, policy: RetryPolicy) -> None:
+    """Wait for a send slot of the channel (`Sender.pace`: a rate shared by every worker through
+    the table), so a burst above a channel's limit goes out at that limit instead of into 429s;
+    a wait longer than `max_inline_wait` goes back to the queue (the chat's order is kept there)."""
+    pace = getattr(sender, "pace", None)
+    waited = 0.0
+    while pace is not None:
+        wait = pace(ack, clock.now())
+        if wait <= 0:
+            return
+        if waited + wait > policy.max_inline_wait:
+            raise DeferDelivery(wait)
+        clock.sleep(wait)
+        waited += wait
+
+
 def deliver(sender: Sender, ack: Acknowledgement, clock: Clock, policy: RetryPolicy) -> SentMessage:
     attempt = 0
+    paced(sender, ack, clock, policy)
     while True:
         attempt += 1
         try:

@@ -113,7 +113,7 @@ def daily_responses(facts: list[dict[str, Any]]) -> list[dict[str, Any]]:
     days: dict[str, list[dict[str, Any]]] = {}
     for fact in facts:
         if fact["sk"].startswith("first_response#"):
-            days.setdefault(fact["pk"].split("#", 1)[1], []).append(fact)
+            days.setdefault(fact["pk"].split("#")[1], []).append(fact)   # FACTS#{day}[#{shard}]
     series = []
     for day in sorted(days):
         minutes = [float(f["business_minutes"]) for f in days[day]]

@@ -17,6 +17,10 @@ from integrations.aws import client
 QUEUE_NAME = os.environ.get("FIRSTREPLY_QUEUE", "firstreply-work.fifo")
 DEAD_LETTER_QUEUE_NAME = os.environ.get("FIRSTREPLY_DEAD_LETTER_QUEUE", "firstreply-dead.fifo")
 MAX_RECEIVES = 5   # worker invocations before a message is dead-lettered
+# FIFO high-throughput mode (as in infra/resources.yaml): deduplication and the throughput quota per
+# message group (a chat) instead of per queue, so the queue is not capped at 300 sends/s
+# (3,000 batched) for all channels together; order stays per chat, which is all we need.
+HIGH_THROUGHPUT = {"DeduplicationScope": "messageGroup", "FifoThroughputLimit": "perMessageGroupId"}
 # Delayed acknowledgements (issue 15: `acknowledgement.delay_seconds`). A standard queue, because
 # FIFO queues refuse a per-message DelaySeconds; order does not matter here (one message per
 # conversation, and the worker claims the acknowledgement with a conditional write).
@@ -87,7 +91,7 @@ def ensure_queues() -> None:
         "FifoQueue": "true", "MessageRetentionPeriod": str(14 * 24 * 3600)})["QueueUrl"]
     dead_arn = sqs.get_queue_attributes(QueueUrl=dead, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     sqs.create_queue(QueueName=QUEUE_NAME, Attributes={
-        "FifoQueue": "true",
+        "FifoQueue": "true", **HIGH_THROUGHPUT,
         "VisibilityTimeout": "360",   # as in infra/resources.yaml: 6 x the worker timeout
         "RedrivePolicy": json.dumps({"deadLetterTargetArn": dead_arn, "maxReceiveCount": MAX_RECEIVES}),
     })

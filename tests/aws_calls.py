@@ -19,6 +19,7 @@ import json
 import os
 import re
 import sys
+import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,13 +47,38 @@ def _event_handlers() -> dict[str, str]:
     return _handlers
 
 
+_inherited = threading.local()   # a pool thread's: the entry point that handed it its work
+
+
 def current_entry_point() -> str | None:
     frame = sys._getframe(1)
     while frame is not None:
         if frame.f_code.co_filename == APP_FILE:
             return _event_handlers().get(frame.f_code.co_name, "api_handler")
         frame = frame.f_back
-    return None
+    return getattr(_inherited, "entry_point", None)
+
+
+def _inherit_entry_points() -> None:
+    """Work a function hands to a thread pool (the jobs and the inbox query index shards a few at
+    once) is still that function's: its calls count for the entry point that submitted it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    submit = ThreadPoolExecutor.submit
+
+    def submit_as_caller(self, fn, /, *args, **kwargs):
+        entry_point = current_entry_point()
+
+        def run(*inner_args, **inner_kwargs):
+            _inherited.entry_point = entry_point
+            try:
+                return fn(*inner_args, **inner_kwargs)
+            finally:
+                _inherited.entry_point = None
+
+        return submit(self, run, *args, **kwargs)
+
+    ThreadPoolExecutor.submit = submit_as_caller
 
 
 # -- calls -> IAM actions and resources (Service Authorization Reference) ----------------------------
@@ -139,8 +165,9 @@ def secret_read(name: str) -> None:
 
 def secrets_path() -> str:
     """The stage's SSM path, as the deployed functions would read it."""
-    config = json.loads((ROOT / ".chalice" / "config.json").read_text(encoding="utf-8"))
-    return config["stages"]["prod"]["environment_variables"]["FIRSTREPLY_SECRETS_PATH"]
+    from cli.package import DEFAULT_STAGE, secrets_path
+
+    return secrets_path(DEFAULT_STAGE)
 
 
 def install() -> None:
@@ -148,6 +175,7 @@ def install() -> None:
     import botocore.handlers
 
     botocore.handlers.BUILTIN_HANDLERS.append(("before-parameter-build", _before_call))
+    _inherit_entry_points()
     from integrations import secrets
 
     real = secrets.get

@@ -84,6 +84,22 @@ def serve(stand_in, variable: str, suffix: str = ""):
     stand_in.stop()
 
 
+@pytest.fixture
+def no_rollback_copies(monkeypatch):
+    """moto deep-copies every table before each transaction (to roll a cancelled one back): over a
+    long replay that copying is what the test would measure, and its garbage what it holds in
+    memory (gigabytes for a few hundred paced messages). For replays where nothing cancels a
+    transaction on purpose; a cancelled one shows as a worker failure."""
+    import moto.dynamodb.models as moto_dynamodb
+
+    class NoRollbackCopy:
+        @staticmethod
+        def deepcopy(value):
+            return value
+
+    monkeypatch.setattr(moto_dynamodb, "copy", NoRollbackCopy)
+
+
 @pytest.fixture(scope="session")
 def telegram_api():
     from cli.standins.telegram import TelegramStandIn
@@ -186,6 +202,7 @@ def system(telegram_api, slack_api, x_api, settings_doc, monkeypatch):
 
         with Client(app_module.app) as client:
             system = System(client, QueuePump(app_module.app), store, clock, telegram_api, settings_doc)
+            system._monkeypatch = monkeypatch
             system.slack_api, system.x_api = slack_api, x_api
             yield system
         aws.reset_clients()
@@ -299,21 +316,23 @@ class System:
         return self.telegram_api.sent("sendMessage")
 
     def worker_failures(self) -> list:
-        """From now on, every exception the worker raises (the pump swallows them, as Lambda
-        would), except a deferral, which is the queue waiting out a channel's rate limit."""
+        """From now on, every exception the worker raises on a message (reported to SQS as a
+        batch item failure, as Lambda would), except a deferral, which is the queue waiting out a
+        channel's rate limit."""
+        from functions.handlers import worker
         from functions.pipeline import DeferDelivery
 
-        failures, handler = [], self.pump.handler
+        failures, handle_record = [], worker.handle_record
 
-        def recording(event, context):
+        def recording(*args, **kwargs):
             try:
-                return handler(event, context)
+                return handle_record(*args, **kwargs)
             except DeferDelivery:
                 raise
             except Exception as exc:
                 failures.append(repr(exc)[:300])
                 raise
-        self.pump.handler = recording
+        self._monkeypatch.setattr(worker, "handle_record", recording)
         return failures
 
     def queue_depth(self, url) -> int:

@@ -4,12 +4,14 @@ through the real SDKs and the channel stand-ins; notes and alerts-only mode reac
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from urllib.parse import urlencode
 
 import pytest
 
 from conftest import load_fixture
+
+FAR_FUTURE = datetime(9999, 1, 1, tzinfo=timezone.utc)   # every open conversation counts as idle by then
 
 DESK = "C0DESK0001"
 AGENT = "U0AGENT001"
@@ -123,7 +125,7 @@ def test_an_email_customer_gets_a_threaded_reply_from_a_person(desk):
     desk.ingest("gmail")
     message_id = "<CAJ8x7Yw1b2c3d4e5f6g7h8i9j0kLmNoPqRsTuVwXyZ@mail.gmail.com>"
     assert message_id in (FIXTURES / "email" / "gmail.eml").read_text()
-    conversation = next(iter(desk.store._query_index("OPEN#email", "9999")))
+    conversation = next(iter(desk.store.idle_conversations("email", FAR_FUTURE)))
     thread = conversation["desk_slack"]["ts"]
     before = len(desk.sent_mail())
     agent_says(desk, thread, "Hello, *your refund* is on its way.")
@@ -143,7 +145,7 @@ def test_an_x_customer_gets_a_dm_and_a_refused_dm_is_shown_in_the_thread(desk):
 
     desk.post_x(load_fixture("x", "aaa_dm"))
     desk.pump.drain()
-    conversation = next(iter(desk.store._query_index("OPEN#x", "9999")))
+    conversation = next(iter(desk.store.idle_conversations("x", FAR_FUTURE)))
     thread = conversation["desk_slack"]["ts"]
     dms_before = len(desk.x_api.sent("dm"))
     agent_says(desk, thread, "Thanks, we'll check", ts="1763806210.000001", event_id="EvX1")
@@ -187,7 +189,7 @@ def test_blocked_bot_is_reported_once_and_a_flaky_channel_delivers_once(desk):
 def test_the_close_button_closes_and_the_transcript_lists_the_reply_not_the_note(desk):
     desk.use_settings(desk={"slack_channel": DESK}, transcripts={"enabled": True})
     desk.ingest("gmail")
-    conversation = next(iter(desk.store._query_index("OPEN#email", "9999")))
+    conversation = next(iter(desk.store.idle_conversations("email", FAR_FUTURE)))
     cid, thread = conversation["conversation_id"], conversation["desk_slack"]["ts"]
     agent_says(desk, thread, "Your refund was sent today.", ts="1763806230.000001", event_id="EvC1")
     agent_says(desk, thread, "note: refund id 5521, internal", ts="1763806231.000001", event_id="EvC2")

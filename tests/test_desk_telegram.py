@@ -5,7 +5,7 @@ the General topic, forged buttons and other groups reach nobody."""
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -15,6 +15,7 @@ GROUP = "-1009876543210"
 AGENT = 5550001
 MEMBER = 5550002          # in the group, not an administrator
 CUSTOMER_CHAT = "1111111"
+FAR_FUTURE = datetime(2999, 1, 1, tzinfo=timezone.utc)   # idle since then: every open conversation
 
 
 @pytest.fixture
@@ -129,7 +130,7 @@ def test_slack_and_email_customers_open_topics_and_get_the_reply_once(desk):
     desk.pump.drain()
     slack_topic = topic_of(desk, "slack", "D024BE91L")
     desk.ingest("gmail")
-    email = next(iter(desk.store._query_index("OPEN#email", "9999")))
+    email = next(iter(desk.store.idle_conversations("email", FAR_FUTURE)))
     email_topic = email["desk_telegram"]["topic"]
     created = desk.telegram_api.sent("createForumTopic")
     assert [int(c.params["icon_color"]) for c in created] == [0xCB86DB, 0x8EEE98]   # a colour per channel
@@ -169,7 +170,7 @@ def test_a_photo_from_the_agent_reaches_a_telegram_customer_as_a_photo_and_other
     assert int(reaction.params["message_id"]) == 2002
 
     desk.ingest("gmail")
-    email_topic = next(iter(desk.store._query_index("OPEN#email", "9999")))["desk_telegram"]["topic"]
+    email_topic = next(iter(desk.store.idle_conversations("email", FAR_FUTURE)))["desk_telegram"]["topic"]
     before = len(desk.sent_mail())
     agent_says(desk, email_topic, fixture="desk_topic_photo", message_id=2003, update_id=852742031)
     assert len(desk.sent_mail()) == before and len(desk.telegram_api.sent("copyMessage")) == 1
@@ -181,7 +182,7 @@ def test_a_photo_from_the_agent_reaches_a_telegram_customer_as_a_photo_and_other
 def test_close_closes_the_conversation_and_the_topic_and_the_transcript_names_the_agent(desk):
     desk.use_settings(desk={"telegram_group": GROUP}, transcripts={"enabled": True})
     desk.ingest("gmail")
-    conversation = next(iter(desk.store._query_index("OPEN#email", "9999")))
+    conversation = next(iter(desk.store.idle_conversations("email", FAR_FUTURE)))
     cid, topic = conversation["conversation_id"], conversation["desk_telegram"]["topic"]
     agent_says(desk, topic, "Your refund was sent today.")
     agent_says(desk, topic, "/note refund id 5521, internal", update_id=852742041, message_id=2041)

@@ -45,8 +45,8 @@ def assert_recorded_once(system, channel: str, event_id: str):
     cid = event["decision"]["conversation_id"]
     assert system.store.conversation(cid)["ack"] == "sent"
     assert [m["direction"] for m in system.store.messages(cid)] == ["in", "out"]
-    [day] = [d for d in system.store.stats_days([event["ack_sent_at"][:10]]) if d["sk"] == channel]
-    assert day["acks"] == 1
+    counted = [d for d in system.store.stats_days([event["ack_sent_at"][:10]]) if d["sk"] == channel]
+    assert sum(d.get("acks", 0) for d in counted) == 1
 
 
 def test_telegram_ack_is_sent_once_when_recording_it_fails_once(system, monkeypatch):

@@ -49,8 +49,10 @@ def test_a_page_reads_at_most_shards_times_page_size_whatever_the_table_holds(sy
     fill(system, 1200, offset=300)
     body, large = page_reads(system, "state=waiting&limit=20")
     assert len(body["conversations"]) == 20 and body["cursor"]
-    assert large["Scan"] == 0 and large["items"] <= STATE_SHARDS * 20
-    assert large["items"] == small["items"]              # 5 times the table, the same reads
+    # the merge reads a small share of the page from each shard, then more only where the page
+    # keeps taking: at most twice the page plus two items a shard, however large the table is
+    bound = 2 * 20 + STATE_SHARDS * 2
+    assert large["Scan"] == 0 and large["items"] <= bound and small["items"] <= bound
     # waiting: soonest due (here: longest waiting) first
     dues = [r["waiting_since"] for r in body["conversations"]]
     assert dues == sorted(dues)
@@ -64,7 +66,7 @@ def test_the_cursor_walks_every_conversation_once_in_order_and_filters_stay_boun
     seen, cursor = [], None
     while True:
         body, reads = page_reads(system, "state=closed&limit=7" + (f"&cursor={cursor}" if cursor else ""))
-        assert reads["items"] <= STATE_SHARDS * 7
+        assert reads["items"] <= 2 * 7 + STATE_SHARDS * 2
         seen += [r["last_activity_at"] for r in body["conversations"]]
         cursor = body["cursor"]
         if not cursor:

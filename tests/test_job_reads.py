@@ -14,7 +14,7 @@ def test_close_idle_reads_one_item_per_due_conversation_whatever_the_table_holds
     from functions.settings import load_settings_file
     from integrations.aws import client
     from functions.clock import iso
-    from integrations.dynamodb import TABLE_NAME, to_item
+    from integrations.dynamodb import TABLE_NAME, open_partition, to_item
 
     now = datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc)
     items = []
@@ -25,7 +25,7 @@ def test_close_idle_reads_one_item_per_due_conversation_whatever_the_table_holds
                         "chat_id": f"c{i}", "contact": f"email#c{i}@example.org", "reference": "R00-000",
                         "status": "open" if due else "closed", "opened_at": when, "last_activity_at": when}
         if due:
-            conversation.update(gsi1pk="OPEN#email", gsi1sk=when)
+            conversation.update(gsi1pk=open_partition("email", cid), gsi1sk=when)
         items += [conversation, {"pk": f"CHAT#email#c{i}", "sk": "CHAT", "conversation_id": cid, "status": "open"}]
     for start in range(0, len(items), 25):
         client("dynamodb").batch_write_item(RequestItems={TABLE_NAME: [

@@ -235,6 +235,93 @@ def test_deploy_uploads_the_package_and_creates_a_change_set(monkeypatch, tmp_pa
     aws.reset_clients()
 
 
+# What moto's CloudFormation can create of a template: SAM's transform (the functions, the API) is
+# beyond it, and these carry the names two stages must not share
+STAND_IN_TYPES = ("AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::SNS::Topic", "AWS::S3::Bucket")
+
+
+def test_two_stages_deploy_side_by_side_from_one_checkout(monkeypatch, tmp_path, capsys):
+    """`firstreply deploy --stage staging` and `--stage prod` against a moto server: each stage its
+    own stack and artifacts prefix, its names on everything, its secrets path; then the operator
+    commands reach either stage by `--stage`. The stacks are created from each packaged template's
+    resources moto can create (STAND_IN_TYPES: moto cannot run SAM's transform)."""
+    import copy
+    import shutil
+
+    import yaml
+    from moto.server import ThreadedMotoServer
+
+    from cli import deploy
+    from cli.channels import UsageError
+    from cli.package import build, for_stage
+    from integrations import aws
+    from test_dev_server import ROOT
+
+    source = deploy.ROOT / "build"
+    if not (source / "sam.yaml").exists():
+        build("prod", source)
+    packaged = yaml.safe_load((source / "sam.yaml").read_text())
+    for stage in ("prod", "staging"):   # what `firstreply package --stage S` writes: Chalice's, bound to S
+        (tmp_path / stage).mkdir()
+        shutil.copy(source / "deployment.zip", tmp_path / stage / "deployment.zip")
+        (tmp_path / stage / "sam.yaml").write_text(yaml.safe_dump(for_stage(copy.deepcopy(packaged), stage)))
+
+    upload = deploy.upload
+
+    def upload_for_moto(s3, bucket, stack, build_dir, region):
+        url = upload(s3, bucket, stack, build_dir, region)   # the real package and template upload
+        template = yaml.safe_load((build_dir / "packaged.yaml").read_text())
+        creatable = {"Parameters": template["Parameters"], "Conditions": template["Conditions"],
+                     "Resources": {k: v for k, v in template["Resources"].items() if v["Type"] in STAND_IN_TYPES}}
+        key = url.split(f"/{bucket}/", 1)[1]
+        s3.put_object(Bucket=bucket, Key=key, Body=yaml.safe_dump(creatable).encode())
+        return f"https://{bucket}.s3.amazonaws.com/{key}"   # the form moto's CloudFormation reads back
+
+    monkeypatch.setattr(deploy, "upload", upload_for_moto)
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    for name, value in {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_DEFAULT_REGION": "eu-west-1"}.items():
+        monkeypatch.setenv(name, value)
+    aws.reset_clients()
+    try:
+        with pytest.raises(UsageError, match="package --stage staging"):   # build/ of prod is not staging's
+            deploy.run("staging", "firstreply-staging", {}, skip_package=True, out=tmp_path / "prod")
+        assert deploy.run("staging", "firstreply-staging", {}, skip_package=True, out=tmp_path / "staging") == 0
+        assert "/firstreply-staging/ in 123456789012 eu-west-1" in capsys.readouterr().out
+        assert deploy.run("prod", "firstreply", {}, skip_package=True, out=tmp_path / "prod") == 0
+        cloudformation = aws.client("cloudformation")
+        for stack in ("firstreply", "firstreply-staging"):   # created, then updated to protect the table
+            [described] = cloudformation.describe_stacks(StackName=stack)["Stacks"]
+            assert described["StackStatus"] in ("CREATE_COMPLETE", "UPDATE_COMPLETE")
+        tables = aws.client("dynamodb").list_tables()["TableNames"]
+        queues = sorted(u.rsplit("/", 1)[1] for u in aws.client("sqs").list_queues()["QueueUrls"])
+        topics = sorted(t["TopicArn"].rsplit(":", 1)[1] for t in aws.client("sns").list_topics()["Topics"])
+        buckets = [b["Name"] for b in aws.client("s3").list_buckets()["Buckets"]]
+        assert sorted(tables) == ["firstreply", "firstreply-staging"]
+        for suffix in ("work.fifo", "dead.fifo", "delay", "delay-dead", "failed-events"):
+            assert f"firstreply-{suffix}" in queues and f"firstreply-staging-{suffix}" in queues
+        assert len(queues) == 10 and topics == ["firstreply-alarms", "firstreply-inbound-mail",
+                                                "firstreply-staging-alarms", "firstreply-staging-inbound-mail"]
+        assert {"firstreply-inbound-mail-123456789012-eu-west-1",
+                "firstreply-staging-inbound-mail-123456789012-eu-west-1"} <= set(buckets)
+        artifacts = aws.client("s3").list_objects_v2(Bucket="firstreply-artifacts-123456789012-eu-west-1")
+        assert {o["Key"].split("/")[0] for o in artifacts["Contents"]} == {"firstreply", "firstreply-staging"}
+
+        # the operator commands, as a process: `--stage` picks the stage's names
+        env = {**dev_env(), "AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing",
+               "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "eu-west-1"}
+        for args, queue in ((["--stage", "staging"], "firstreply-staging-dead.fifo"), ([], "firstreply-dead.fifo")):
+            result = subprocess.run([FIRSTREPLY, *args, "dead-letters"], cwd=ROOT, env=env, capture_output=True,
+                                    text=True, timeout=120)
+            assert result.returncode == 0 and f"0 dead letter(s) in {queue}" in result.stdout, result.stderr
+    finally:
+        server.stop()
+        aws.reset_clients()
+
+
 STACK_ID = "arn:aws:cloudformation:eu-west-1:123456789012:stack/firstreply/5b3e0a10-ce5e-11f0-9e2b-0a1b2c3d4e5f"
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -173,13 +174,24 @@ def test_resources_match_what_the_code_expects(package):
     # kept when the stack is deleted, removed when its first create rolls back (so it can be retried)
     assert resources["Table"]["DeletionPolicy"] == resources["MailBucket"]["DeletionPolicy"] == "RetainExceptOnCreate"
 
-    stage = json.loads((ROOT / ".chalice" / "config.json").read_text())["stages"]["prod"]["environment_variables"]
-    assert table["TableName"] == stage["FIRSTREPLY_TABLE"]
-    assert resources["WorkQueue"]["Properties"]["QueueName"] == stage["FIRSTREPLY_QUEUE"]
-    assert resources["DeadLetterQueue"]["Properties"]["QueueName"] == stage["FIRSTREPLY_DEAD_LETTER_QUEUE"]
+    # the default stage keeps the names stacks had before stages (an existing stack updates in place)
+    from cli.package import stage_names
+
+    names = stage_names("prod")
+    created = created_names(template)
+    assert created["Table"] == names["FIRSTREPLY_TABLE"] == "firstreply"
+    assert created["WorkQueue"] == names["FIRSTREPLY_QUEUE"] == "firstreply-work.fifo"
+    assert created["DeadLetterQueue"] == names["FIRSTREPLY_DEAD_LETTER_QUEUE"] == "firstreply-dead.fifo"
+    assert created["MailTopic"] == names["FIRSTREPLY_MAIL_TOPIC"] == "firstreply-inbound-mail"
     assert resources["WorkQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"] == sqs.MAX_RECEIVES
-    assert resources["MailTopic"]["Properties"]["TopicName"] == stage["FIRSTREPLY_MAIL_TOPIC"]
-    assert template["Parameters"]["SecretsPath"]["Default"] == stage["FIRSTREPLY_SECRETS_PATH"]
+    assert template["Parameters"]["SecretsPath"]["Default"] == names["FIRSTREPLY_SECRETS_PATH"] == "/firstreply/prod"
+    # the functions are given the names of what the stack created (Globals: references or the same prefix)
+    given = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert given["FIRSTREPLY_TABLE"] == {"Ref": "Table"} and given["FIRSTREPLY_SECRETS_PATH"] == {"Ref": "SecretsPath"}
+    assert given["FIRSTREPLY_QUEUE"] == {"Fn::GetAtt": ["WorkQueue", "QueueName"]}
+    assert resolved(given["FIRSTREPLY_MAIL_TOPIC"], template) == names["FIRSTREPLY_MAIL_TOPIC"]
+    assert not any(k in names for f in functions(template).values()
+                   for k in f["Properties"].get("Environment", {}).get("Variables", {}))   # no fixed name left
 
     bucket = resources["MailBucket"]["Properties"]
     assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
@@ -194,7 +206,7 @@ def test_resources_match_what_the_code_expects(package):
                                              "TopicArn": {"Ref": "MailTopic"}}}]
     # the event sources point at the declared queue and topic (references, so they exist first)
     worker_events = resources["Worker"]["Properties"]["Events"]["WorkerSqsEventSource"]["Properties"]
-    assert worker_events["Queue"] == {"Fn::Sub": "${WorkQueue.Arn}"} and worker_events["BatchSize"] == 1
+    assert worker_events["Queue"] == {"Fn::Sub": "${WorkQueue.Arn}"} and worker_events["BatchSize"] == 10
     email_events = resources["EmailInbound"]["Properties"]["Events"]["EmailInboundSnsSubscription"]["Properties"]
     assert email_events["Topic"] == {"Fn::Sub": "${MailTopic}"}
 
@@ -221,6 +233,61 @@ def test_alarms_watch_dead_letters_errors_and_throttles_of_every_function(packag
     rejected = resources["MailRejectedFilterWorker"]["Properties"]
     assert rejected["FilterPattern"] == '{ $.ses_error = "MessageRejected" }'
     assert rejected["LogGroupName"] == {"Ref": "WorkerLogGroup"}
+
+
+# Properties that name what the stack creates (the functions, the API's log groups and the roles are
+# named by CloudFormation from the stack's name, which differs per stage)
+NAME_PROPERTIES = ("TableName", "QueueName", "TopicName", "BucketName", "RuleSetName", "AlarmName")
+
+
+def resolved(value, template: dict) -> str:
+    """A name as CloudFormation would resolve it with the parameters at their defaults."""
+    defaults = {name: str(p.get("Default", "")) for name, p in template["Parameters"].items()}
+    if isinstance(value, dict) and "Ref" in value:
+        return defaults[value["Ref"]]
+    if isinstance(value, dict) and "Fn::Sub" in value:
+        pseudo = {"AWS::AccountId": "123456789012", "AWS::Region": "eu-west-1"}
+        return re.sub(r"\$\{([^}]+)\}", lambda m: defaults.get(m.group(1)) or pseudo[m.group(1)], value["Fn::Sub"])
+    return value
+
+
+def created_names(template: dict) -> dict[str, str]:
+    """Every name the stack gives a resource it creates, by the resource's logical id."""
+    found = {}
+    for name, resource in template["Resources"].items():
+        properties = resource.get("Properties", {})
+        for key in NAME_PROPERTIES:
+            value = properties.get(key)
+            if value is not None and not (isinstance(value, dict) and value.get("Ref") in template["Resources"]):
+                found[name] = resolved(value, template)   # (a reference names another resource's)
+        if resource["Type"] == "AWS::SES::ReceiptRule":
+            found[name] = resolved(properties["Rule"]["Name"], template)
+    found["RestAPI"] = resolved(template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]["info"]["title"],
+                                template)
+    return found
+
+
+def test_two_stages_create_no_name_in_common_and_every_name_carries_the_stage(package):
+    """`firstreply package --stage S` is Chalice's package bound to the stage (`for_stage`): staging's
+    template names everything firstreply-staging-…, prod's keeps today's firstreply-…"""
+    import copy
+
+    from cli.package import for_stage
+
+    _, template = package
+    prod = created_names(for_stage(copy.deepcopy(template), "prod"))
+    staging_template = for_stage(copy.deepcopy(template), "staging")
+    staging = created_names(staging_template)
+    assert set(prod) == set(staging) and len(prod) >= 15
+    assert all(n == "firstreply" or n.startswith("firstreply-") for n in prod.values()), prod
+    assert all(n.startswith("firstreply-staging") for n in staging.values()), staging
+    assert not set(prod.values()) & set(staging.values())
+    assert staging_template["Parameters"]["SecretsPath"]["Default"] == "/firstreply/staging"
+    assert staging_template["Parameters"]["NamePrefix"]["AllowedValues"] == ["firstreply-staging"]
+    # no name is written out where the prefix belongs (a literal would be shared by both stages)
+    text = json.dumps({k: v for k, v in staging_template["Resources"].items()})
+    assert not re.search(r'"firstreply-(?!staging)[a-z]', text), \
+        re.findall(r'"firstreply-[^"]*"', text)[:5]
 
 
 def _statements(role):

@@ -162,11 +162,11 @@ def test_own_bot_user_without_authorizations_is_caught_by_auth_test(slack):
 
 
 def test_rate_limited_post_message_honours_retry_after(slack):
-    slack.slack_api.rate_limit_next(retry_after=3)
+    slack.slack_api.rate_limit_next(retry_after=2)
     slack.post_slack(load_fixture("slack", "message_im"))
     slack.pump.drain()
     assert len(posted(slack)) == 2
-    assert slack.clock.slept == [3.0]
+    assert slack.clock.slept == [2.0]
 
 
 def test_long_retry_after_goes_back_to_the_queue(slack):

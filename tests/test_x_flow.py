@@ -115,11 +115,11 @@ def test_dm_limit_defers_the_ack_instead_of_dropping_or_doubling_it(system):
 
 
 def test_x_429_with_a_near_reset_waits_then_sends_once(system):
-    system.x_api.rate_limit_next(reset_in=5, method="dm")
+    system.x_api.rate_limit_next(reset_in=1, method="dm")
     system.post_x(load_fixture("x", "aaa_dm"))
     system.pump.drain()
     assert len(dms(system)) == 2
-    assert len(system.clock.slept) == 1 and 1 <= system.clock.slept[0] <= 6
+    assert len(system.clock.slept) == 1 and system.clock.slept[0] <= 2   # a longer wait goes back to the queue
 
 
 def run_mentions(system):

@@ -28,6 +28,9 @@ class TelegramStandIn(StandIn):
         super().__init__(port)
         self._ids = itertools.count(1000)
         self.webhook: dict = {}        # what setWebhook was last given
+        self.rate: tuple[int, object] | None = None   # (sends a second, the clock that counts them)
+        self.windows: dict[int, int] = {}
+        self.throttled = 0             # sends answered 429 by `limit_rate`
         self._forget()
 
     def _forget(self) -> None:
@@ -35,8 +38,16 @@ class TelegramStandIn(StandIn):
         self.chats: dict[str, dict] = {}                 # getChat answers; unknown: chat not found
         self.topics: dict[tuple[str, int], dict] = {}    # (chat, topic) → {"name", "closed"}
 
+    def limit_rate(self, per_second: int, clock=time.time) -> None:
+        """Answer sends above `per_second` in a second of `clock` with 429 and retry_after 1, as
+        Telegram does above ~30 messages a second a bot."""
+        with self._lock:
+            self.rate, self.windows, self.throttled = (per_second, clock), {}, 0
+
     def reset(self) -> None:
         super().reset()
+        with self._lock:
+            self.rate, self.windows, self.throttled = None, {}, 0
         self._forget()
 
     def add_forum(self, chat_id, title: str = "Support desk", forum: bool = True, bot_rights: dict | None = None):
@@ -94,6 +105,9 @@ class TelegramStandIn(StandIn):
             # the bot's id is its token's numeric prefix, as on Telegram
             bot_id = int(call.token.split(":")[0]) if call.token.split(":")[0].isdigit() else 7000000001
             result = {"id": bot_id, "is_bot": True, "first_name": "Support", "username": "support_bot"}
+        elif call.method == "sendMessage" and self.rate and self._over_rate():
+            return Reply(429, {"ok": False, "error_code": 429, "description": "Too Many Requests: retry after 1",
+                               "parameters": {"retry_after": 1}})
         elif call.method in ("sendMessage", "editMessageText"):
             chat_id = call.params.get("chat_id", 0)
             result = {"message_id": next(self._ids), "date": int(time.time()),
@@ -149,3 +163,12 @@ class TelegramStandIn(StandIn):
         else:
             result = True
         return Reply(200, {"ok": True, "result": result})
+
+    def _over_rate(self) -> bool:
+        per_second, clock = self.rate
+        second = int(clock())
+        with self._lock:
+            self.windows[second] = self.windows.get(second, 0) + 1
+            over = self.windows[second] > per_second
+            self.throttled += over
+        return over

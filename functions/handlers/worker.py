@@ -1,4 +1,4 @@
-"""The queue worker: one queued event at a time through `functions.pipeline.process`."""
+"""The queue worker: batches of queued events, each through `functions.pipeline.process`."""
 from __future__ import annotations
 
 import json
@@ -80,6 +80,10 @@ def sender_for(channel: str) -> Sender:
 
 
 X_DM_LIMIT = (15, 15 * 60)   # X: 15 DMs per 15 minutes for the sending account
+# Sends a second each channel takes (Telegram: ~30 a bot; Slack: ~1 a channel; SES: the account's
+# send rate, 14/s out of the sandbox unless raised): paced through one-second windows in the table.
+CHANNEL_PACE = {"telegram": 30, "slack": 1,
+                "email": int(os.environ.get("FIRSTREPLY_SES_SEND_RATE", "14"))}
 
 
 def x_dm_budget(account: str):
@@ -102,6 +106,17 @@ class LazySender:
     def send(self, ack):
         return sender_for(self.channel).send(ack)
 
+    def pace(self, ack, now) -> float:
+        """Seconds until this channel may take another message (0: now, and the slot is taken)."""
+        limit = CHANNEL_PACE.get(self.channel)
+        if limit is None:
+            return 0.0
+        from integrations.dynamodb import take_slot
+
+        # Telegram's limit is the bot's (one per stack), Slack's each channel's
+        key = f"pace#{self.channel}" + (f"#{ack.chat_id}" if self.channel == "slack" else "")
+        return take_slot(key, limit, 1, now=now)
+
     def is_own(self, sender_id: str) -> bool:
         return sender_for(self.channel).is_own(sender_id)
 
@@ -119,30 +134,57 @@ def retry_policy() -> RetryPolicy:
     return RetryPolicy(base_delay=float(os.environ.get("FIRSTREPLY_RETRY_BASE_SECONDS", "0.5")))
 
 
-def handle(event) -> None:
-    """Chalice SQS event: raise to have SQS retry (and, after the last receive, dead-letter)."""
-    for record in event:
-        body = json.loads(record.body)
-        policy = retry_policy()
-        delayed = body.get("kind") == "delayed-ack"   # from the delay queue (issue 15)
-        try:
-            if delayed:
-                outcome = delayed_ack(body["channel"], body["event_id"], store(), LazySender(body["channel"]),
-                                      clock, policy)
-            else:
-                outcome = process(body["channel"], body["event_id"], store(), LazySender(body["channel"]),
-                                  clock, policy, desk=lambda inbound, settings: desk.handle(
-                                      inbound, store(), settings, clock, policy),
-                                  delay_ack=lambda inbound, seconds: sqs.enqueue_delayed_ack(
-                                      inbound.channel, inbound.event_id, seconds),
-                                  keys=(body["chat_id"], body["sender_id"]) if body.get("sender_id") else None)
-                desk.mirror(store(), store().load_settings(), clock, policy, body["channel"], body["event_id"])
-                if outcome.decision:   # a customer's message: the SLA due time and the rules' priority
-                    desk.after_customer_message(store(), store().load_settings(), clock, body["channel"],
-                                                body["event_id"], outcome.decision.conversation_id)
-        except DeferDelivery as exc:
-            log.warning("deferring %s/%s by %.0fs", body["channel"], body["event_id"], exc.seconds)
-            sqs.defer(record.receipt_handle, exc.seconds, sqs.DELAY_QUEUE_NAME if delayed else sqs.QUEUE_NAME)
-            raise
-        log.info("processed", extra={"channel": body["channel"], "event_id": body["event_id"],
-                                     "outcome": outcome.status})
+deferred: set[str] = set()   # ids of messages the last batch deferred (the dev queue pump leaves them be)
+
+
+def handle_record(body: dict, receipt_handle: str, message_id: str = "") -> None:
+    """One queued event; raises to have SQS retry it (and, after the last receive, dead-letter)."""
+    policy = retry_policy()
+    delayed = body.get("kind") == "delayed-ack"   # from the delay queue (issue 15)
+    try:
+        if delayed:
+            outcome = delayed_ack(body["channel"], body["event_id"], store(), LazySender(body["channel"]),
+                                  clock, policy)
+        else:
+            outcome = process(body["channel"], body["event_id"], store(), LazySender(body["channel"]),
+                              clock, policy, desk=lambda inbound, settings: desk.handle(
+                                  inbound, store(), settings, clock, policy),
+                              delay_ack=lambda inbound, seconds: sqs.enqueue_delayed_ack(
+                                  inbound.channel, inbound.event_id, seconds),
+                              keys=(body["chat_id"], body["sender_id"]) if body.get("sender_id") else None)
+            desk.mirror(store(), store().load_settings(), clock, policy, body["channel"], body["event_id"])
+            if outcome.decision:   # a customer's message: the SLA due time and the rules' priority
+                desk.after_customer_message(store(), store().load_settings(), clock, body["channel"],
+                                            body["event_id"], outcome.decision.conversation_id)
+    except DeferDelivery as exc:
+        log.warning("deferring %s/%s by %.0fs", body["channel"], body["event_id"], exc.seconds)
+        sqs.defer(receipt_handle, exc.seconds, sqs.DELAY_QUEUE_NAME if delayed else sqs.QUEUE_NAME)
+        deferred.add(message_id)
+        raise
+    log.info("processed", extra={"channel": body["channel"], "event_id": body["event_id"],
+                                 "outcome": outcome.status})
+
+
+def handle(event) -> dict:
+    """A Chalice SQS event of up to 10 messages: each handled in the order SQS gave them, and the
+    failed ones reported back (ReportBatchItemFailures) so SQS retries only those, not the whole
+    batch. On the FIFO work queue a failure must also hand back the rest of its chat's messages
+    (else a later one would be handled before the failed one is retried); Powertools' FIFO processor
+    does that, and with skip_group_on_error the other chats of the batch still go through. The
+    delay queue is a standard queue (no groups, no order): its failures are reported one by one."""
+    from aws_lambda_powertools.utilities.batch import (BatchProcessor, EventType, SqsFifoPartialProcessor,
+                                                       process_partial_response)
+
+    deferred.clear()
+    raw = event.to_dict()
+    fifo = any(r.get("eventSourceARN", "").endswith(".fifo") for r in raw.get("Records", []))
+
+    def one(record) -> None:
+        handle_record(json.loads(record.body), record.receipt_handle, record.message_id)
+
+    processor = SqsFifoPartialProcessor(skip_group_on_error=True) if fifo else BatchProcessor(EventType.SQS)
+    # a batch whose every message failed (a lone deferred one, typically, at a paced burst) is
+    # reported like any partial failure, not raised: raising would count as a function error and
+    # fire the errors alarm on every burst
+    processor.raise_on_entire_batch_failure = False
+    return process_partial_response(event=raw, record_handler=one, processor=processor)

@@ -10,18 +10,18 @@ Key design. `pk`/`sk` are strings; `gsi1pk`/`gsi1sk` form a sparse index that on
 |               |                                 |                            | delayed ack (delay queue): conditional claim `ack_claimed_at` unless `ack_sent_at`/`ack_skipped` |
 | chat          | CHAT#{channel}#{chat_id}        | CHAT                       | worker: the chat's current conversation (get)    |
 | contact       | CONTACT#{channel}#{sender_id}   | PROFILE                    | worker: name, language, last ack (get)           |
-| conversation  | CONV#{conversation_id}          | META                       | get by id; gsi1pk=OPEN#{channel}, gsi1sk=last activity while open: the close-idle job queries what went idle |
+| conversation  | CONV#{conversation_id}          | META                       | get by id; gsi1pk=OPEN#{channel}#{n} (n = shard_of(id) of 32: every message rewrites gsi1sk, one key per channel would take all its writes), gsi1sk=last activity while open: the close-idle job queries every shard for what went idle |
 | message       | CONV#{conversation_id}          | MSG#{time}#{in/out/desk}#{id} | history (transcript, desk, inbox): query pk, sk begins_with MSG#, in order: customer messages, acks, agent replies (out, kind reply), notes and status changes (desk); {time} is ours (the worker's clock when it stored or sent it), the channel's own time is kept as `channel_at` |
 | desk action   | DESK#{surface's action id}      | DESK                       | desk: conditional put = an agent's action once (with its history line and what it changes, one transaction); delivery and confirmation recorded on it |
 | desk thread   | THREAD#{surface}#{thread}       | THREAD                     | desk: which conversation a surface thread shows (get; an agent's message names only its thread); the conversation holds `desk_{surface}` the other way |
-| task          | TASK#{kind}#{conversation_id}   | TASK                       | jobs: gsi1pk=DUE#{kind}, gsi1sk=due time while due (transcript, survey); claimed with a conditional update, the index keys removed when done |
+| task          | TASK#{kind}#{conversation_id}   | TASK                       | jobs: gsi1pk=DUE#{kind}#{n} (n = shard_of(id) of 8), gsi1sk=due time while due; the jobs query every shard (transcript, survey); claimed with a conditional update, the index keys removed when done |
 | settings      | SETTINGS                        | CURRENT                    | every function: get with the templates (cached 30 s); admin: version check on save |
 | settings hist.| SETTINGS                        | V#{version:06d}            | admin: who changed what when (query, newest first) |
 | template      | TEMPLATES                       | {NAME.CHANNEL.LANGUAGE}    | every function: query the partition = all edited templates, loaded with the settings |
 | template ver. | TEMPLATE#{id}                   | V#{version:06d}            | admin: history and rollback (query newest first; get one) |
 | rate window   | RATE#{what}                     | WINDOW#{n}                 | sender: one conditional ADD per send (X DM limit) |
-| stats         | STATS#{YYYY-MM-DD}              | {channel}                  | stats: one query per day; counters ADDed in the transaction of what they count |
-| facts         | FACTS#{YYYY-MM-DD}              | {first_response|close}#{channel}#{conversation_id} | stats: one query per day; one item per answered or closed conversation (wall and business minutes, agent, replies) for medians and percentiles |
+| stats         | STATS#{YYYY-MM-DD}#{n}          | {channel}                  | stats: survey counters (surveys, CSAT, NPS) ADDed outside any transaction on a random one of 2 shards, summed when read (a query per shard) |
+| facts         | FACTS#{YYYY-MM-DD}#{n}          | {open|ack|first_response|close}#{channel}#{conversation_id}[#{event}] | stats: one item per opened, acknowledged, answered or closed conversation (n = shard_of(id) of 4), Put inside the transaction of what it counts: the conversation's own item, so exactly once without a shared item in any transaction; conversations and acks (with their latency bucket) are counted from these when read, the rest feeds medians and percentiles |
 | cursor        | CURSOR#{job}                    | CURSOR                     | pollers: where to resume (X mentions since_id)    |
 | message id    | MSGID#{email Message-ID}        | MSGID                      | email: which chat a reply's In-Reply-To/References belong to (batch get) |
 | customer conv.| CUSTOMER#{channel}#{sender_id}  | CONV#{conversation_id}     | export/forget: every conversation the person wrote in (query the partition; put in the decision transaction on each message) |
@@ -31,10 +31,10 @@ Key design. `pk`/`sk` are strings; `gsi1pk`/`gsi1sk` form a sparse index that on
 | audit         | AUDIT#{YYYY-MM-DD}              | {time}#{entry id}          | `firstreply audit`, GET /admin/api/audit: a query per day; TTL = audit_retention_days |
 | delivery      | DELIVERY#{channel}#{message_id} | DELIVERY                   | Meta status callbacks on an outbound message (update per status; get by our message id); `deliveries.py` |
 
-| conv. (inbox) | CONV#{conversation_id}          | META                       | inbox: gsi2pk=STATE#{state}#{n} (n = crc32(id) % 4: every state change writes it), gsi2sk=SLA due time (waiting; else waiting since) / last agent reply (answered) / closed at (closed); a page queries the 4 shards and merges |
+| conv. (inbox) | CONV#{conversation_id}          | META                       | inbox: gsi2pk=STATE#{state}#{n} (n = shard_of(id) of 32: every customer message of a waiting conversation rewrites the item, and the index projects it all), gsi2sk=SLA due time (waiting; else waiting since) / last agent reply (answered) / closed at (closed); a page merges the shards, reading each a little at a time |
 | reference     | REF#{reference}                 | {conversation_id}          | inbox search and export/forget by the reference a customer quotes (query; written with the new conversation) |
 | name word     | NAME#{folded word of the name}  | {opened_at}#{conversation_id} | inbox search by customer name, newest first (query); found from the conversation's name |
-| SLA timer     | SLA#{conversation_id}           | SLA                        | SLA job: gsi1pk=SLADUE#{n}, gsi1sk=next alarm (80 % moment, then the due time), removed after the breach alarm; rewritten when the due time changes |
+| SLA timer     | SLA#{conversation_id}           | SLA                        | SLA job: gsi1pk=SLADUE#{n} (n = shard_of(id) of 32; the job queries every shard), gsi1sk=next alarm (80 % moment, then the due time), removed after the breach alarm; rewritten when the due time changes |
 | agent         | AGENTS                          | {agent id}                 | `firstreply agents list` (query: one partition per team); revoke (get, update) |
 | agent token   | AGENTTOKEN#{sha256 of token}    | TOKEN                      | every inbox request: get by key; deleted on revoke. The token itself is never stored |
 | measured      | SETTINGS                        | CURRENT (`measured_response`) | expected-reply job writes the median per channel; read with the settings |
@@ -43,11 +43,17 @@ conversation's partition leads to the rest: events (an inbound line's sort key e
 desk records (`DESK#{action id}`, a desk line's sort key ends in it), tasks, the chat, desk threads,
 Message-ID links and the raw mails' S3 keys (on the inbound lines).
 
+No hot key (DESIGN.md section 3): no item in a transaction is shared between customers (a shared
+item in concurrent transactions cancels them), and index or counter keys that every message or
+every conversation touches are sharded (`shard_of`); items written before the sharding keep their
+unsharded keys, which the readers still query.
+
 Rules: no Scan anywhere; writes that must happen once are conditional (the event put, the decision
 transaction); every item a customer caused carries `expires_at` (TTL) from the retention setting.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 from datetime import datetime, timedelta
 from importlib import import_module
@@ -129,6 +135,55 @@ def from_item(item: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def expiry(moment: datetime, days: int) -> int:
     return int((moment + timedelta(days=days)).timestamp())
+
+
+# -- write sharding (DESIGN.md section 3: one key takes at most 1,000 writes/s) --
+# Index partitions that group many items carry a shard suffix chosen from the item's own id, so an
+# item keeps its shard for life (a later update of its sort key lands where it already is) and the
+# writes of many conversations spread over the shards. Readers query every shard (and the unsharded
+# key items written before the change still carry, so no backfill is needed).
+OPEN_SHARDS = 32    # every customer message rewrites gsi1sk: 10,000 msg/s on one channel = ~625 writes/s a shard
+DUE_SHARDS = 8      # one task per closed conversation and kind: ~1/10 of the message rate
+# The stats read every shard of every day asked (a month: 30 × (1 + FACT_SHARDS + 1 + STATS_SHARDS)
+# queries), so these are as few as the write rate allows: facts are ~2 writes per new conversation
+# (~0.2 per message), 4 shards keep one under 1,000 writes/s up to ~20,000 messages/s; the survey
+# counters take one ADD per survey sent or answered (a few a minute even on a busy day).
+FACT_SHARDS = 4
+STATS_SHARDS = 2
+
+
+def shard_of(value: str, shards: int) -> int:
+    """A stable shard for `value` (Python's hash() is salted per process, sha256 is not)."""
+    return int(hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:8], 16) % shards
+
+
+def open_partition(channel: str, conversation_id: str) -> str:
+    return f"OPEN#{channel}#{shard_of(conversation_id, OPEN_SHARDS)}"
+
+
+def open_partitions(channel: str) -> list[str]:
+    """Every partition the close-idle job reads for a channel: the shards and the key used before them."""
+    return [f"OPEN#{channel}"] + [f"OPEN#{channel}#{n}" for n in range(OPEN_SHARDS)]
+
+
+def due_partition(kind: str, conversation_id: str) -> str:
+    return f"DUE#{kind}#{shard_of(conversation_id, DUE_SHARDS)}"
+
+
+def due_partitions(kind: str) -> list[str]:
+    return [f"DUE#{kind}"] + [f"DUE#{kind}#{n}" for n in range(DUE_SHARDS)]
+
+
+def facts_partition(day: str, conversation_id: str) -> str:
+    return f"FACTS#{day}#{shard_of(conversation_id, FACT_SHARDS)}"
+
+
+def facts_partitions(day: str) -> list[str]:
+    return [f"FACTS#{day}"] + [f"FACTS#{day}#{n}" for n in range(FACT_SHARDS)]
+
+
+def stats_partitions(day: str) -> list[str]:
+    return [f"STATS#{day}"] + [f"STATS#{day}#{n}" for n in range(STATS_SHARDS)]
 
 
 def event_key(channel: str, event_id: str) -> dict[str, Any]:

@@ -14,10 +14,10 @@ from functions.clock import iso
 from functions.models import ChatState, Contact, Decision, InboundMessage, SentMessage
 from functions.settings import Settings
 from integrations.dynamodb import (EVENT_TTL_DAYS, TTL_ATTRIBUTE, _from_key, chat_key, contact_key,
-                                   conversation_key, event_key, expiry, from_item, to_item)
+                                   conversation_key, event_key, expiry, from_item, open_partition, to_item)
 from integrations.dynamodb.customers import pointer_items, tombstone_key
 from integrations.dynamodb.inbox import lookup_items, state_pk
-from integrations.dynamodb.stats import latency_bucket, stats_update
+from integrations.dynamodb.stats import count_fact, latency_bucket
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ class ConversationStore:
                     "state": "waiting", "priority": "normal", "name": inbound.name or inbound.first_name or None,
                     "customer_language": inbound.language_code or None, "last_in": last_in,
                     "previous_conversation_id": previous.conversation_id if previous else None,
-                    "gsi1pk": f"OPEN#{inbound.channel}", "gsi1sk": at, TTL_ATTRIBUTE: keep,
+                    "gsi1pk": open_partition(inbound.channel, cid), "gsi1sk": at, TTL_ATTRIBUTE: keep,
                     # the inbox's waiting queue; the worker then puts the SLA due time as the sort key
                     "waiting_since": at, "gsi2pk": state_pk("waiting", cid), "gsi2sk": at}),
                 "ConditionExpression": "attribute_not_exists(pk)",
@@ -138,10 +138,13 @@ class ConversationStore:
             items.append({"Update": {
                 "TableName": self.table, "Key": conversation_key(cid),
                 # a customer writing again puts the conversation back on us
-                # the SLA clock runs from the first message nobody answered yet (kept while waiting)
+                # the SLA clock runs from the first message nobody answered yet (kept while waiting);
+                # the inbox's sort key stays as it is (the worker's SLA step then puts the due time,
+                # the same one while still waiting): moving it on every message would write the
+                # state's index partition twice a message (out and in again)
                 "UpdateExpression": "SET last_activity_at = :t, gsi1sk = :t, #ttl = :e, #state = :waiting, "
                                     "last_in = :li, waiting_since = if_not_exists(waiting_since, :t), "
-                                    "gsi2pk = :wpk, gsi2sk = if_not_exists(sla_due_at, :t) ADD messages :one",
+                                    "gsi2pk = :wpk, gsi2sk = if_not_exists(gsi2sk, :t) ADD messages :one",
                 "ConditionExpression": "attribute_exists(pk)",
                 "ExpressionAttributeNames": {"#ttl": TTL_ATTRIBUTE, "#state": "state"},
                 "ExpressionAttributeValues": to_item({":t": at, ":e": keep, ":one": 1, ":waiting": "waiting",
@@ -182,7 +185,9 @@ class ConversationStore:
             condition = "attribute_not_exists(last_ack_at) OR last_ack_at < :gap"
             profile[":gap"] = iso(now - timedelta(minutes=settings.contact_gap_minutes))
         if decision.new_conversation:
-            items.append(stats_update(self.table, inbound.channel, now, {"conversations": 1}))
+            # counted by a fact of its own (not a shared day counter: that item in every new
+            # conversation's transaction would cancel concurrent ones and cap a day's rate)
+            items.append(count_fact(self.table, "open", inbound.channel, cid, now))
         # what export and erasure find the sender's data by (integrations/dynamodb/customers.py)
         items += pointer_items(self.table, inbound.channel, inbound.sender_id, cid, keep, now)
         items.append({"Update": {
@@ -204,19 +209,21 @@ class ConversationStore:
 
     def record_ack_sent(self, inbound: InboundMessage, decision: Decision, sent: SentMessage,
                         language: str, settings: Settings, plain: str = "") -> None:
-        """One transaction: the message, the event done, the conversation's ack, the day's counters.
-        The worker retries it when it fails (`functions.pipeline.record_sent`). Every part is a SET
-        or a Put of the same key, except the counters' ADD: a try that DynamoDB committed but whose
-        answer was lost would count twice on the retry, so the request carries a
-        ClientRequestToken made from its own content — DynamoDB applies a repeated identical
-        transaction once (for ten minutes)."""
+        """One transaction: the message, the event done, the conversation's ack, the ack's fact
+        (what the day's acks and their latency are counted from). The worker retries it when it
+        fails (`functions.pipeline.record_sent`). Every part is a SET or a Put of a key this
+        conversation owns, so a retry rewrites the same values and counts nothing twice (no shared
+        counter is ADDed: that would be a hot item and a double count on a retry whose first try
+        committed). The request still carries a ClientRequestToken made from its own content, so a
+        retry of a try DynamoDB committed is answered as committed instead of written again."""
         now = datetime.fromisoformat(sent.sent_at.replace("Z", "+00:00"))
         keep = expiry(now, settings.retention_days)
         cid = decision.conversation_id
         received = datetime.fromisoformat(inbound.received_at.replace("Z", "+00:00"))
         latency = max((now - received).total_seconds(), 0.0)
         items = [
-            stats_update(self.table, inbound.channel, now, {"acks": 1, latency_bucket(latency): 1}),
+            count_fact(self.table, "ack", inbound.channel, cid, now, key=inbound.event_id,
+                       bucket=latency_bucket(latency)),
             {"Put": {"TableName": self.table, "Item": to_item({
                 "pk": f"CONV#{cid}", "sk": f"MSG#{sent.sent_at}#out#{sent.message_id}",
                 "direction": "out", "kind": "ack", "channel": sent.channel, "message_id": sent.message_id,

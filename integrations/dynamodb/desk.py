@@ -14,7 +14,7 @@ from typing import Any
 
 from functions.clock import iso
 from integrations.dynamodb import (TTL_ATTRIBUTE, _from_key, chat_key, conversation_key, event_key, expiry,
-                                   from_item, to_item)
+                                   facts_partition, from_item, open_partition, to_item)
 from functions import audit
 from integrations.dynamodb.audit import audit_item
 from functions import sla
@@ -137,7 +137,7 @@ class DeskStore:
                 return [update("SET #s = :open, #state = :answered, last_agent_at = :t, gsi1pk = :p, gsi1sk = :t "
                                "REMOVE closed_at",
                                {":open": "open", ":answered": "answered", ":t": at,
-                                ":p": f"OPEN#{conversation['channel']}"},
+                                ":p": open_partition(conversation["channel"], cid)},
                                names={"#s": "status", "#state": "state"}),
                         chat_status("open")], "reopened"
             return [update("SET #state = :answered, last_agent_at = :t", {":answered": "answered", ":t": at},
@@ -154,7 +154,7 @@ class DeskStore:
             return [update("SET #s = :open, #state = :waiting, reopened_at = :t, gsi1pk = :p, gsi1sk = :t "
                            "REMOVE closed_at",
                            {":open": "open", ":waiting": "waiting", ":t": at, ":closed": "closed",
-                            ":p": f"OPEN#{conversation['channel']}"},
+                            ":p": open_partition(conversation["channel"], cid)},
                            condition="#s = :closed", names={"#s": "status", "#state": "state"}),
                     chat_status("open")], "reopened"
         if kind == "assign":
@@ -201,7 +201,7 @@ class DeskStore:
             return
         # A fact per answered conversation, by day: what the stats and the measured reply time read
         self.ddb.put_item(TableName=self.table, Item=to_item({
-            "pk": f"FACTS#{fact['at'][:10]}", "sk": f"first_response#{conversation.get('channel', '')}#{cid}",
+            "pk": facts_partition(fact["at"][:10], cid), "sk": f"first_response#{conversation.get('channel', '')}#{cid}",
             "channel": conversation.get("channel", ""), "agent": fact["agent"], "conversation_id": cid,
             "wall_minutes": fact["wall_minutes"], "business_minutes": fact["business_minutes"],
             "sla_met": fact.get("sla_met"), TTL_ATTRIBUTE: expiry(now, FACTS_DAYS)}))

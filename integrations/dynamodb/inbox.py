@@ -2,9 +2,9 @@
 tokens, the SLA timers the SLA job finds through the sparse `gsi1`, the measured reply time, and
 the lookups of the inbox search (reference, customer name).
 
-Every list here is a Query of an index partition, a page at a time: a page of the inbox reads at
-most `STATE_SHARDS` × the page size items (plus a bounded budget when a filter is on), whatever
-the table holds; an SLA run reads the timers that are due.
+Every list here is a Query of an index partition, a page at a time: a page of the inbox reads about
+the page size plus a few items per shard (never more than `STATE_SHARDS` × the page size, times a
+bounded budget when a filter is on), whatever the table holds; an SLA run reads the timers that are due.
 """
 from __future__ import annotations
 
@@ -12,26 +12,25 @@ import base64
 import hashlib
 import json
 import unicodedata
-import zlib
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
 from functions.clock import iso
-from integrations.dynamodb import TTL_ATTRIBUTE, SETTINGS_KEY, conversation_key, expiry, from_item, to_item
+from integrations.dynamodb import TTL_ATTRIBUTE, SETTINGS_KEY, conversation_key, expiry, from_item, shard_of, to_item
 
-STATE_SHARDS = 4          # conversations by state take a write per state change: spread over 4 keys
-SLA_SHARDS = 4            # SLA timers are rewritten on every customer message of a waiting conversation
+# Conversations by state: every customer message of a waiting conversation rewrites its item, and
+# the index projects every attribute, so each message writes STATE#waiting#n (a SLA timer: one write
+# when its due time changes). 32 shards keep a shard under 1,000 writes/s up to ~16,000 messages/s on
+# waiting conversations (DESIGN.md section 3, bench/capacity.py).
+STATE_SHARDS = 32
+SLA_SHARDS = 32
 FILTER_BUDGET = 5         # with a filter on, a shard reads at most this many pages of the page size
 NEWEST_FIRST = {"waiting": False, "answered": True, "closed": True}   # waiting: soonest due first
 
 
-def shard(conversation_id: str, shards: int) -> int:
-    """Stable across processes (Python's hash() is salted per process)."""
-    return zlib.crc32(conversation_id.encode()) % shards
-
-
 def state_pk(state: str, conversation_id: str) -> str:
-    return f"STATE#{state}#{shard(conversation_id, STATE_SHARDS)}"
+    return f"STATE#{state}#{shard_of(conversation_id, STATE_SHARDS)}"
 
 
 def sla_key(conversation_id: str) -> dict[str, Any]:
@@ -136,32 +135,53 @@ class InboxStore:
     def inbox_page(self, state: str, limit: int, cursor: str | None = None,
                    filters: dict[str, str] | None = None) -> tuple[list[dict[str, Any]], str | None]:
         """One page of a state's conversations in order (waiting: soonest due first; answered and
-        closed: latest first), merged from the state's shards. Filters (channel, priority,
-        assignee) are applied on the index entries with a bounded budget: a page may come back
-        short with a cursor, never after reading the whole partition."""
+        closed: latest first), merged from the state's shards. Each shard is read a little at a
+        time: first a small share of the page from every shard (in parallel), then more, in growing
+        steps, only from a shard whose items the page keeps taking; so a page reads about its own
+        size plus a few items a shard, and never more than the page size from any shard. Filters
+        (channel, priority, assignee) are applied on the index entries with a bounded budget: a
+        page may come back short with a cursor, never after reading the whole partition."""
         positions = _decode(cursor) if cursor else {}
         newest = NEWEST_FIRST[state]
-        fetched: dict[int, tuple[list[dict[str, Any]], dict[str, Any] | None]] = {}
-        for n in range(STATE_SHARDS):
-            start = positions.get(str(n), "start")
-            if start is None:    # this shard has given everything already
-                continue
-            fetched[n] = self._shard_page(f"STATE#{state}#{n}", limit, None if start == "start" else start,
-                                          newest, filters or {})
-        merged = sorted(((item.get("gsi2sk", ""), n, i) for n, (items, _) in fetched.items()
-                         for i, item in enumerate(items)), reverse=newest)[:limit]
-        taken = {n: 0 for n in fetched}
-        for _, n, _ in merged:
-            taken[n] += 1
-        page = [fetched[n][0][i] for _, n, i in merged]
+        first = max(2, -(-limit // STATE_SHARDS) + 1)
+
+        def read(n: int, size: int, start) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+            return self._shard_page(f"STATE#{state}#{n}", size, None if start == "start" else start,
+                                    newest, filters or {})
+
+        live = [n for n in range(STATE_SHARDS) if positions.get(str(n), "start") is not None]
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            opened = list(pool.map(lambda n: read(n, min(first, limit), positions.get(str(n), "start")), live))
+        # per shard: the items read, how many the page took, where its reading stopped (None: the
+        # shard is exhausted) and how many it read (the page takes at most `limit` from one shard)
+        shards = {n: {"items": items, "taken": 0, "last": last, "read": min(first, limit)}
+                  for n, (items, last) in zip(live, opened)}
+        page: list[dict[str, Any]] = []
+        while len(page) < limit:
+            waiting = [n for n, s in shards.items() if s["taken"] == len(s["items"]) and s["last"] is not None]
+            for n in waiting:   # its next item may come before every item read so far: read on
+                shard = shards[n]
+                size = min(max(shard["read"], first), limit - shard["read"])
+                if size <= 0:
+                    continue
+                more, shard["last"] = read(n, size, shard["last"])
+                shard["items"] += more
+                shard["read"] += size
+            if any(s["taken"] == len(s["items"]) and s["last"] is not None for s in shards.values()):
+                break   # a shard still owes its next item (its read budget is spent): a short page
+            heads = [(s["items"][s["taken"]].get("gsi2sk", ""), n) for n, s in shards.items()
+                     if s["taken"] < len(s["items"])]
+            if not heads:
+                break
+            _, n = max(heads) if newest else min(heads)
+            page.append(shards[n]["items"][shards[n]["taken"]])
+            shards[n]["taken"] += 1
         following: dict[str, Any] = dict(positions)
-        for n, (items, last) in fetched.items():
-            if taken[n] == len(items):
-                following[str(n)] = last            # None: exhausted
-            elif taken[n]:
-                following[str(n)] = _index_key(items[taken[n] - 1])
-            else:
-                following[str(n)] = positions.get(str(n), "start")
+        for n, shard in shards.items():
+            if shard["taken"] == len(shard["items"]):
+                following[str(n)] = shard["last"]            # None: exhausted
+            elif shard["taken"]:
+                following[str(n)] = _index_key(shard["items"][shard["taken"] - 1])
         more = any(following.get(str(n), "start") is not None for n in range(STATE_SHARDS))
         return page, _encode(following) if more else None
 
@@ -252,7 +272,7 @@ class InboxStore:
 
     def due_sla_timers(self, now: datetime) -> list[dict[str, Any]]:
         """Timers whose next alarm (80 % or breach) has come: reads ∝ due timers."""
-        return [item for n in range(SLA_SHARDS) for item in self._query_index(f"SLADUE#{n}", iso(now))]
+        return self._query_shards([f"SLADUE#{n}" for n in range(SLA_SHARDS)], iso(now))
 
     def advance_sla_timer(self, timer: dict[str, Any], stage: str, now: datetime) -> bool:
         """Claim a timer's alarm once: the warning moves it on to its breach time, the breach
@@ -305,7 +325,7 @@ def sla_timer(conversation: dict[str, Any], due: dict[str, Any], now: datetime) 
     cid = conversation["conversation_id"]
     return {"pk": f"SLA#{cid}", "sk": "SLA", "conversation_id": cid, "due_at": due["due_at"],
             "warn_at": due["warn_at"], "kind": due["kind"], "stage": "warn",
-            "gsi1pk": f"SLADUE#{shard(cid, SLA_SHARDS)}", "gsi1sk": due["warn_at"],
+            "gsi1pk": f"SLADUE#{shard_of(cid, SLA_SHARDS)}", "gsi1sk": due["warn_at"],
             TTL_ATTRIBUTE: conversation.get(TTL_ATTRIBUTE) or expiry(now, 60)}
 
 

@@ -8,8 +8,10 @@ from typing import Any
 from functions.clock import iso
 from integrations.dynamodb.inbox import state_pk
 from integrations.dynamodb.stats import close_fact
-from integrations.dynamodb import (TTL_ATTRIBUTE, _from_key, chat_key, conversation_key, expiry, from_item, task_key,
-                                   to_item)
+from concurrent.futures import ThreadPoolExecutor
+
+from integrations.dynamodb import (TTL_ATTRIBUTE, _from_key, chat_key, conversation_key, due_partition,
+                                   due_partitions, expiry, from_item, open_partitions, task_key, to_item)
 
 
 def due_task_items(table: str, conversation_id: str, tasks: list[tuple[str, datetime]],
@@ -19,7 +21,7 @@ def due_task_items(table: str, conversation_id: str, tasks: list[tuple[str, date
     return [{"Put": {"TableName": table, "ConditionExpression": "attribute_not_exists(pk)",
                      "Item": to_item({**_from_key(task_key(kind, conversation_id)), "kind": kind,
                                       "conversation_id": conversation_id, "created_at": iso(now),
-                                      "gsi1pk": f"DUE#{kind}", "gsi1sk": iso(due),
+                                      "gsi1pk": due_partition(kind, conversation_id), "gsi1sk": iso(due),
                                       TTL_ATTRIBUTE: expiry(now, 60)})}} for kind, due in tasks]
 
 
@@ -34,8 +36,15 @@ class JobStore:
             ExpressionAttributeValues=to_item({":p": partition, ":until": until}))
         return [from_item(i) for page in pages for i in page.get("Items", [])]
 
+    def _query_shards(self, partitions: list[str], until: str) -> list[dict[str, Any]]:
+        """`_query_index` over every shard of a key, a few at once: an empty shard costs one small
+        query, so what is read still grows with what is due; oldest first across the shards."""
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            found = [i for items in pool.map(lambda p: self._query_index(p, until), partitions) for i in items]
+        return sorted(found, key=lambda item: item.get("gsi1sk", ""))
+
     def idle_conversations(self, channel: str, idle_since: datetime) -> list[dict[str, Any]]:
-        return self._query_index(f"OPEN#{channel}", iso(idle_since))
+        return self._query_shards(open_partitions(channel), iso(idle_since))
 
     def close_conversation(self, conversation: dict[str, Any], now: datetime,
                            tasks: list[tuple[str, datetime]]) -> bool:
@@ -69,7 +78,7 @@ class JobStore:
             return False
 
     def due_tasks(self, kind: str, now: datetime) -> list[dict[str, Any]]:
-        return self._query_index(f"DUE#{kind}", iso(now))
+        return self._query_shards(due_partitions(kind), iso(now))
 
     def claim_task(self, kind: str, conversation_id: str, now: datetime, stale_after: timedelta) -> bool:
         """One runner gets the task; a claim older than `stale_after` (a crashed run) may be taken."""
@@ -101,4 +110,4 @@ class JobStore:
         self.ddb.update_item(
             TableName=self.table, Key=task_key(kind, conversation_id),
             UpdateExpression="SET gsi1pk = :p, gsi1sk = :due REMOVE claimed_at",
-            ExpressionAttributeValues=to_item({":p": f"DUE#{kind}", ":due": iso(due)}))
+            ExpressionAttributeValues=to_item({":p": due_partition(kind, conversation_id), ":due": iso(due)}))
