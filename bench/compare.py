@@ -251,19 +251,14 @@ def warm(count: int, tree: Path) -> None:
                        "TELEGRAM_BOT_TOKEN": TOKEN, "PTB_TIMEDELTA": "1"})
     os.environ.pop("AWS_ENDPOINT_URL", None)
     import logging
-    from datetime import datetime, timezone
 
     import httpx
-    from chalice.test import Client
-    from moto import mock_aws
 
     logging.basicConfig(level=logging.WARNING)
-    from cli.dev import QueuePump
     from cli.standins.telegram import TelegramStandIn
-    from functions.settings import load_settings_file
-    from integrations import aws, dynamodb, sqs
+    from integrations import aws, dynamodb
 
-    from local_aws import percentile, time_aws_calls
+    from local_aws import fresh_app, percentile, time_aws_calls
 
     outside = time_aws_calls()   # seconds in AWS calls, and below in the chat API's HTTP
     send = httpx.AsyncClient.send
@@ -289,7 +284,6 @@ def warm(count: int, tree: Path) -> None:
     stand_in = TelegramStandIn().start()
     os.environ["TELEGRAM_API_URL"] = stand_in.url
     template = json.loads((tree / "tests/fixtures/telegram/text_private.json").read_text())
-    import app as app_module
 
     floor_http = httpx.Client()
 
@@ -308,16 +302,7 @@ def warm(count: int, tree: Path) -> None:
     position: dict[str, list[int]] = {"ours": [], "floor": []}   # the message's place in its batch
     warmup, batch, done = 20, 25, 0
     while done < count + warmup:
-        with mock_aws(), Client(app_module.app) as client:   # a fresh table per batch: moto's cost grows with it
-            aws.reset_clients()
-            dynamodb.ensure_table()
-            sqs.ensure_queues()
-            dynamodb.DynamoStore().save_settings(load_settings_file(str(tree / "firstreply.yaml")),
-                                                 by="bench", now=datetime.now(timezone.utc))
-            from functions.handlers import worker
-
-            worker.store.cache_clear()
-            pump = QueuePump(app_module.app)
+        with fresh_app(tree / "firstreply.yaml") as (client, pump):
             for i in range(done, min(done + batch, count + warmup)):
                 for who in random.sample(["ours", "floor"], 2):
                     update = json.loads(json.dumps(template))

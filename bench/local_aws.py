@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,3 +72,29 @@ def percentile(values: list[float], p: float) -> float:
     """The p-th percentile (0-100) of a bench's timings, nearest rank."""
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+@contextmanager
+def fresh_app(settings_file: Path):
+    """One batch of a warm bench: a fresh moto account (its cost grows with the table) with the table,
+    the queues and the settings, the app's test client, and a queue pump standing in for Lambda's event
+    source mapping. Yields (client, pump)."""
+    from datetime import datetime, timezone
+
+    from chalice.test import Client
+    from moto import mock_aws
+
+    import app as app_module
+    from cli.dev import QueuePump
+    from functions.handlers import worker
+    from functions.settings import load_settings_file
+    from integrations import aws, dynamodb, sqs
+
+    with mock_aws(), Client(app_module.app) as client:
+        aws.reset_clients()
+        dynamodb.ensure_table()
+        sqs.ensure_queues()
+        dynamodb.DynamoStore().save_settings(load_settings_file(str(settings_file)), by="bench",
+                                             now=datetime.now(timezone.utc))
+        worker.store.cache_clear()
+        yield client, QueuePump(app_module.app)

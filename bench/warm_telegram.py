@@ -19,9 +19,7 @@ import json
 import os
 import statistics
 import time
-from datetime import datetime, timezone
-
-from local_aws import percentile, prepare, time_aws_calls
+from local_aws import fresh_app, percentile, prepare, time_aws_calls
 
 ROOT = prepare(TELEGRAM_WEBHOOK_SECRET="bench", TELEGRAM_BOT_TOKEN="1:BENCH", PTB_TIMEDELTA="1")
 
@@ -37,34 +35,17 @@ def main() -> None:
     import logging
 
     logging.basicConfig(level=logging.WARNING)
-    from chalice.test import Client
-    from moto import mock_aws
-
-    from cli.dev import QueuePump
     from cli.standins.telegram import TelegramStandIn
-    from functions.settings import load_settings_file
-    from integrations import aws, dynamodb, sqs
-
 
     in_aws = time_aws_calls()
     stand_in = TelegramStandIn().start()
     os.environ["TELEGRAM_API_URL"] = stand_in.url
     template = json.loads((ROOT / "tests/fixtures/telegram/text_private.json").read_text())
     webhook_ms, worker_ms, worker_own_ms, worker_aws_ms = [], [], [], []
-    import app as app_module
 
     done = 0
     while done < count + warmup:
-        with mock_aws(), Client(app_module.app) as client:
-            aws.reset_clients()
-            dynamodb.ensure_table()
-            sqs.ensure_queues()
-            dynamodb.DynamoStore().save_settings(load_settings_file(str(ROOT / "firstreply.yaml")),
-                                                 by="bench", now=datetime.now(timezone.utc))
-            from functions.handlers import worker
-
-            worker.store.cache_clear()
-            pump = QueuePump(app_module.app)
+        with fresh_app(ROOT / "firstreply.yaml") as (client, pump):
             for i in range(done, min(done + batch, count + warmup)):
                 update = json.loads(json.dumps(template))
                 update["update_id"] = 900000000 + i
