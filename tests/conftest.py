@@ -191,6 +191,9 @@ def system(telegram_api, slack_api, x_api, settings_doc, monkeypatch):
         ses.ensure_mail_resources()
         worker.store.cache_clear()
         worker.sender_for.cache_clear()
+        from integrations.dynamodb import channels
+
+        channels._frontier.clear()   # the pacing windows of an earlier test's table
         store = dynamodb.DynamoStore()
         store.save_settings(parse_settings(settings_doc), by="tests", now=OPEN_TIME)
         clock = FixedClock(OPEN_TIME)

@@ -240,7 +240,8 @@ def ensure_table(table: str = TABLE_NAME) -> None:
 # worker's store, the admin code or the settings parser.
 _LAZY = {
     "DynamoStore": "store", "store_event": "events", "VersionConflict": "admin",
-    "take_slot": "channels", "message_id_key": "channels", "remember_message_ids": "channels",
+    "take_slot": "channels", "reserve_slot": "channels", "take_spare": "channels", "hold_slot": "channels",
+    "release_hold": "channels", "message_id_key": "channels", "remember_message_ids": "channels",
     "find_thread": "channels", "get_cursor": "channels", "set_cursor": "channels",
     "latency_bucket": "stats", "stats_update": "stats",
 }
