@@ -100,11 +100,11 @@ def x_dm_budget(account: str):
 class LazySender:
     """Resolves the channel's sender on first use: no SDK import, and no credentials needed,
     for messages that get no acknowledgement. `event_id` is the queue message's event, which a
-    reserved send slot is held for while the message waits in the queue; `redelivered`: this is
-    not the message's first receive, so it may hold one."""
+    reserved send slot is held for while the message waits in the queue; `held`: the moment held
+    for it by an earlier receive (`handle` reads the batch's holds in one call)."""
 
-    def __init__(self, channel: str, event_id: str = "", redelivered: bool = False):
-        self.channel, self.event_id, self.redelivered = channel, event_id, redelivered
+    def __init__(self, channel: str, event_id: str = "", held: float | None = None):
+        self.channel, self.event_id, self.held = channel, event_id, held
 
     def send(self, ack):
         return sender_for(self.channel).send(ack)
@@ -116,18 +116,18 @@ class LazySender:
         limit = CHANNEL_PACE.get(self.channel)
         if limit is None:
             return 0.0
-        from integrations.dynamodb import hold_slot, release_hold, reserve_slot, take_spare
+        from integrations.dynamodb import hold_slot, reserve_slot, take_spare
 
         # Telegram's limit is the bot's (one per stack), Slack's each channel's
         key = f"pace#{self.channel}" + (f"#{ack.chat_id}" if self.channel == "slack" else "")
-        if self.redelivered and self.event_id:
-            self.redelivered = False   # a hold is used once: a later send of this event reserves anew
-            held = release_hold(self.channel, self.event_id)
-            if held is not None and not delay:
-                if int(held) >= int(now.timestamp()):   # its window has not passed: wait for it
-                    return max(held - now.timestamp(), 0.0)
-                if take_spare(key, limit, 1, now.timestamp()):   # back late: a spare send of this window
-                    return 0.0
+        held, self.held = self.held, None   # a hold is used once: a later send of this event reserves anew
+        if held is not None and not delay:
+            if int(held) >= int(now.timestamp()):   # its window has not passed: wait for it
+                if held - now.timestamp() > keep_beyond:   # this invocation cannot: still held
+                    hold_slot(self.channel, self.event_id, held)
+                return max(held - now.timestamp(), 0.0)
+            if take_spare(key, limit, 1, now.timestamp()):   # back late: a spare send of this window
+                return 0.0
         at = reserve_slot(key, limit, 1, now.timestamp() + delay)
         wait = at - now.timestamp()
         if wait > keep_beyond and self.event_id:
@@ -169,8 +169,8 @@ class InvocationClock:
 deferred: set[str] = set()   # ids of messages the last batch deferred (the dev queue pump leaves them be)
 
 
-def handle_record(body: dict, message_id: str = "", receives: int = 1, timer: InvocationClock | None = None,
-                  deferrals: dict[str, float] | None = None) -> None:
+def handle_record(body: dict, message_id: str = "", held: float | None = None,
+                  timer: InvocationClock | None = None, deferrals: dict | None = None) -> None:
     """One queued event; raises to have SQS retry it (and, after the last receive, dead-letter).
     A message the channel's pace (or its "retry after") sends later is noted in `deferrals`, for
     `handle` to hand back to the queue for that long."""
@@ -178,7 +178,7 @@ def handle_record(body: dict, message_id: str = "", receives: int = 1, timer: In
     policy = retry_policy()
     policy = replace(policy, max_inline_wait=max(policy.max_inline_wait - timer.slept, 0.0))
     delayed = body.get("kind") == "delayed-ack"   # from the delay queue (issue 15)
-    sender = LazySender(body["channel"], body["event_id"], redelivered=receives > 1)
+    sender = LazySender(body["channel"], body["event_id"], held)
     try:
         if delayed:
             outcome = delayed_ack(body["channel"], body["event_id"], store(), sender, timer, policy)
@@ -196,7 +196,7 @@ def handle_record(body: dict, message_id: str = "", receives: int = 1, timer: In
     except DeferDelivery as exc:
         log.warning("deferring %s/%s by %.0fs", body["channel"], body["event_id"], exc.seconds)
         if deferrals is not None:
-            deferrals[message_id] = exc.seconds
+            deferrals[message_id] = exc
         raise
     log.info("processed", extra={"channel": body["channel"], "event_id": body["event_id"],
                                  "outcome": outcome.status})
@@ -216,11 +216,14 @@ def handle(event) -> dict:
     raw = event.to_dict()
     records = raw.get("Records", [])
     fifo = any(r.get("eventSourceARN", "").endswith(".fifo") for r in records)
+    bodies = {r["messageId"]: json.loads(r["body"]) for r in records}
+    held = holds(records, bodies)
+    if held:
+        raw = {**raw, "Records": by_held_slot(records, held)}
     timer, deferrals = InvocationClock(clock), {}
 
     def one(record) -> None:
-        handle_record(json.loads(record.body), record.message_id,
-                      int((record.get("attributes") or {}).get("ApproximateReceiveCount", 1)), timer, deferrals)
+        handle_record(bodies[record.message_id], record.message_id, held.get(record.message_id), timer, deferrals)
 
     processor = SqsFifoPartialProcessor(skip_group_on_error=True) if fifo else BatchProcessor(EventType.SQS)
     # a batch whose every message failed (a lone deferred one, typically, at a paced burst) is
@@ -234,15 +237,47 @@ def handle(event) -> dict:
     return response
 
 
-def hand_back(records: list[dict], deferrals: dict[str, float], failed: set[str], queue: str) -> None:
-    """Deferred messages become visible again when their wait is over (in one call). The messages
-    of a deferred one's chat that the batch skipped become visible at once: left alone they would
-    stay invisible for the queue's whole visibility timeout (six minutes), and hold the chat, the
-    deferred one included, as long (a FIFO group waits for all its messages in flight); visible,
-    they still wait behind the deferred one, which is in flight, and come after it in order."""
-    group = {r["messageId"]: r.get("attributes", {}).get("MessageGroupId") or r["messageId"] for r in records}
-    waiting = {group[m] for m in deferrals}
-    back = [(r["receiptHandle"], max(deferrals[r["messageId"]], 1) if r["messageId"] in deferrals else 0)
-            for r in records if r["messageId"] in failed and group[r["messageId"]] in waiting]
-    sqs.defer(back, queue)
-    deferred.update(r["messageId"] for r in records if r["messageId"] in failed and group[r["messageId"]] in waiting)
+def holds(records: list[dict], bodies: dict[str, dict]) -> dict[str, float]:
+    """The send moments held for the batch's redelivered messages (message id → moment), one read."""
+    again = {r["messageId"]: (bodies[r["messageId"]]["channel"], str(bodies[r["messageId"]]["event_id"]))
+             for r in records if int((r.get("attributes") or {}).get("ApproximateReceiveCount", 1)) > 1
+             and bodies[r["messageId"]]["channel"] in CHANNEL_PACE}
+    if not again:
+        return {}
+    from integrations.dynamodb import held_slots
+
+    found = held_slots(list(again.values()))
+    return {m: found[e] for m, e in again.items() if e in found}
+
+
+def by_held_slot(records: list[dict], held: dict[str, float]) -> list[dict]:
+    """The batch in the order of its held moments, each chat's messages kept in their order: one
+    invocation sleeps to each moment in turn, so a later moment handled first would make an
+    earlier one late. A chat goes where its first held message says; chats with none go first."""
+    first: dict[str, float] = {}
+    for r in records:
+        group = (r.get("attributes") or {}).get("MessageGroupId") or r["messageId"]
+        if r["messageId"] in held:
+            first.setdefault(group, held[r["messageId"]])
+    return sorted(records, key=lambda r: first.get((r.get("attributes") or {}).get("MessageGroupId")
+                                                   or r["messageId"], float("-inf")))
+
+
+def hand_back(records: list[dict], deferrals: dict[str, DeferDelivery], failed: set[str], queue: str) -> None:
+    """Deferred messages become visible again when their wait is over (in one call); one with a
+    send slot held comes back a second or two before it and waits the rest inline, so it is not
+    late for its slot. The messages of a deferred one's chat that the batch skipped become visible
+    at once: left alone they would stay invisible for the queue's whole visibility timeout (six
+    minutes), and hold the chat, the deferred one included, as long (a FIFO group waits for all its
+    messages in flight); visible, they still wait behind the deferred one, in flight, in order."""
+    def group(r):
+        return (r.get("attributes") or {}).get("MessageGroupId") or r["messageId"]
+
+    def seconds(deferral: DeferDelivery) -> float:
+        return max(int(deferral.seconds) - 1 if deferral.held else deferral.seconds, 1)
+
+    waiting = {group(r) for r in records if r["messageId"] in deferrals}
+    back = [r for r in records if r["messageId"] in failed and group(r) in waiting]
+    sqs.defer([(r["receiptHandle"], seconds(deferrals[r["messageId"]]) if r["messageId"] in deferrals else 0)
+               for r in back], queue)
+    deferred.update(r["messageId"] for r in back)

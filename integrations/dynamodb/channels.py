@@ -95,12 +95,22 @@ def hold_slot(channel: str, event_id: str, at: float) -> None:
         TTL_ATTRIBUTE: int(at) + 24 * 3600}))
 
 
-def release_hold(channel: str, event_id: str) -> float | None:
-    """The send moment held for this event, taken (deleted) in the same call: one hold, one send."""
-    old = client("dynamodb").delete_item(
-        TableName=TABLE_NAME, Key=to_item({"pk": f"EVENT#{channel}#{event_id}", "sk": "PACE"}),
-        ReturnValues="ALL_OLD").get("Attributes")
-    return float(from_item(old)["at"]) if old else None
+def held_slots(events: list[tuple[str, str]]) -> dict[tuple[str, str], float]:
+    """The send moments held for these (channel, event id)s, in one read (a batch's redelivered
+    messages). A hold is not deleted when used: one whose moment has passed is a late comer's
+    (`take_spare`), and a send after the first in the same receive reserves anew. Keys the read
+    leaves unprocessed count as not held: such a message reserves again, later, never twice."""
+    keys = list(dict.fromkeys(events))[:100]
+    if not keys:
+        return {}
+    answer = client("dynamodb").batch_get_item(RequestItems={TABLE_NAME: {
+        "Keys": [to_item({"pk": f"EVENT#{channel}#{event_id}", "sk": "PACE"}) for channel, event_id in keys],
+        "ConsistentRead": True}})
+    found = {}
+    for item in map(from_item, answer.get("Responses", {}).get(TABLE_NAME, [])):
+        channel, _, event_id = item["pk"][len("EVENT#"):].partition("#")
+        found[(channel, event_id)] = float(item["at"])
+    return found
 
 
 def message_id_key(message_id: str) -> str:
