@@ -266,7 +266,7 @@ def by_held_slot(records: list[dict], held: dict[str, float]) -> list[dict]:
 def hand_back(records: list[dict], deferrals: dict[str, DeferDelivery], failed: set[str], queue: str) -> None:
     """Deferred messages become visible again when their wait is over (in one call); one with a
     send slot held comes back a second or two before it and waits the rest inline, so it is not
-    late for its slot. The messages of a deferred one's chat that the batch skipped become visible
+    late for its slot (back late, it would have to find a spare send or a new slot). The messages of a deferred one's chat that the batch skipped become visible
     at once: left alone they would stay invisible for the queue's whole visibility timeout (six
     minutes), and hold the chat, the deferred one included, as long (a FIFO group waits for all its
     messages in flight); visible, they still wait behind the deferred one, in flight, in order."""
@@ -274,7 +274,9 @@ def hand_back(records: list[dict], deferrals: dict[str, DeferDelivery], failed: 
         return (r.get("attributes") or {}).get("MessageGroupId") or r["messageId"]
 
     def seconds(deferral: DeferDelivery) -> float:
-        return max(int(deferral.seconds) - 1 if deferral.held else deferral.seconds, 1)
+        # held: a second or two early (SQS counts whole seconds), at once for a slot less than two
+        # seconds away that this invocation had no time left to wait for (another one will)
+        return max(int(deferral.seconds) - 1, 0) if deferral.held else max(deferral.seconds, 1)
 
     waiting = {group(r) for r in records if r["messageId"] in deferrals}
     back = [r for r in records if r["messageId"] in failed and group(r) in waiting]
