@@ -41,6 +41,9 @@ def pytest_sessionfinish(session):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "after_all_flows: runs after every other test (reads their recording)")
+    from cli.standins import sqs_fifo
+
+    sqs_fifo.apply()   # moto's FIFO groups as SQS keeps them (see the module)
 
 
 def pytest_collection_modifyitems(items):
