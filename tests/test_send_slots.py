@@ -137,3 +137,22 @@ def test_the_channels_own_retry_after_is_held_too(system, monkeypatch):
     assert system.pump.pump_once() == 1
     assert reserved == []                                          # its held slot, no new contest
     assert len([c for c in system.sent() if c.params.get("text")]) == 2   # refused once, then sent
+
+
+def test_an_unreadable_redelivered_message_fails_alone(system):
+    """The batch's holds are read before its messages are handled: a body that is not an event
+    must still fail on its own, not take the batch with it."""
+    from chalice.app import SQSEvent
+
+    from functions.handlers import worker
+
+    def record(body, message_id, receives):
+        return {"messageId": message_id, "receiptHandle": message_id, "body": body, "md5OfBody": "",
+                "attributes": {"ApproximateReceiveCount": str(receives), "MessageGroupId": message_id},
+                "messageAttributes": {}, "eventSource": "aws:sqs", "awsRegion": "us-east-1",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:firstreply-work.fifo"}
+
+    answer = worker.handle(SQSEvent({"Records": [
+        record("not json", "bad", 2),
+        record('{"channel": "telegram", "event_id": "404", "chat_id": "1", "sender_id": "1"}', "good", 2)]}, None))
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "bad"}]}

@@ -216,14 +216,13 @@ def handle(event) -> dict:
     raw = event.to_dict()
     records = raw.get("Records", [])
     fifo = any(r.get("eventSourceARN", "").endswith(".fifo") for r in records)
-    bodies = {r["messageId"]: json.loads(r["body"]) for r in records}
-    held = holds(records, bodies)
+    held = holds(records)
     if held:
         raw = {**raw, "Records": by_held_slot(records, held)}
     timer, deferrals = InvocationClock(clock), {}
 
     def one(record) -> None:
-        handle_record(bodies[record.message_id], record.message_id, held.get(record.message_id), timer, deferrals)
+        handle_record(json.loads(record.body), record.message_id, held.get(record.message_id), timer, deferrals)
 
     processor = SqsFifoPartialProcessor(skip_group_on_error=True) if fifo else BatchProcessor(EventType.SQS)
     # a batch whose every message failed (a lone deferred one, typically, at a paced burst) is
@@ -237,11 +236,18 @@ def handle(event) -> dict:
     return response
 
 
-def holds(records: list[dict], bodies: dict[str, dict]) -> dict[str, float]:
-    """The send moments held for the batch's redelivered messages (message id → moment), one read."""
-    again = {r["messageId"]: (bodies[r["messageId"]]["channel"], str(bodies[r["messageId"]]["event_id"]))
-             for r in records if int((r.get("attributes") or {}).get("ApproximateReceiveCount", 1)) > 1
-             and bodies[r["messageId"]]["channel"] in CHANNEL_PACE}
+def holds(records: list[dict]) -> dict[str, float]:
+    """The send moments held for the batch's redelivered messages (message id → moment), one read.
+    A body that cannot be read is left to fail on its own in the batch."""
+    again = {}
+    for r in records:
+        if int((r.get("attributes") or {}).get("ApproximateReceiveCount", 1)) > 1:
+            try:
+                body = json.loads(r["body"])
+                if body["channel"] in CHANNEL_PACE:
+                    again[r["messageId"]] = (body["channel"], str(body["event_id"]))
+            except (ValueError, KeyError, TypeError):
+                continue
     if not again:
         return {}
     from integrations.dynamodb import held_slots
