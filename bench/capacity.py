@@ -182,8 +182,9 @@ def report(args, calls: Counter, reads: Counter, recorder, acks: int) -> None:
         if grows:
             key, count = grows.most_common(1)[0]
             limits.append((f"{where} key {key} (writes)", count / n, PARTITION_WCU))
-    print(f"  pacing windows (RATE#pace#…): at most the channel's rate plus one try a second per waiting "
-          f"worker: {TELEGRAM_PER_SECOND + WORKER_MAX_CONCURRENCY}/s whatever the rate "
+    print(f"  send slots (RATE#pace#…#{{second}}): each second its own key, taking its {TELEGRAM_PER_SECOND} slots and "
+          f"the tries that found it full (one per worker container at most, each then starts past it): "
+          f"≤ {TELEGRAM_PER_SECOND + WORKER_MAX_CONCURRENCY}/s whatever the rate "
           f"({(TELEGRAM_PER_SECOND + WORKER_MAX_CONCURRENCY) / PARTITION_WCU:.0%})")
     per_chat = max((c for counter in recorder.writes.values() for k, c in counter.items()
                     if k.startswith(PER_CUSTOMER)), default=0)

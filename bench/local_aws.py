@@ -88,8 +88,10 @@ def fresh_app(settings_file: Path):
     from cli.dev import QueuePump
     from functions.handlers import worker
     from functions.settings import load_settings_file
+    from cli.standins import sqs_fifo
     from integrations import aws, dynamodb, sqs
 
+    sqs_fifo.apply()
     with mock_aws(), Client(app_module.app) as client:
         aws.reset_clients()
         dynamodb.ensure_table()

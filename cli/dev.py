@@ -31,6 +31,9 @@ class DevError(SystemExit):
 def start_moto() -> Any:
     from moto.server import ThreadedMotoServer
 
+    from cli.standins import sqs_fifo
+
+    sqs_fifo.apply()   # a chat's messages in order after a deferral, as in SQS
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]

@@ -35,11 +35,13 @@ class RetryPolicy:
 
 
 class DeferDelivery(Exception):
-    """The channel asked us to wait longer than a worker should sleep: retry after `seconds`."""
+    """The channel asked us to wait longer than a worker should sleep: retry after `seconds`.
+    `held`: a send slot is held for then, so the message may come back a little early and wait
+    for it inline (coming back late would cost it its place)."""
 
-    def __init__(self, seconds: float):
+    def __init__(self, seconds: float, held: bool = False):
         super().__init__(f"channel asked to retry after {seconds:.0f}s")
-        self.seconds = seconds
+        self.seconds, self.held = seconds, held
 
 
 class DeliveryFailed(Exception):
@@ -61,19 +63,24 @@ def stamped(sent: SentMessage, clock: Clock) -> SentMessage:
 
 
 def paced(sender: Sender, ack: Acknowledgement, clock: Clock, policy: RetryPolicy) -> None:
-    """Wait for a send slot of the channel (`Sender.pace`: a rate shared by every worker through
-    the table), so a burst above a channel's limit goes out at that limit instead of into 429s;
-    a wait longer than `max_inline_wait` goes back to the queue (the chat's order is kept there)."""
+    """Wait for this message's send slot of the channel (`Sender.pace`: a rate shared by every
+    worker through the table, so a burst above a channel's limit goes out at that limit instead of
+    into 429s). The slot is reserved once: a wait longer than `max_inline_wait` goes back to the
+    queue (the chat's order is kept there) with the slot held, and the next receive sends then."""
     pace = getattr(sender, "pace", None)
-    waited = 0.0
-    while pace is not None:
-        wait = pace(ack, clock.now())
-        if wait <= 0:
-            return
-        if waited + wait > policy.max_inline_wait:
-            raise DeferDelivery(wait)
+    wait = pace(ack, clock.now(), policy.max_inline_wait) if pace is not None else 0.0
+    if wait > policy.max_inline_wait:
+        raise DeferDelivery(wait, held=True)
+    if wait > 0:
         clock.sleep(wait)
-        waited += wait
+
+
+def held_after(sender: Sender, ack: Acknowledgement, clock: Clock, seconds: float) -> DeferDelivery:
+    """The channel said "retry after `seconds`": a paced sender reserves (and holds) a slot after
+    that, so the next receive sends at it."""
+    pace = getattr(sender, "pace", None)
+    wait = pace(ack, clock.now(), 0.0, seconds) if pace is not None else 0.0   # 0: held, whatever the wait
+    return DeferDelivery(max(wait, seconds), held=wait > 0)
 
 
 def deliver(sender: Sender, ack: Acknowledgement, clock: Clock, policy: RetryPolicy) -> SentMessage:
@@ -85,12 +92,11 @@ def deliver(sender: Sender, ack: Acknowledgement, clock: Clock, policy: RetryPol
             return stamped(sender.send(ack), clock)
         except SendError as exc:
             if exc.retry_after:
-                if exc.retry_after > policy.max_inline_wait:
-                    raise DeferDelivery(exc.retry_after) from exc
+                if exc.retry_after > policy.max_inline_wait or attempt >= policy.attempts * 2:
+                    # a long wait, or a channel that keeps asking: the queue waits, not this function
+                    raise held_after(sender, ack, clock, exc.retry_after) from exc
                 log.warning("rate limited, waiting %.1fs", exc.retry_after)
                 clock.sleep(exc.retry_after)
-                if attempt >= policy.attempts * 2:   # a channel that keeps asking: let the queue wait
-                    raise DeferDelivery(exc.retry_after) from exc
                 continue
             if not exc.retryable:
                 raise

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 from functools import lru_cache
 
 from integrations.aws import client
+
+log = logging.getLogger(__name__)
 
 QUEUE_NAME = os.environ.get("FIRSTREPLY_QUEUE", "firstreply-work.fifo")
 DEAD_LETTER_QUEUE_NAME = os.environ.get("FIRSTREPLY_DEAD_LETTER_QUEUE", "firstreply-dead.fifo")
@@ -76,11 +79,18 @@ def enqueue_delayed_ack(channel: str, event_id: str, seconds: int) -> None:
     )
 
 
-def defer(receipt_handle: str, seconds: float, queue: str = QUEUE_NAME) -> None:
-    """Make a received message visible again only after `seconds` (a channel's Retry-After)."""
-    client("sqs").change_message_visibility(
-        QueueUrl=queue_url(queue), ReceiptHandle=receipt_handle,
-        VisibilityTimeout=int(min(max(seconds, 1), 12 * 3600)))
+def defer(messages: list[tuple[str, float]], queue: str = QUEUE_NAME) -> None:
+    """Make received messages (receipt handle, seconds) visible again only after their seconds (a
+    send slot ahead, a channel's Retry-After; 0: now): one ChangeMessageVisibilityBatch per ten. SQS takes
+    whole seconds; rounding down brings a message back just before its slot, which the worker then
+    waits out inline, never after it."""
+    sqs = client("sqs")
+    for start in range(0, len(messages), 10):
+        entries = [{"Id": str(n), "ReceiptHandle": handle, "VisibilityTimeout": int(min(max(seconds, 0), 12 * 3600))}
+                   for n, (handle, seconds) in enumerate(messages[start:start + 10])]
+        failed = sqs.change_message_visibility_batch(QueueUrl=queue_url(queue), Entries=entries).get("Failed")
+        if failed:   # those come back when the queue's visibility timeout ends: late, not lost
+            log.warning("could not defer %d messages: %s", len(failed), failed[0].get("Message", ""))
 
 
 def ensure_queues() -> None:

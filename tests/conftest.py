@@ -41,6 +41,9 @@ def pytest_sessionfinish(session):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "after_all_flows: runs after every other test (reads their recording)")
+    from cli.standins import sqs_fifo
+
+    sqs_fifo.apply()   # moto's FIFO groups as SQS keeps them (see the module)
 
 
 def pytest_collection_modifyitems(items):
@@ -191,6 +194,9 @@ def system(telegram_api, slack_api, x_api, settings_doc, monkeypatch):
         ses.ensure_mail_resources()
         worker.store.cache_clear()
         worker.sender_for.cache_clear()
+        from integrations.dynamodb import channels
+
+        channels._frontier.clear()   # the pacing windows of an earlier test's table
         store = dynamodb.DynamoStore()
         store.save_settings(parse_settings(settings_doc), by="tests", now=OPEN_TIME)
         clock = FixedClock(OPEN_TIME)

@@ -29,7 +29,7 @@ FLOWS = ("test_telegram_flow.py", "test_slack_flow.py", "test_x_flow.py", "test_
          # what came with the desk, the inbox and SLA, the rules, customers' data and Meta's channels
          "test_desk_slack.py", "test_desk_telegram.py", "test_inbox_api.py", "test_sla.py",
          "test_expected_reply.py", "test_rules.py", "test_closing_message.py", "test_customer_data.py", "test_whatsapp_flow.py",
-         "test_meta_flow.py")
+         "test_meta_flow.py", "test_pacing.py")
 # Grants the code never calls, AWS does on the function's behalf: the Lambda runtime writes the logs,
 # the SQS event source mapping receives and deletes the worker's messages, Lambda sends a failed
 # asynchronous invocation to its on-failure destination.

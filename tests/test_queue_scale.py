@@ -101,3 +101,21 @@ def test_a_failed_message_returns_with_the_rest_of_its_chat_only(system, monkeyp
     assert sorted(chats) == ["1111111", "2222222"]             # one ack each: A's second is in A's conversation
     for event_id in ("7001", "7002", "7003"):
         assert system.store.get_event("telegram", event_id)["status"] == "done"
+
+
+def test_a_chats_messages_visible_again_together_come_in_order(system):
+    """The stand-in keeps FIFO groups as SQS does (cli/standins/sqs_fifo.py): a deferred message and
+    its chat's next one, both visible again at once, come back first one first (moto alone gives
+    the second, as the first still "blocks" the group)."""
+    from integrations import sqs
+
+    sqs_client = system.pump.sqs
+    url = sqs.queue_url()
+    for n in (1, 2):
+        sqs_client.send_message(QueueUrl=url, MessageBody=f"m{n}", MessageGroupId="chat", MessageDeduplicationId=f"m{n}")
+    first = sqs_client.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    assert [m["Body"] for m in first] == ["m1", "m2"]
+    sqs_client.change_message_visibility_batch(QueueUrl=url, Entries=[
+        {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0} for n, m in enumerate(first)])
+    again = sqs_client.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    assert [m["Body"] for m in again][:1] == ["m1"]

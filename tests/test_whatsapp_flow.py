@@ -344,8 +344,8 @@ def test_throughput_limits_are_retried_and_sent_once(wa, monkeypatch):
     # sleeps more than a second or two): the message goes back to the queue for 5 s; here for the
     # shortest time SQS allows (its visibility runs on the wall clock, also in moto)
     deferred, defer = [], sqs.defer
-    monkeypatch.setattr(sqs, "defer", lambda handle, seconds, *queue: (deferred.append(seconds),
-                                                                        defer(handle, 0, *queue)))
+    monkeypatch.setattr(sqs, "defer", lambda messages, *queue: (deferred.extend(s for _, s in messages),
+                                                                 defer([(h, 0) for h, _ in messages], *queue)))
     wa.meta_api.fail_whatsapp(130429, "Rate limit hit", times=2)
     deliver(wa, load_fixture("whatsapp", "text"))
     for _ in range(30):   # each deferral: a second on the wall clock, then the next receive

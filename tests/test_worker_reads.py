@@ -35,7 +35,7 @@ def _worker_calls(system, update) -> Counter:
     with counting_calls() as calls:
         for message in messages:
             # one message of the batch, as the batch handler hands it on (its own AWS calls only)
-            worker.handle_record(json.loads(message["Body"]), message["ReceiptHandle"], message["MessageId"])
+            worker.handle_record(json.loads(message["Body"]), message["MessageId"])
     for message in messages:
         system.pump.sqs.delete_message(QueueUrl=system.pump.url, ReceiptHandle=message["ReceiptHandle"])
     return calls, messages
@@ -66,7 +66,7 @@ def test_first_message_follow_up_and_replay_cost_one_read_each(system):
 
     # WHEN SQS delivers the first queue message again
     with counting_calls() as replay:
-        worker.handle_record(json.loads(messages[0]["Body"]), messages[0]["ReceiptHandle"], messages[0]["MessageId"])
+        worker.handle_record(json.loads(messages[0]["Body"]), messages[0]["MessageId"])
     # THEN one read finds it done
     assert replay == Counter({"BatchGetItem": 1}), replay
     assert json.loads(messages[0]["Body"])["sender_id"] == str(first["message"]["from"]["id"])

@@ -31,6 +31,7 @@ class TelegramStandIn(StandIn):
         self.rate: tuple[int, object] | None = None   # (sends a second, the clock that counts them)
         self.windows: dict[int, int] = {}
         self.throttled = 0             # sends answered 429 by `limit_rate`
+        self.refused: list = []        # those sends (not delivered)
         self._forget()
 
     def _forget(self) -> None:
@@ -42,12 +43,12 @@ class TelegramStandIn(StandIn):
         """Answer sends above `per_second` in a second of `clock` with 429 and retry_after 1, as
         Telegram does above ~30 messages a second a bot."""
         with self._lock:
-            self.rate, self.windows, self.throttled = (per_second, clock), {}, 0
+            self.rate, self.windows, self.throttled, self.refused = (per_second, clock), {}, 0, []
 
     def reset(self) -> None:
         super().reset()
         with self._lock:
-            self.rate, self.windows, self.throttled = None, {}, 0
+            self.rate, self.windows, self.throttled, self.refused = None, {}, 0, []
         self._forget()
 
     def add_forum(self, chat_id, title: str = "Support desk", forum: bool = True, bot_rights: dict | None = None):
@@ -106,6 +107,7 @@ class TelegramStandIn(StandIn):
             bot_id = int(call.token.split(":")[0]) if call.token.split(":")[0].isdigit() else 7000000001
             result = {"id": bot_id, "is_bot": True, "first_name": "Support", "username": "support_bot"}
         elif call.method == "sendMessage" and self.rate and self._over_rate():
+            self.refused.append(call)
             return Reply(429, {"ok": False, "error_code": 429, "description": "Too Many Requests: retry after 1",
                                "parameters": {"retry_after": 1}})
         elif call.method in ("sendMessage", "editMessageText"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from dataclasses import replace
 from functools import lru_cache
 
 from functions.clock import SystemClock
@@ -98,24 +99,40 @@ def x_dm_budget(account: str):
 
 class LazySender:
     """Resolves the channel's sender on first use: no SDK import, and no credentials needed,
-    for messages that get no acknowledgement."""
+    for messages that get no acknowledgement. `event_id` is the queue message's event, which a
+    reserved send slot is held for while the message waits in the queue; `held`: the moment held
+    for it by an earlier receive (`handle` reads the batch's holds in one call)."""
 
-    def __init__(self, channel: str):
-        self.channel = channel
+    def __init__(self, channel: str, event_id: str = "", held: float | None = None):
+        self.channel, self.event_id, self.held = channel, event_id, held
 
     def send(self, ack):
         return sender_for(self.channel).send(ack)
 
-    def pace(self, ack, now) -> float:
-        """Seconds until this channel may take another message (0: now, and the slot is taken)."""
+    def pace(self, ack, now, keep_beyond: float, delay: float = 0.0) -> float:
+        """Seconds until this message's send slot of the channel, `delay` seconds from `now` or
+        later (0: now). A slot is reserved once (`reserve_slot`); one further than `keep_beyond`
+        is held for the event (`hold_slot`), for the receive after the queue's wait."""
         limit = CHANNEL_PACE.get(self.channel)
         if limit is None:
             return 0.0
-        from integrations.dynamodb import take_slot
+        from integrations.dynamodb import hold_slot, reserve_slot, take_spare
 
         # Telegram's limit is the bot's (one per stack), Slack's each channel's
         key = f"pace#{self.channel}" + (f"#{ack.chat_id}" if self.channel == "slack" else "")
-        return take_slot(key, limit, 1, now=now)
+        held, self.held = self.held, None   # a hold is used once: a later send of this event reserves anew
+        if held is not None and not delay:
+            if int(held) >= int(now.timestamp()):   # its window has not passed: wait for it
+                if held - now.timestamp() > keep_beyond:   # this invocation cannot: still held
+                    hold_slot(self.channel, self.event_id, held)
+                return max(held - now.timestamp(), 0.0)
+            if take_spare(key, limit, 1, now.timestamp()):   # back late: a spare send of this window
+                return 0.0
+        at = reserve_slot(key, limit, 1, now.timestamp() + delay)
+        wait = at - now.timestamp()
+        if wait > keep_beyond and self.event_id:
+            hold_slot(self.channel, self.event_id, at)
+        return max(wait, 0.0)
 
     def is_own(self, sender_id: str) -> bool:
         return sender_for(self.channel).is_own(sender_id)
@@ -134,32 +151,52 @@ def retry_policy() -> RetryPolicy:
     return RetryPolicy(base_delay=float(os.environ.get("FIRSTREPLY_RETRY_BASE_SECONDS", "0.5")))
 
 
+class InvocationClock:
+    """The clock of one worker invocation, counting what it slept: the batch's messages share one
+    inline wait (`RetryPolicy.max_inline_wait`), so ten paced messages cannot sleep ten times it."""
+
+    def __init__(self, clock):
+        self.clock, self.slept = clock, 0.0
+
+    def now(self):
+        return self.clock.now()
+
+    def sleep(self, seconds: float) -> None:
+        self.slept += seconds
+        self.clock.sleep(seconds)
+
+
 deferred: set[str] = set()   # ids of messages the last batch deferred (the dev queue pump leaves them be)
 
 
-def handle_record(body: dict, receipt_handle: str, message_id: str = "") -> None:
-    """One queued event; raises to have SQS retry it (and, after the last receive, dead-letter)."""
+def handle_record(body: dict, message_id: str = "", held: float | None = None,
+                  timer: InvocationClock | None = None, deferrals: dict | None = None) -> None:
+    """One queued event; raises to have SQS retry it (and, after the last receive, dead-letter).
+    A message the channel's pace (or its "retry after") sends later is noted in `deferrals`, for
+    `handle` to hand back to the queue for that long."""
+    timer = timer or InvocationClock(clock)
     policy = retry_policy()
+    policy = replace(policy, max_inline_wait=max(policy.max_inline_wait - timer.slept, 0.0))
     delayed = body.get("kind") == "delayed-ack"   # from the delay queue (issue 15)
+    sender = LazySender(body["channel"], body["event_id"], held)
     try:
         if delayed:
-            outcome = delayed_ack(body["channel"], body["event_id"], store(), LazySender(body["channel"]),
-                                  clock, policy)
+            outcome = delayed_ack(body["channel"], body["event_id"], store(), sender, timer, policy)
         else:
-            outcome = process(body["channel"], body["event_id"], store(), LazySender(body["channel"]),
-                              clock, policy, desk=lambda inbound, settings: desk.handle(
-                                  inbound, store(), settings, clock, policy),
+            outcome = process(body["channel"], body["event_id"], store(), sender,
+                              timer, policy, desk=lambda inbound, settings: desk.handle(
+                                  inbound, store(), settings, timer, policy),
                               delay_ack=lambda inbound, seconds: sqs.enqueue_delayed_ack(
                                   inbound.channel, inbound.event_id, seconds),
                               keys=(body["chat_id"], body["sender_id"]) if body.get("sender_id") else None)
-            desk.mirror(store(), store().load_settings(), clock, policy, body["channel"], body["event_id"])
+            desk.mirror(store(), store().load_settings(), timer, policy, body["channel"], body["event_id"])
             if outcome.decision:   # a customer's message: the SLA due time and the rules' priority
-                desk.after_customer_message(store(), store().load_settings(), clock, body["channel"],
+                desk.after_customer_message(store(), store().load_settings(), timer, body["channel"],
                                             body["event_id"], outcome.decision.conversation_id)
     except DeferDelivery as exc:
         log.warning("deferring %s/%s by %.0fs", body["channel"], body["event_id"], exc.seconds)
-        sqs.defer(receipt_handle, exc.seconds, sqs.DELAY_QUEUE_NAME if delayed else sqs.QUEUE_NAME)
-        deferred.add(message_id)
+        if deferrals is not None:
+            deferrals[message_id] = exc
         raise
     log.info("processed", extra={"channel": body["channel"], "event_id": body["event_id"],
                                  "outcome": outcome.status})
@@ -177,14 +214,78 @@ def handle(event) -> dict:
 
     deferred.clear()
     raw = event.to_dict()
-    fifo = any(r.get("eventSourceARN", "").endswith(".fifo") for r in raw.get("Records", []))
+    records = raw.get("Records", [])
+    fifo = any(r.get("eventSourceARN", "").endswith(".fifo") for r in records)
+    held = holds(records)
+    if held:
+        raw = {**raw, "Records": by_held_slot(records, held)}
+    timer, deferrals = InvocationClock(clock), {}
 
     def one(record) -> None:
-        handle_record(json.loads(record.body), record.receipt_handle, record.message_id)
+        handle_record(json.loads(record.body), record.message_id, held.get(record.message_id), timer, deferrals)
 
     processor = SqsFifoPartialProcessor(skip_group_on_error=True) if fifo else BatchProcessor(EventType.SQS)
     # a batch whose every message failed (a lone deferred one, typically, at a paced burst) is
     # reported like any partial failure, not raised: raising would count as a function error and
     # fire the errors alarm on every burst
     processor.raise_on_entire_batch_failure = False
-    return process_partial_response(event=raw, record_handler=one, processor=processor)
+    response = process_partial_response(event=raw, record_handler=one, processor=processor)
+    if deferrals:
+        hand_back(records, deferrals, {f["itemIdentifier"] for f in response.get("batchItemFailures", [])},
+                  sqs.QUEUE_NAME if fifo else sqs.DELAY_QUEUE_NAME)
+    return response
+
+
+def holds(records: list[dict]) -> dict[str, float]:
+    """The send moments held for the batch's redelivered messages (message id → moment), one read.
+    A body that cannot be read is left to fail on its own in the batch."""
+    again = {}
+    for r in records:
+        if int((r.get("attributes") or {}).get("ApproximateReceiveCount", 1)) > 1:
+            try:
+                body = json.loads(r["body"])
+                if body["channel"] in CHANNEL_PACE:
+                    again[r["messageId"]] = (body["channel"], str(body["event_id"]))
+            except (ValueError, KeyError, TypeError):
+                continue
+    if not again:
+        return {}
+    from integrations.dynamodb import held_slots
+
+    found = held_slots(list(again.values()))
+    return {m: found[e] for m, e in again.items() if e in found}
+
+
+def by_held_slot(records: list[dict], held: dict[str, float]) -> list[dict]:
+    """The batch in the order of its held moments, each chat's messages kept in their order: one
+    invocation sleeps to each moment in turn, so a later moment handled first would make an
+    earlier one late. A chat goes where its first held message says; chats with none go first."""
+    first: dict[str, float] = {}
+    for r in records:
+        group = (r.get("attributes") or {}).get("MessageGroupId") or r["messageId"]
+        if r["messageId"] in held:
+            first.setdefault(group, held[r["messageId"]])
+    return sorted(records, key=lambda r: first.get((r.get("attributes") or {}).get("MessageGroupId")
+                                                   or r["messageId"], float("-inf")))
+
+
+def hand_back(records: list[dict], deferrals: dict[str, DeferDelivery], failed: set[str], queue: str) -> None:
+    """Deferred messages become visible again when their wait is over (in one call); one with a
+    send slot held comes back a second or two before it and waits the rest inline, so it is not
+    late for its slot (back late, it would have to find a spare send or a new slot). The messages of a deferred one's chat that the batch skipped become visible
+    at once: left alone they would stay invisible for the queue's whole visibility timeout (six
+    minutes), and hold the chat, the deferred one included, as long (a FIFO group waits for all its
+    messages in flight); visible, they still wait behind the deferred one, in flight, in order."""
+    def group(r):
+        return (r.get("attributes") or {}).get("MessageGroupId") or r["messageId"]
+
+    def seconds(deferral: DeferDelivery) -> float:
+        # held: a second or two early (SQS counts whole seconds), at once for a slot less than two
+        # seconds away that this invocation had no time left to wait for (another one will)
+        return max(int(deferral.seconds) - 1, 0) if deferral.held else max(deferral.seconds, 1)
+
+    waiting = {group(r) for r in records if r["messageId"] in deferrals}
+    back = [r for r in records if r["messageId"] in failed and group(r) in waiting]
+    sqs.defer([(r["receiptHandle"], seconds(deferrals[r["messageId"]]) if r["messageId"] in deferrals else 0)
+               for r in back], queue)
+    deferred.update(r["messageId"] for r in back)

@@ -20,6 +20,8 @@ Key design. `pk`/`sk` are strings; `gsi1pk`/`gsi1sk` form a sparse index that on
 | template      | TEMPLATES                       | {NAME.CHANNEL.LANGUAGE}    | every function: query the partition = all edited templates, loaded with the settings |
 | template ver. | TEMPLATE#{id}                   | V#{version:06d}            | admin: history and rollback (query newest first; get one) |
 | rate window   | RATE#{what}                     | WINDOW#{n}                 | sender: one conditional ADD per send (X DM limit) |
+| send slots    | RATE#pace#{channel}[#{chat}]#{second} | WINDOW               | worker: a paced send reserves its slot with one unconditional ADD (`used`, or `late` for a spare); each second its own key, so a backlog spreads over as many keys as it has seconds |
+| held slot     | EVENT#{channel}#{event_id}      | PACE                       | worker: the slot reserved for a message handed back to the queue (put); read for a batch's redelivered messages (batch get); TTL a day |
 | stats         | STATS#{YYYY-MM-DD}#{n}          | {channel}                  | stats: survey counters (surveys, CSAT, NPS) ADDed outside any transaction on a random one of 2 shards, summed when read (a query per shard) |
 | facts         | FACTS#{YYYY-MM-DD}#{n}          | {open|ack|first_response|close}#{channel}#{conversation_id}[#{event}] | stats: one item per opened, acknowledged, answered or closed conversation (n = shard_of(id) of 4), Put inside the transaction of what it counts: the conversation's own item, so exactly once without a shared item in any transaction; conversations and acks (with their latency bucket) are counted from these when read, the rest feeds medians and percentiles |
 | cursor        | CURSOR#{job}                    | CURSOR                     | pollers: where to resume (X mentions since_id)    |
@@ -240,7 +242,8 @@ def ensure_table(table: str = TABLE_NAME) -> None:
 # worker's store, the admin code or the settings parser.
 _LAZY = {
     "DynamoStore": "store", "store_event": "events", "VersionConflict": "admin",
-    "take_slot": "channels", "message_id_key": "channels", "remember_message_ids": "channels",
+    "take_slot": "channels", "reserve_slot": "channels", "take_spare": "channels", "hold_slot": "channels",
+    "held_slots": "channels", "message_id_key": "channels", "remember_message_ids": "channels",
     "find_thread": "channels", "get_cursor": "channels", "set_cursor": "channels",
     "latency_bucket": "stats", "stats_update": "stats",
 }

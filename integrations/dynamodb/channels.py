@@ -29,6 +29,90 @@ def take_slot(key: str, limit: int, window_seconds: int, now: datetime) -> float
         return max((window + 1) * window_seconds - now.timestamp(), 1.0)
 
 
+# Sends a channel takes in one window, reserved in order: each window is its own partition key
+# (`RATE#{key}#{window}`), so a long backlog spreads over as many keys as it has seconds, and one
+# second's key takes its slots plus the tries that found it full, not the whole backlog's writes.
+RESERVE_HOPS = 8
+# Per container, the window where a key's room was last seen to begin: at a burst, tries start
+# there instead of all hitting the full current window's key. Only trusted an hour ahead (a clock
+# set back, a table made anew, must not send a container's messages hours late).
+_frontier: dict[str, int] = {}
+FRONTIER_HORIZON = 3600
+
+
+def spare(limit: int) -> int:
+    """Sends of a window kept back from reservations, for held messages that came back after
+    their own window had passed (a queue or a batch ahead of them was slow): a tenth, none at 1."""
+    return min(-(-limit // 10), limit - 1)
+
+
+def reserve_slot(key: str, limit: int, window_seconds: int, at: float) -> float:
+    """Reserve one of the `limit` sends of `key` per window (less its `spare`), at `at` (epoch
+    seconds) or in the first window after it with room; returns the reserved moment (a window's
+    sends spread evenly over it, as the channels count them over any second, not the calendar's).
+
+    Unlike `take_slot` this never answers "try again": a message that is told to wait holds its
+    place, so under contention nobody waits twice (issue 18). An ADD with no condition counts every
+    try, the ones past the room included: a count of `room + k` says k tries overflowed the window,
+    so the k-th jumps k/room windows ahead instead of probing each in turn."""
+    ddb = client("dynamodb")
+    room = limit - spare(limit)
+    window = int(at // window_seconds)
+    if 0 < _frontier.get(key, 0) - window <= FRONTIER_HORIZON // window_seconds:
+        window = _frontier[key]
+    for _ in range(RESERVE_HOPS):
+        used = _count(ddb, key, window, window_seconds, "used")
+        if used <= room:
+            if used == room:
+                _frontier[key] = window + 1
+            return max(at, window * window_seconds + (used - 1) * window_seconds / room)
+        window += -(-(used - room) // room)
+        _frontier[key] = window
+    # every window tried was full (a backlog growing faster than the hops): go after the last, a
+    # window without a counted place; rarer than the channel's own "retry after", which we also obey
+    return float(window * window_seconds)
+
+
+def take_spare(key: str, limit: int, window_seconds: int, at: float) -> bool:
+    """One of the window's spare sends, for a held message that came back late: True if taken."""
+    return _count(client("dynamodb"), key, int(at // window_seconds), window_seconds, "late") <= spare(limit)
+
+
+def _count(ddb, key: str, window: int, window_seconds: int, counter: str) -> int:
+    return int(ddb.update_item(
+        TableName=TABLE_NAME, Key=to_item({"pk": f"RATE#{key}#{window}", "sk": "WINDOW"}),
+        UpdateExpression="ADD #n :one SET #ttl = if_not_exists(#ttl, :e)",
+        ExpressionAttributeNames={"#n": counter, "#ttl": TTL_ATTRIBUTE},
+        ExpressionAttributeValues=to_item({":one": 1, ":e": (window + 2) * window_seconds + 3600}),
+        ReturnValues="UPDATED_NEW")["Attributes"][counter]["N"])
+
+
+def hold_slot(channel: str, event_id: str, at: float) -> None:
+    """Keep a reserved send moment with the event while its queue message waits for it, so the
+    message's next receive sends then instead of reserving (and maybe waiting) again."""
+    client("dynamodb").put_item(TableName=TABLE_NAME, Item=to_item({
+        "pk": f"EVENT#{channel}#{event_id}", "sk": "PACE", "at": str(at),
+        TTL_ATTRIBUTE: int(at) + 24 * 3600}))
+
+
+def held_slots(events: list[tuple[str, str]]) -> dict[tuple[str, str], float]:
+    """The send moments held for these (channel, event id)s, in one read (a batch's redelivered
+    messages). A hold is not deleted when used: one whose moment has passed is a late comer's
+    (`take_spare`), and a send after the first in the same receive reserves anew. Keys the read
+    leaves unprocessed count as not held: such a message reserves again, later, never twice."""
+    keys = list(dict.fromkeys(events))[:100]
+    if not keys:
+        return {}
+    answer = client("dynamodb").batch_get_item(RequestItems={TABLE_NAME: {
+        "Keys": [to_item({"pk": f"EVENT#{channel}#{event_id}", "sk": "PACE"}) for channel, event_id in keys],
+        "ConsistentRead": True}})
+    found = {}
+    for item in map(from_item, answer.get("Responses", {}).get(TABLE_NAME, [])):
+        channel, _, event_id = item["pk"][len("EVENT#"):].partition("#")
+        found[(channel, event_id)] = float(item["at"])
+    return found
+
+
 def message_id_key(message_id: str) -> str:
     """SES replaces the Message-ID of what we send with `<SES-ID@REGION.amazonses.com>` (the domain
     differs by region): such ids are keyed by the SES id alone."""
