@@ -99,6 +99,9 @@ def environment(markup: str):
 
     env = StrictSandbox(
         loader=FileSystemLoader(str(TEMPLATE_DIR)),
+        # the shipped files are part of the deployment: compiled once, not stat()ed on every
+        # render (two files a render); the dev server (FIRSTREPLY_OUTBOX) still sees them edited
+        auto_reload=os.environ.get("FIRSTREPLY_OUTBOX") == "1",
         autoescape=markup == "html",
         trim_blocks=True,
         lstrip_blocks=True,
