@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from functions import expected, i18n, render
@@ -111,13 +112,19 @@ def template_name(inbound: InboundMessage) -> str:
     return "mention" if (inbound.channel, inbound.chat_type) == ("x", "mention") else "ack"
 
 
+@lru_cache(maxsize=512)
+def _language(requested: str, default: str, name: str, channel: str, folder) -> str:
+    """`choose_language` over the shipped templates of `name` and `channel` (listed once per
+    container and folder): the same few answers for every message."""
+    return choose_language(requested, default, render.available_languages(name, channel))
+
+
 def acknowledgement(inbound: InboundMessage, contact: Contact | None, decision: Decision,
                     settings: Settings, now: datetime) -> Acknowledgement:
     name = template_name(inbound)
     requested = (inbound.language_code or (contact.language_code if contact else "")
                  or detect_language(inbound.text))
-    language = choose_language(requested, settings.default_language,
-                               render.available_languages(name, inbound.channel))
+    language = _language(requested, settings.default_language, name, inbound.channel, render.TEMPLATE_DIR)
     context = build_context(inbound, contact, decision, settings, language, now)
     text = render.render(name, inbound.channel, language, context, overrides=settings.templates)
     limit = text_limit(inbound.channel, inbound.chat_type)
