@@ -456,12 +456,20 @@ def _http_client(token: str, base_url: str, timeout: float):
         return client
 
 
+@lru_cache(maxsize=64)
+def _method_url(base_url: str, token: str, method: str):
+    """A method's URL parsed once (httpx parses a string URL twice a request)."""
+    import httpx
+
+    return httpx.URL(f"{base_url}/bot{token}/{method}")
+
+
 def _api_call(token: str, base_url: str, timeout: float, method: str, payload: dict[str, Any]) -> Any:
     """POST one Bot API method as JSON; its `result`, or SendError as `_send_errors` would raise it."""
     import httpx
 
     try:
-        response = _http_client(token, base_url, timeout).post(f"{base_url}/bot{token}/{method}", json=payload)
+        response = _http_client(token, base_url, timeout).post(_method_url(base_url, token, method), json=payload)
         answer = response.json()
     except (httpx.HTTPError, ValueError) as exc:   # timeouts, connection errors, a proxy's HTML page
         raise SendError(f"NetworkError: {exc}", retryable=True) from exc
