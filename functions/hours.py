@@ -25,11 +25,14 @@ LOOKAHEAD_DAYS = 400   # a year of holidays and then some; beyond that there is 
 
 
 def hours_for(settings: Settings, channel: str) -> "BusinessHours":
-    """The hours a conversation on `channel` keeps (its channel's schedule): one BusinessHours per
-    settings object and schedule, so the days it worked out are reused by every message until the
-    settings are read again (every 30 s in a warm container: a new object, a new cache). What is
-    kept depends on the settings and the day only, never on the time it was asked."""
-    schedule = settings.schedule_for(channel)
+    """The hours a conversation on `channel` keeps (its channel's schedule)."""
+    return business_hours(settings, settings.schedule_for(channel))
+
+
+def business_hours(settings: Settings, schedule: str = DEFAULT_SCHEDULE) -> "BusinessHours":
+    """One BusinessHours per settings object and schedule, so the days it worked out are reused by
+    every message until the settings are read again (every 30 s in a warm container: a new object,
+    a new cache). What is kept depends on the settings and the day only, never on the time asked."""
     kept = settings.__dict__.get("_business_hours")
     if kept is None:
         kept = {}
