@@ -50,7 +50,8 @@ class Decision:
     reason: str               # why (new-conversation, open-conversation, contact-gap, …)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        # what dataclasses.asdict gives, without its deep copy: every field is a str or a bool
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Decision":
