@@ -29,14 +29,24 @@ def hours_for(settings: Settings, channel: str) -> "BusinessHours":
     return business_hours(settings, settings.schedule_for(channel))
 
 
+# id(settings) -> (the settings object, {schedule: BusinessHours}) for the last few settings objects
+# asked about (a warm container has one at a time, a new one every 30 s). Kept here, not on the
+# object (Settings holds dicts, so it cannot key a WeakKeyDictionary, and copies made from its
+# __dict__ must stay plain settings); the entry holds the object, so its id is not reused meanwhile.
+SETTINGS_KEPT = 8
+_KEPT: dict[int, tuple[Settings, dict[str, "BusinessHours"]]] = {}
+
+
 def business_hours(settings: Settings, schedule: str = DEFAULT_SCHEDULE) -> "BusinessHours":
     """One BusinessHours per settings object and schedule, so the days it worked out are reused by
     every message until the settings are read again (every 30 s in a warm container: a new object,
     a new cache). What is kept depends on the settings and the day only, never on the time asked."""
-    kept = settings.__dict__.get("_business_hours")
-    if kept is None:
-        kept = {}
-        object.__setattr__(settings, "_business_hours", kept)   # frozen: a cache beside the fields
+    entry = _KEPT.get(id(settings))
+    if entry is None or entry[0] is not settings:
+        while len(_KEPT) >= SETTINGS_KEPT:
+            _KEPT.pop(next(iter(_KEPT)), None)   # the oldest
+        entry = _KEPT[id(settings)] = (settings, {})
+    kept = entry[1]
     found = kept.get(schedule)
     if found is None:
         found = kept[schedule] = BusinessHours(settings, schedule)
