@@ -7,6 +7,7 @@ kaf. That makes "İADE" find "iade" and "كتاب" find "کتاب", in any scrip
 from __future__ import annotations
 
 import unicodedata
+from functools import lru_cache
 
 from functions.settings import FaqEntry
 
@@ -20,15 +21,23 @@ _FOLD = str.maketrans({
 
 
 def fold(text: str) -> str:
+    if text.isascii():   # nothing to decompose or map: case and spaces only
+        return " ".join(text.lower().split())
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     return " ".join(stripped.translate(_FOLD).split())
+
+
+@lru_cache(maxsize=2048)
+def _folded_keyword(keyword: str) -> str:
+    """The settings' keywords are the same from message to message: folded once each."""
+    return fold(keyword)
 
 
 def match_faq(text: str, faq: tuple[FaqEntry, ...] | list[FaqEntry], fallback_count: int = 3
               ) -> list[dict[str, str]]:
     """The entries whose keywords occur in `text`, in settings order; else the first few."""
     haystack = fold(text)
-    matched = [e for e in faq if any(k and fold(k) in haystack for k in e.keywords)]
+    matched = [e for e in faq if any(k and _folded_keyword(k) in haystack for k in e.keywords)]
     chosen = matched or list(faq)[:fallback_count]
     return [{"title": e.title, "url": e.url} for e in chosen]

@@ -26,7 +26,34 @@ LOOKAHEAD_DAYS = 400   # a year of holidays and then some; beyond that there is 
 
 def hours_for(settings: Settings, channel: str) -> "BusinessHours":
     """The hours a conversation on `channel` keeps (its channel's schedule)."""
-    return BusinessHours(settings, settings.schedule_for(channel))
+    return business_hours(settings, settings.schedule_for(channel))
+
+
+# id(settings) -> (the settings object, {schedule: BusinessHours}) for the last few settings objects
+# asked about (a warm container has one at a time, a new one every 30 s). Kept here, not on the
+# object (Settings holds dicts, so it cannot key a WeakKeyDictionary, and copies made from its
+# __dict__ must stay plain settings); the entry holds the object, so its id is not reused meanwhile.
+SETTINGS_KEPT = 8
+_KEPT: dict[int, tuple[Settings, dict[str, "BusinessHours"]]] = {}
+
+
+def business_hours(settings: Settings, schedule: str = DEFAULT_SCHEDULE) -> "BusinessHours":
+    """One BusinessHours per settings object and schedule, so the days it worked out are reused by
+    every message until the settings are read again (every 30 s in a warm container: a new object,
+    a new cache). What is kept depends on the settings and the day only, never on the time asked."""
+    entry = _KEPT.get(id(settings))
+    if entry is None or entry[0] is not settings:
+        while len(_KEPT) >= SETTINGS_KEPT:
+            _KEPT.pop(next(iter(_KEPT)), None)   # the oldest
+        entry = _KEPT[id(settings)] = (settings, {})
+    kept = entry[1]
+    found = kept.get(schedule)
+    if found is None:
+        found = kept[schedule] = BusinessHours(settings, schedule)
+    return found
+
+
+SEGMENT_DAYS_KEPT = 1024   # days of segments one BusinessHours keeps (a scan past a year included)
 
 
 class BusinessHours:
@@ -35,6 +62,7 @@ class BusinessHours:
         self.zone = settings.zone
         self.schedule = schedule or DEFAULT_SCHEDULE
         self.weekly = settings.weekly_hours(self.schedule)
+        self._segments: dict[date, tuple[tuple[datetime, datetime], ...]] = {}
 
     # -- special days and holidays ----------------------------------------------------------
     def special_day(self, day: date) -> SpecialDay | None:
@@ -68,26 +96,19 @@ class BusinessHours:
     def _local(self, day: date, at: time | None) -> datetime:
         """Wall time on `day` as an aware UTC instant; None is 24:00. Times that a DST jump
         skips are taken as the first instant after the gap, as a clock on the wall shows it."""
-        if at is None:
-            return self._local(day + timedelta(days=1), time(0, 0))
-        wall = datetime.combine(day, at).replace(tzinfo=self.zone)
-        before, after = wall.astimezone(UTC), wall.replace(fold=1).astimezone(UTC)
-        if after >= before:
-            return before   # an ordinary wall time, or an ambiguous one (take the first)
-        # In a spring-forward gap the wall time never happens: support opens at the jump, the
-        # first instant whose offset is the new one (transitions fall on whole minutes).
-        low, high = after, before
-        while high - low > timedelta(minutes=1):
-            mid = low + (high - low) / 2
-            if mid.astimezone(self.zone).utcoffset() == high.astimezone(self.zone).utcoffset():
-                high = mid
-            else:
-                low = mid
-        return high.replace(second=0, microsecond=0)
+        return _wall_instant(self.zone, day, at)
 
     def _segments_of(self, day: date) -> Iterator[tuple[datetime, datetime]]:
         """Open (start, end) UTC instants of the intervals that start on `day`, holidays and
-        special days applied."""
+        special days applied (worked out once per day and BusinessHours)."""
+        found = self._segments.get(day)
+        if found is None:
+            if len(self._segments) >= SEGMENT_DAYS_KEPT:
+                self._segments.clear()
+            found = self._segments[day] = tuple(self._day_segments(day))
+        return iter(found)
+
+    def _day_segments(self, day: date) -> Iterator[tuple[datetime, datetime]]:
         for interval in self._intervals(day):
             start = self._local(day, interval.start)
             if interval.overnight:
@@ -172,6 +193,27 @@ class BusinessHours:
         """The closed special period `now` falls in (its message is the vacation message)."""
         special = self.special_day(now.astimezone(self.zone).date())
         return special if special is not None and special.closed else None
+
+
+@lru_cache(maxsize=4096)
+def _wall_instant(zone: tzinfo, day: date, at: time | None) -> datetime:
+    """`BusinessHours._local`: a pure function of the zone, the day and the wall time."""
+    if at is None:
+        return _wall_instant(zone, day + timedelta(days=1), time(0, 0))
+    wall = datetime.combine(day, at).replace(tzinfo=zone)
+    before, after = wall.astimezone(UTC), wall.replace(fold=1).astimezone(UTC)
+    if after >= before:
+        return before   # an ordinary wall time, or an ambiguous one (take the first)
+    # In a spring-forward gap the wall time never happens: support opens at the jump, the
+    # first instant whose offset is the new one (transitions fall on whole minutes).
+    low, high = after, before
+    while high - low > timedelta(minutes=1):
+        mid = low + (high - low) / 2
+        if mid.astimezone(zone).utcoffset() == high.astimezone(zone).utcoffset():
+            high = mid
+        else:
+            low = mid
+    return high.replace(second=0, microsecond=0)
 
 
 def customer_zone(contact: dict[str, Any], fallback: tzinfo, offsets: bool = True) -> tzinfo:

@@ -10,6 +10,7 @@ fall back to English.
 from __future__ import annotations
 
 from datetime import date, datetime
+from functools import lru_cache
 
 WORDS = {
     "en": {"today": "today", "tomorrow": "tomorrow", "at": "{day} at {time}",
@@ -79,6 +80,7 @@ def localise_digits(text: str, language: str) -> str:
     return text.translate(_PERSIAN_DIGITS) if language.split("-")[0] == "fa" else text
 
 
+@lru_cache(maxsize=64)
 def _babel_locale(language: str) -> str:
     from babel import Locale, UnknownLocaleError
 
@@ -96,7 +98,14 @@ def format_time(moment: datetime, language: str) -> str:
 
 def format_opening(opening: datetime, today: date, language: str) -> str:
     """"tomorrow at 9:00 AM", "понеділок, 09:00", "Pazartesi 23 Kasım saat 09:00" — the day is
-    named relative to `today` (business zone) when close, by weekday within a week, else by date."""
+    named relative to `today` (business zone) when close, by weekday within a week, else by date.
+    Kept per (opening, its zone and offset, today, language): the words depend on nothing else
+    (an aware datetime equals one of another zone at the same instant, hence the zone in the key)."""
+    return _format_opening(opening, opening.tzinfo, opening.utcoffset(), today, language)
+
+
+@lru_cache(maxsize=256)
+def _format_opening(opening: datetime, zone, offset, today: date, language: str) -> str:
     from babel.dates import format_date, format_skeleton
 
     locale = _babel_locale(language)

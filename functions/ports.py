@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from functions.models import Acknowledgement, ChatState, Contact, Decision, InboundMessage, SentMessage
+from functions.models import InboundMessage
 
 if TYPE_CHECKING:   # annotations only: the webhooks import SendError from here, not the settings parser
+    from functions.models import Acknowledgement, ChatState, Contact, Decision, SentMessage   # nor the worker's models
     from functions.settings import Settings
 
 

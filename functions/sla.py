@@ -15,7 +15,7 @@ from typing import Any, Callable, Protocol
 
 from functions.clock import iso
 from functions.faq import fold
-from functions.hours import BusinessHours
+from functions.hours import business_hours
 from functions.settings import PRIORITY_ORDER, Settings
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ def due(conversation: dict[str, Any], settings: Settings, priority: str | None =
     target = settings.sla.target(kind, priority or conversation.get("priority") or "normal")
     if target is None:
         return None
-    hours = BusinessHours(settings)
+    hours = business_hours(settings)   # the default schedule's, kept with the settings
     start = parse_time(since)
     minutes = target.minutes + target.days * hours.working_day_minutes(start)
     due_at = hours.add_business_minutes(start, minutes)
@@ -148,7 +148,7 @@ def alarm_text(conversation: dict[str, Any], stage: str, timer: dict[str, Any], 
     priority = conversation.get("priority", "normal")
     kind = "first response" if timer.get("kind") == "first" else "next response"
     if stage == "warn":
-        left = BusinessHours(settings).business_minutes(now, parse_time(timer["due_at"]))
+        left = business_hours(settings).business_minutes(now, parse_time(timer["due_at"]))
         return (f"SLA warning: {ref} ({priority}, {conversation.get('channel')}) from {who} is due for its {kind} "
                 f"at {due_local} ({settings.timezone}), {round(left)} business min left")
     return (f"SLA breached: {ref} ({priority}, {conversation.get('channel')}) from {who} missed its {kind} "

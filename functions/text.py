@@ -18,8 +18,9 @@ def clean(text: object, limit: int, keep_lines: bool = False) -> str:
     if not isinstance(text, str):
         return ""
     text = text.translate(_BIDI_CONTROLS)
-    text = "".join(ch if unicodedata.category(ch)[0] != "C" or ch in "\n\t" or ch == "\u200c"
-                   or ch == "\u200d" else " " for ch in text)
+    if not text.isprintable():   # printable text has no control or format character (category C)
+        text = "".join(ch if unicodedata.category(ch)[0] != "C" or ch in "\n\t" or ch == "\u200c"
+                       or ch == "\u200d" else " " for ch in text)
     if keep_lines:
         lines = [_SPACES.sub(" ", line).strip() for line in text.splitlines()]
         text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()

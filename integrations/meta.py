@@ -14,11 +14,15 @@ import os
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from functions.clock import iso
-from functions.models import Acknowledgement, InboundMessage, SentMessage
+from functions import models
+from functions.models import InboundMessage
 from functions.ports import SendError
+
+if TYPE_CHECKING:   # annotations only: the worker's models load when a sender makes one
+    from functions.models import Acknowledgement, SentMessage
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 DEFAULT_API_URL = "https://graph.facebook.com"
@@ -281,8 +285,8 @@ class MessengerSender:
     def send(self, ack: Acknowledgement) -> SentMessage:
         text = ack.fallback or ack.text
         message_id = self._send(ack.chat_id, {"text": text[:2000]}, ack.details.get("customer_at", ""))
-        return SentMessage(channel=self.channel, chat_id=ack.chat_id, message_id=message_id,
-                           sent_at=iso(self.now()), text=ack.text)
+        return models.SentMessage(channel=self.channel, chat_id=ack.chat_id, message_id=message_id,
+                                  sent_at=iso(self.now()), text=ack.text)
 
     def send_survey(self, request) -> str:
         """The question with a quick reply per score (up to 13: NPS's 0–10 fits); each payload is

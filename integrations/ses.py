@@ -14,15 +14,19 @@ from datetime import datetime, timezone
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import formataddr, formatdate, parseaddr
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from functions.language import detect_language
 from functions.clock import iso, iso_from_text
-from functions.models import Acknowledgement, InboundMessage, SentMessage
+from functions import models
+from functions.models import InboundMessage
 from functions.ports import SendError
 from integrations import dynamodb
 from integrations.aws import client, region
 from integrations.email_message import clean, parse_mail
+
+if TYPE_CHECKING:   # annotations only: the worker's models load when a sender makes one
+    from functions.models import Acknowledgement, SentMessage
 
 CHANNEL = "email"
 MAIL_BUCKET = os.environ.get("FIRSTREPLY_MAIL_BUCKET", "firstreply-inbound-mail")
@@ -245,8 +249,8 @@ class EmailSender:
             from integrations import outbox
 
             outbox.record(ack, ses_id, sent_at)
-        return SentMessage(channel=CHANNEL, chat_id=ack.chat_id, message_id=ses_id, sent_at=sent_at,
-                           text=ack.fallback or ack.text, extra={"raw_size": len(raw)})
+        return models.SentMessage(channel=CHANNEL, chat_id=ack.chat_id, message_id=ses_id, sent_at=sent_at,
+                                  text=ack.fallback or ack.text, extra={"raw_size": len(raw)})
 
     def send_survey(self, request) -> str:
         """The question with five signed links; an automatic message, not a reply."""

@@ -12,13 +12,16 @@ import re
 import threading
 import time
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
-from functions import jsonbody
+from functions import jsonbody, models
 from functions.clock import iso
-from functions.models import Acknowledgement, InboundMessage, SentMessage
+from functions.models import InboundMessage
 from functions.ports import SendError
+
+if TYPE_CHECKING:   # annotations only: the worker's models load when a sender makes one
+    from functions.models import Acknowledgement, SentMessage
 
 CHANNEL = "slack"
 DEFAULT_API_URL = "https://slack.com/api/"
@@ -334,8 +337,8 @@ class SlackSender:
         response = self._call("chat_postMessage", channel=channel, text=text,
                               blocks=blocks, thread_ts=ack.thread_id or None,
                               unfurl_links=False, unfurl_media=False)
-        return SentMessage(channel=CHANNEL, chat_id=ack.chat_id, message_id=response["ts"],
-                           sent_at=_ts_to_iso(response["ts"]), text=ack.text)
+        return models.SentMessage(channel=CHANNEL, chat_id=ack.chat_id, message_id=response["ts"],
+                                  sent_at=_ts_to_iso(response["ts"]), text=ack.text)
 
     def send_survey(self, request) -> str:
         """The question with a button per score; each button's value is `<kind>:<conversation>:<score>`."""

@@ -14,12 +14,15 @@ import threading
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from functions import jsonbody
+from functions import jsonbody, models
 from functions.clock import iso
-from functions.models import Acknowledgement, InboundMessage, SentMessage
+from functions.models import InboundMessage
 from functions.ports import SendError
+
+if TYPE_CHECKING:   # annotations only: the worker's models load when a sender makes one
+    from functions.models import Acknowledgement, SentMessage
 
 # python-telegram-bot 22 gives RetryAfter.retry_after as a timedelta with this set, and warns without
 os.environ.setdefault("PTB_TIMEDELTA", "1")
@@ -301,8 +304,8 @@ class TelegramSender:
             message = _api_call(self.token, self.base_url, self.timeout, "sendMessage", payload)
         sent_at = datetime.fromtimestamp(message["date"], timezone.utc) if message.get("date") else datetime.now(
             timezone.utc)
-        return SentMessage(channel=CHANNEL, chat_id=ack.chat_id, message_id=str(message["message_id"]),
-                           sent_at=iso(sent_at), text=ack.text)
+        return models.SentMessage(channel=CHANNEL, chat_id=ack.chat_id, message_id=str(message["message_id"]),
+                                  sent_at=iso(sent_at), text=ack.text)
 
     def call(self, work):
         """Run `await work(bot)` in one session (several Bot API calls, one connection), with
@@ -373,8 +376,8 @@ class TelegramSender:
                 if copy:
                     # an agent's photo, voice or document from the desk: copied, so it arrives as it is
                     copied = await bot.copy_message(ack.chat_id, int(copy["chat_id"]), int(copy["message_id"]))
-                    return SentMessage(channel=CHANNEL, chat_id=ack.chat_id, message_id=str(copied.message_id),
-                                       sent_at=iso(datetime.now(timezone.utc)), text=ack.text)
+                    return models.SentMessage(channel=CHANNEL, chat_id=ack.chat_id, message_id=str(copied.message_id),
+                                              sent_at=iso(datetime.now(timezone.utc)), text=ack.text)
                 try:
                     message = await bot.send_message(ack.chat_id, ack.text, parse_mode=ack.parse_mode or None,
                                                      **kwargs)
@@ -384,8 +387,8 @@ class TelegramSender:
                     # A template produced markup Telegram rejects: the words still matter more.
                     message = await bot.send_message(ack.chat_id, _strip_tags(ack.text), **kwargs)
         sent_at = message.date.astimezone(timezone.utc) if message.date else datetime.now(timezone.utc)
-        return SentMessage(channel=CHANNEL, chat_id=ack.chat_id, message_id=str(message.message_id),
-                           sent_at=iso(sent_at), text=ack.text)
+        return models.SentMessage(channel=CHANNEL, chat_id=ack.chat_id, message_id=str(message.message_id),
+                                  sent_at=iso(sent_at), text=ack.text)
 
 
 @contextmanager
@@ -456,12 +459,20 @@ def _http_client(token: str, base_url: str, timeout: float):
         return client
 
 
+@lru_cache(maxsize=64)
+def _method_url(base_url: str, token: str, method: str):
+    """A method's URL parsed once (httpx parses a string URL twice a request)."""
+    import httpx
+
+    return httpx.URL(f"{base_url}/bot{token}/{method}")
+
+
 def _api_call(token: str, base_url: str, timeout: float, method: str, payload: dict[str, Any]) -> Any:
     """POST one Bot API method as JSON; its `result`, or SendError as `_send_errors` would raise it."""
     import httpx
 
     try:
-        response = _http_client(token, base_url, timeout).post(f"{base_url}/bot{token}/{method}", json=payload)
+        response = _http_client(token, base_url, timeout).post(_method_url(base_url, token, method), json=payload)
         answer = response.json()
     except (httpx.HTTPError, ValueError) as exc:   # timeouts, connection errors, a proxy's HTML page
         raise SendError(f"NetworkError: {exc}", retryable=True) from exc

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from functions.clock import iso
-from functions.models import Acknowledgement, InboundMessage, SentMessage
+from functions import models
+from functions.models import InboundMessage
 from functions.ports import SendError
 from integrations.meta import Batch, Malformed, StatusUpdate, api_url, api_version, bounded
+
+if TYPE_CHECKING:   # annotations only: the worker's models load when a sender makes one
+    from functions.models import Acknowledgement, SentMessage
 
 CHANNEL = "whatsapp"
 OBJECT = "whatsapp_business_account"
@@ -238,8 +242,8 @@ class WhatsAppSender:
                             f"(set whatsapp.reply_template in the settings to send one)", retryable=False)
         else:
             message_id = self._call("send_message", to=ack.chat_id, text=text[:TEXT_LIMIT], preview_url=False)
-        return SentMessage(channel=CHANNEL, chat_id=ack.chat_id, message_id=message_id,
-                           sent_at=iso(self.now()), text=ack.text)
+        return models.SentMessage(channel=CHANNEL, chat_id=ack.chat_id, message_id=message_id,
+                                  sent_at=iso(self.now()), text=ack.text)
 
     def _template(self, to: str, name: str, language: str, text: str) -> str:
         from pywa.types.templates import BodyText, TemplateLanguage

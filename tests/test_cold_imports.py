@@ -20,14 +20,14 @@ import pytest
 from conftest import FIXTURES, ROOT, SECRET, meta_headers, slack_headers, x_headers
 
 # Never on a webhook's cold path: channel SDKs and their HTTP stacks (the worker's), the template
-# engine, the settings parser and everything that decides (the worker's), Powertools (a stdlib JSON
+# engine, the settings parser, the worker's models and everything that decides (the worker's), Powertools (a stdlib JSON
 # formatter logs, one GetParameters call reads secrets), asyncio (only the Telegram sender runs a
 # loop), and test-only packages.
 FORBIDDEN = {
     "telegram", "slack_sdk", "tweepy", "requests", "requests_oauthlib", "oauthlib", "httpx", "httpcore",
     "anyio", "jinja2", "babel", "holidays", "yaml", "charset_normalizer", "aws_lambda_powertools", "asyncio",
     "moto", "functions.settings", "functions.render", "functions.decide", "functions.pipeline",
-    "functions.acknowledge", "functions.hours", "integrations.dynamodb.store",
+    "functions.acknowledge", "functions.hours", "functions.worker_models", "integrations.dynamodb.store",
     "integrations.dynamodb.conversations", "integrations.dynamodb.admin", "integrations.dynamodb.desk",
 }
 # Third-party distributions a webhook may load: the Lambda runtime's boto3 and what it brings, and

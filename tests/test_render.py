@@ -107,3 +107,22 @@ def test_x_mention_reply_fits_in_280_characters():
     ack = acknowledgement(long_name, None, DECISION, SETTINGS, CLOSED)
     assert len(ack.text) <= 280 and ack.reply_to_message_id == "190"
     assert ack.text.startswith("A" * 10) and "Знову на зв’язку: понеділок, 09:00." in ack.text
+
+
+def test_shipped_files_render_the_same_with_their_includes_read_in_place():
+    """The environment reads a channel file with its language's shared text in place of the
+    include (one template a render): byte for byte what Jinja's include renders, for every shipped
+    template, markup and preview sample (open, closed, special days, media, no name, long text)."""
+    from jinja2 import FileSystemLoader
+
+    from functions import previews
+
+    for identifier in render.shipped_ids():
+        name, channel, language = identifier.split(".")
+        for markup in {render.MARKUP.get(channel, "text"), "text"}:
+            env = render.environment(markup)
+            included = env.overlay(loader=FileSystemLoader(str(render.TEMPLATE_DIR)))
+            for moment in (OPEN, CLOSED):
+                for sample in previews.samples(name, channel, language, SETTINGS, moment):
+                    assert env.get_template(identifier + ".j2").render(**sample.context) == \
+                        included.get_template(identifier + ".j2").render(**sample.context), (identifier, markup)

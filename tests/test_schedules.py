@@ -180,6 +180,26 @@ def test_template_variables_follow_the_conversations_schedule():
         == VACATION["en"]
 
 
+def test_kept_schedule_words_follow_the_clock_forward_backward_and_across_dst():
+    """The words the acknowledgement keeps per settings object (`schedule_context`) are those a
+    fresh settings object gives at every moment: around an opening, a closing, midnight, the
+    DST change of 2027-03-28 and with the clock moved back."""
+    from datetime import timedelta
+
+    extra = {"hours": {**WEEK, "sat": ["22:00-02:00"], "sun": ["02:30-04:00"]}, "special_days": SPECIALS}
+    kept = settings(**extra)
+    moments = []
+    for start in ("2026-11-23 08:58", "2026-11-23 17:58", "2026-11-23 23:58", "2026-12-24 12:58",
+                  "2027-03-27 21:58", "2027-03-28 01:58", "2027-03-28 03:58"):
+        first = local(start)
+        moments += [first + timedelta(minutes=m) for m in range(0, 5)]
+    moments += list(reversed(moments))   # the clock moved back
+    for at in moments:
+        for language in ("en", "uk"):
+            assert build_context(inbound(language), None, DECISION, kept, language, at) == \
+                build_context(inbound(language), None, DECISION, settings(**extra), language, at), at
+
+
 # -- admin previews -------------------------------------------------------------------------------
 def test_previews_show_open_closed_a_special_day_and_a_vacation():
     from functions import previews

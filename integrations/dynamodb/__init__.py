@@ -95,6 +95,18 @@ TTL_ATTRIBUTE = "expires_at"
 
 # -- (de)serialisation of plain values; the table only holds strings, numbers, maps, lists, bools --
 def _av(value: Any) -> dict[str, Any]:
+    # the exact types first (what the table mostly holds), by identity of type: one check each
+    kind = type(value)
+    if kind is str:
+        return {"S": value}
+    if kind is dict:
+        return {"M": {str(k): _av(v) for k, v in value.items()}}
+    if kind is int:
+        return {"N": str(value)}
+    return _av_any(value)
+
+
+def _av_any(value: Any) -> dict[str, Any]:
     if value is None:
         return {"NULL": True}
     if isinstance(value, bool):
@@ -114,6 +126,8 @@ def _py(av: dict[str, Any]) -> Any:
     (kind, value), = av.items()
     if kind == "S":
         return value
+    if kind == "M":
+        return {k: _py(v) for k, v in value.items()}
     if kind == "N":
         return int(value) if value.lstrip("-").isdigit() else float(value)
     if kind == "BOOL":
@@ -188,24 +202,26 @@ def stats_partitions(day: str) -> list[str]:
     return [f"STATS#{day}"] + [f"STATS#{day}#{n}" for n in range(STATS_SHARDS)]
 
 
+# keys written out as attribute values (what to_item makes of them): built for every item a
+# message touches
 def event_key(channel: str, event_id: str) -> dict[str, Any]:
-    return to_item({"pk": f"EVENT#{channel}#{event_id}", "sk": "EVENT"})
+    return {"pk": {"S": f"EVENT#{channel}#{event_id}"}, "sk": {"S": "EVENT"}}
 
 
 def chat_key(channel: str, chat_id: str) -> dict[str, Any]:
-    return to_item({"pk": f"CHAT#{channel}#{chat_id}", "sk": "CHAT"})
+    return {"pk": {"S": f"CHAT#{channel}#{chat_id}"}, "sk": {"S": "CHAT"}}
 
 
 def contact_key(channel: str, sender_id: str) -> dict[str, Any]:
-    return to_item({"pk": f"CONTACT#{channel}#{sender_id}", "sk": "PROFILE"})
+    return {"pk": {"S": f"CONTACT#{channel}#{sender_id}"}, "sk": {"S": "PROFILE"}}
 
 
 def conversation_key(conversation_id: str) -> dict[str, Any]:
-    return to_item({"pk": f"CONV#{conversation_id}", "sk": "META"})
+    return {"pk": {"S": f"CONV#{conversation_id}"}, "sk": {"S": "META"}}
 
 
 def task_key(kind: str, conversation_id: str) -> dict[str, Any]:
-    return to_item({"pk": f"TASK#{kind}#{conversation_id}", "sk": "TASK"})
+    return {"pk": {"S": f"TASK#{kind}#{conversation_id}"}, "sk": {"S": "TASK"}}
 
 
 SETTINGS_KEY = to_item({"pk": "SETTINGS", "sk": "CURRENT"})
