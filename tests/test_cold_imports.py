@@ -29,11 +29,13 @@ FORBIDDEN = {
     "moto", "functions.settings", "functions.render", "functions.decide", "functions.pipeline",
     "functions.acknowledge", "functions.hours", "functions.worker_models", "integrations.dynamodb.store",
     "integrations.dynamodb.conversations", "integrations.dynamodb.admin", "integrations.dynamodb.desk",
+    # botocore's session makes the clients: boto3 (its resources, s3transfer) is ~14 ms of import
+    "boto3", "s3transfer",
 }
-# Third-party distributions a webhook may load: the Lambda runtime's boto3 and what it brings, and
+# Third-party distributions a webhook may load: the Lambda runtime's botocore and what it brings, and
 # Chalice (the app object). Anything else is a new dependency on the cold path: add it here only
 # when the webhook cannot answer without it.
-ALLOWED_THIRD_PARTY = {"boto3", "botocore", "jmespath", "dateutil", "s3transfer", "urllib3", "six", "certifi",
+ALLOWED_THIRD_PARTY = {"botocore", "jmespath", "dateutil", "urllib3", "six", "certifi",
                        "chalice", "typing_extensions"}
 # What one new message costs in AWS on a cold start: the conditional put and the enqueue. Secrets
 # come from the environment here; in AWS one GetParameters adds to it (tests/test_operations.py).
