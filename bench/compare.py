@@ -248,8 +248,10 @@ def cold(rounds: int, tree: Path, bytecode: bool = False) -> None:
     shutil.rmtree(staging, ignore_errors=True)
 
 
-def warm(count: int, tree: Path) -> None:
-    """Ours and the floor worker, alternating per message, on moto and the Bot API stand-in."""
+def warm(count: int, tree: Path, client_side_is_own: bool = False) -> None:
+    """Ours and the floor worker, alternating per message, on moto and the Bot API stand-in.
+    `client_side_is_own`: botocore's work on each call (building the request, reading the answer)
+    counts as the worker's own time, only moto's answering it as AWS's."""
     sys.path[:0] = [str(tree), str(tree / "tests"), str(BENCH)]
     os.environ.update({"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x", "AWS_DEFAULT_REGION": "us-east-1",
                        "FIRSTREPLY_LOG_FORMAT": "text", "TELEGRAM_WEBHOOK_SECRET": SECRET,
@@ -265,7 +267,7 @@ def warm(count: int, tree: Path) -> None:
 
     from local_aws import fresh_app, percentile, time_aws_calls
 
-    outside = time_aws_calls()   # seconds in AWS calls, and below in the chat API's HTTP
+    outside = time_aws_calls(client_side_is_own)   # seconds in AWS, and below in the chat API's HTTP
     send = httpx.AsyncClient.send
 
     async def timed_send(self, *args, **kwargs):   # the Bot's calls (desk copies, surveys)
@@ -354,13 +356,15 @@ def main() -> None:
     parser.add_argument("--warm", type=int, default=300, help="messages per worker (0: skip)")
     parser.add_argument("--tree", type=Path, default=ROOT, help="the firstreply checkout to measure as ours")
     parser.add_argument("--only", choices=("cold", "warm"))
+    parser.add_argument("--client-side-own", action="store_true",
+                        help="warm: botocore's work per call counts as own time (only moto's answer as AWS's)")
     parser.add_argument("--bytecode", action="store_true",
                         help="also the package's cold path with and without its bytecode")
     args = parser.parse_args()
     if args.only != "warm":
         cold(args.rounds, args.tree.resolve(), args.bytecode)
     if args.warm and args.only != "cold":
-        warm(args.warm, args.tree.resolve())
+        warm(args.warm, args.tree.resolve(), args.client_side_own)
 
 
 if __name__ == "__main__":

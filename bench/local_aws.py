@@ -47,24 +47,32 @@ def count_reads(reads) -> None:
     botocore.client.BaseClient._make_api_call = counting
 
 
-def time_aws_calls() -> list[float]:
-    """Add the time every boto3 call takes (moto's own, in-process) to the returned one-item list,
-    so a bench can print its own time apart from AWS's."""
+def time_aws_calls(client_side_is_own: bool = False) -> list[float]:
+    """Add the time every AWS call takes to the returned one-item list, so a bench can print its
+    own time apart from AWS's: the whole call (botocore's and moto's work), or with
+    `client_side_is_own` only moto's answering it, so that botocore building the request and
+    reading the answer, which a function pays in Lambda too, counts as the caller's own."""
     import time
 
-    import botocore.client
+    if client_side_is_own:
+        from moto.core.botocore_stubber import BotocoreStubber as owner
 
+        name = "__call__"
+    else:
+        import botocore.client
+
+        owner, name = botocore.client.BaseClient, "_make_api_call"
     spent = [0.0]
-    make_api_call = botocore.client.BaseClient._make_api_call
+    original = getattr(owner, name)
 
-    def timed(self, operation, params):
+    def timed(self, *args, **kwargs):
         start = time.perf_counter()
         try:
-            return make_api_call(self, operation, params)
+            return original(self, *args, **kwargs)
         finally:
             spent[0] += time.perf_counter() - start
 
-    botocore.client.BaseClient._make_api_call = timed
+    setattr(owner, name, timed)
     return spent
 
 
