@@ -11,7 +11,7 @@ from functions.hours import BusinessHours, hours_for
 from functions.language import choose_language, detect_language
 from functions.models import Acknowledgement, Contact, Decision, InboundMessage
 from functions.settings import Settings
-from functions.text import clean, shorten
+from functions.text import clean, shorten, x_length
 
 TOPIC_LENGTH = 80
 NAME_LENGTH = 64
@@ -108,6 +108,11 @@ def text_limit(channel: str, chat_type: str) -> int | None:
     return TEXT_LIMITS.get((channel, chat_type)) or TEXT_LIMITS.get((channel, ""))
 
 
+def text_length(channel: str):
+    """How the channel counts a message against its limit: X by weight, the others by character."""
+    return x_length if channel == "x" else len
+
+
 def template_name(inbound: InboundMessage) -> str:
     return "mention" if (inbound.channel, inbound.chat_type) == ("x", "mention") else "ack"
 
@@ -127,9 +132,9 @@ def acknowledgement(inbound: InboundMessage, contact: Contact | None, decision: 
     language = _language(requested, settings.default_language, name, inbound.channel, render.TEMPLATE_DIR)
     context = build_context(inbound, contact, decision, settings, language, now)
     text = render.render(name, inbound.channel, language, context, overrides=settings.templates)
-    limit = text_limit(inbound.channel, inbound.chat_type)
-    if limit and len(text) > limit:
-        text = shorten(text, limit)
+    limit, length = text_limit(inbound.channel, inbound.chat_type), text_length(inbound.channel)
+    if limit and length(text) > limit:
+        text = shorten(text, limit, length)
     # Plain text of every ack: Slack's fallback, email's text part, and the transcript's copy.
     fallback = render.render(name, inbound.channel, language, context, markup="text",
                              overrides=settings.templates)

@@ -194,7 +194,7 @@ def present(identifier: str, rendered) -> list[dict[str, Any]]:
     """The renderings of `template_check.render_samples` as the channel shows them: shortened to
     what the channel takes, like real acknowledgements, and for email the subject line apart, as
     the sender splits it."""
-    from functions.acknowledge import text_limit
+    from functions.acknowledge import text_length, text_limit
     from functions.i18n import RTL_LANGUAGES
 
     name, channel, language = render.parse_id(identifier)
@@ -202,9 +202,9 @@ def present(identifier: str, rendered) -> list[dict[str, Any]]:
     for found in rendered:
         output, text = found.output, found.text
         limit = text_limit(channel, found.sample.chat_type) if name in ("ack", "mention") else None
-        shortened = bool(limit and len(output) > limit)
+        shortened = bool(limit and text_length(channel)(output) > limit)
         if shortened:
-            output = shorten(output, limit)
+            output = shorten(output, limit, text_length(channel))
         subject = ""
         if channel == "email" and name in ("transcript", "survey"):
             subject, _, output = output.partition("\n")

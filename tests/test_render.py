@@ -1,4 +1,5 @@
 """The shipped acknowledgement templates, rendered for each language and situation."""
+from dataclasses import replace
 from datetime import datetime, timezone
 
 import pytest
@@ -107,6 +108,29 @@ def test_x_mention_reply_fits_in_280_characters():
     ack = acknowledgement(long_name, None, DECISION, SETTINGS, CLOSED)
     assert len(ack.text) <= 280 and ack.reply_to_message_id == "190"
     assert ack.text.startswith("A" * 10) and "Знову на зв’язку: понеділок, 09:00." in ack.text
+
+
+def test_x_counts_by_weight_and_the_mention_reply_fits_as_x_counts_it():
+    """X counts CJK and emoji twice and a link as 23 (twitter-text): a Japanese customer's words
+    quoted in the reply to a mention must not take it past X's 280 as X counts it."""
+    from functions.text import shorten, x_length
+
+    assert x_length("hello") == 5 and x_length("Вітаємо") == 7           # Latin, Cyrillic: 1 each
+    assert x_length("配達はいつですか") == 16 and x_length("ok 👍") == 5      # CJK, emoji: 2 each
+    assert x_length("see https://acme.example/faq/delivery-times-and-costs") == 4 + 23   # a link: 23
+    assert x_length("see a.co") == 4 + 23 and x_length("see acme.example/faq/delivery-times") == 4 + 31
+    assert x_length("e\u0301") == 1                                     # NFC first, as X does
+    cut = shorten("配達" * 200, 280, x_length)
+    assert x_length(cut) <= 280 and cut.endswith("…") and x_length(cut) >= 276
+    japanese = InboundMessage(channel="x", event_id="m2", chat_id="mention-2", sender_id="2",
+                              message_id="191", received_at="2026-11-23T08:00:00.000Z",
+                              text="配達はいつになりますか。" * 30, first_name="花子", language_code="ja",
+                              chat_type="mention")
+    # an admin's mention reply that quotes the question (the shipped one quotes only the name)
+    edited = replace(SETTINGS, templates={**SETTINGS.templates, "mention.x.en": (
+        "@{{ customer.first_name }} 🙏 «{{ topic }}»: we read it. «{{ topic }}» — {{ reference }}")})
+    ack = acknowledgement(japanese, None, DECISION, edited, CLOSED)
+    assert x_length(ack.text) <= 280 and ack.text.endswith("…") and ack.reply_to_message_id == "191"
 
 
 def test_shipped_files_render_the_same_with_their_includes_read_in_place():
