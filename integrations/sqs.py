@@ -81,12 +81,13 @@ def enqueue_delayed_ack(channel: str, event_id: str, seconds: int) -> None:
 
 def defer(messages: list[tuple[str, float]], queue: str = QUEUE_NAME) -> None:
     """Make received messages (receipt handle, seconds) visible again only after their seconds (a
-    send slot ahead, a channel's Retry-After; 0: now): one ChangeMessageVisibilityBatch per ten. SQS takes
-    whole seconds; rounding down brings a message back just before its slot, which the worker then
-    waits out inline, never after it."""
+    send slot ahead, a channel's Retry-After; 0: now): one ChangeMessageVisibilityBatch per ten.
+    SQS takes whole seconds; rounding down brings a message back just before its slot, which the
+    worker then waits out inline, never after it."""
     sqs = client("sqs")
     for start in range(0, len(messages), 10):
-        entries = [{"Id": str(n), "ReceiptHandle": handle, "VisibilityTimeout": int(min(max(seconds, 0), 12 * 3600))}
+        entries = [{"Id": str(n), "ReceiptHandle": handle,
+                    "VisibilityTimeout": int(min(max(seconds, 0), 12 * 3600))}
                    for n, (handle, seconds) in enumerate(messages[start:start + 10])]
         failed = sqs.change_message_visibility_batch(QueueUrl=queue_url(queue), Entries=entries).get("Failed")
         if failed:   # those come back when the queue's visibility timeout ends: late, not lost

@@ -264,36 +264,37 @@ def holds(records: list[dict]) -> dict[str, float]:
     return {m: found[e] for m, e in again.items() if e in found}
 
 
+def group_of(record: dict) -> str:
+    """The record's chat (its FIFO message group); a standard queue's record is a group of one."""
+    return (record.get("attributes") or {}).get("MessageGroupId") or record["messageId"]
+
+
 def by_held_slot(records: list[dict], held: dict[str, float]) -> list[dict]:
     """The batch in the order of its held moments, each chat's messages kept in their order: one
     invocation sleeps to each moment in turn, so a later moment handled first would make an
     earlier one late. A chat goes where its first held message says; chats with none go first."""
     first: dict[str, float] = {}
     for r in records:
-        group = (r.get("attributes") or {}).get("MessageGroupId") or r["messageId"]
         if r["messageId"] in held:
-            first.setdefault(group, held[r["messageId"]])
-    return sorted(records, key=lambda r: first.get((r.get("attributes") or {}).get("MessageGroupId")
-                                                   or r["messageId"], float("-inf")))
+            first.setdefault(group_of(r), held[r["messageId"]])
+    return sorted(records, key=lambda r: first.get(group_of(r), float("-inf")))
 
 
 def hand_back(records: list[dict], deferrals: dict[str, DeferDelivery], failed: set[str], queue: str) -> None:
     """Deferred messages become visible again when their wait is over (in one call); one with a
     send slot held comes back a second or two before it and waits the rest inline, so it is not
-    late for its slot (back late, it would have to find a spare send or a new slot). The messages of a deferred one's chat that the batch skipped become visible
-    at once: left alone they would stay invisible for the queue's whole visibility timeout (six
-    minutes), and hold the chat, the deferred one included, as long (a FIFO group waits for all its
-    messages in flight); visible, they still wait behind the deferred one, in flight, in order."""
-    def group(r):
-        return (r.get("attributes") or {}).get("MessageGroupId") or r["messageId"]
-
+    late for its slot (back late, it would have to find a spare send or a new slot). The messages
+    of a deferred one's chat that the batch skipped become visible at once: left alone they would
+    stay invisible for the queue's whole visibility timeout (six minutes), and hold the chat, the
+    deferred one included, as long (a FIFO group waits for all its messages in flight); visible,
+    they still wait behind the deferred one, in flight, in order."""
     def seconds(deferral: DeferDelivery) -> float:
         # held: a second or two early (SQS counts whole seconds), at once for a slot less than two
         # seconds away that this invocation had no time left to wait for (another one will)
         return max(int(deferral.seconds) - 1, 0) if deferral.held else max(deferral.seconds, 1)
 
-    waiting = {group(r) for r in records if r["messageId"] in deferrals}
-    back = [r for r in records if r["messageId"] in failed and group(r) in waiting]
+    waiting = {group_of(r) for r in records if r["messageId"] in deferrals}
+    back = [r for r in records if r["messageId"] in failed and group_of(r) in waiting]
     sqs.defer([(r["receiptHandle"], seconds(deferrals[r["messageId"]]) if r["messageId"] in deferrals else 0)
                for r in back], queue)
     deferred.update(r["messageId"] for r in back)
