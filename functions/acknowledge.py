@@ -108,9 +108,11 @@ def text_limit(channel: str, chat_type: str) -> int | None:
     return TEXT_LIMITS.get((channel, chat_type)) or TEXT_LIMITS.get((channel, ""))
 
 
-def text_length(channel: str):
-    """How the channel counts a message against its limit: X by weight, the others by character."""
-    return x_length if channel == "x" else len
+def fit(text: str, channel: str, chat_type: str) -> str:
+    """`text` cut to what the channel takes in this kind of chat, counted as the channel counts
+    (X by weight, the others by character); unchanged when it fits."""
+    limit = text_limit(channel, chat_type)
+    return shorten(text, limit, x_length if channel == "x" else len) if limit else text
 
 
 def template_name(inbound: InboundMessage) -> str:
@@ -132,9 +134,7 @@ def acknowledgement(inbound: InboundMessage, contact: Contact | None, decision: 
     language = _language(requested, settings.default_language, name, inbound.channel, render.TEMPLATE_DIR)
     context = build_context(inbound, contact, decision, settings, language, now)
     text = render.render(name, inbound.channel, language, context, overrides=settings.templates)
-    limit, length = text_limit(inbound.channel, inbound.chat_type), text_length(inbound.channel)
-    if limit and length(text) > limit:
-        text = shorten(text, limit, length)
+    text = fit(text, inbound.channel, inbound.chat_type)
     # Plain text of every ack: Slack's fallback, email's text part, and the transcript's copy.
     fallback = render.render(name, inbound.channel, language, context, markup="text",
                              overrides=settings.templates)

@@ -14,7 +14,6 @@ from functions import render
 from functions.hours import BusinessHours
 from functions.models import Decision, InboundMessage
 from functions.settings import Settings
-from functions.text import shorten
 
 NAMES = {"en": "Emma", "ru": "Анна", "uk": "Олена", "tr": "Elif", "fa": "سارا"}
 SAMPLE_REFERENCE = "7K3-Q9X"
@@ -194,17 +193,16 @@ def present(identifier: str, rendered) -> list[dict[str, Any]]:
     """The renderings of `template_check.render_samples` as the channel shows them: shortened to
     what the channel takes, like real acknowledgements, and for email the subject line apart, as
     the sender splits it."""
-    from functions.acknowledge import text_length, text_limit
+    from functions.acknowledge import fit
     from functions.i18n import RTL_LANGUAGES
 
     name, channel, language = render.parse_id(identifier)
     results = []
     for found in rendered:
         output, text = found.output, found.text
-        limit = text_limit(channel, found.sample.chat_type) if name in ("ack", "mention") else None
-        shortened = bool(limit and text_length(channel)(output) > limit)
-        if shortened:
-            output = shorten(output, limit, text_length(channel))
+        if name in ("ack", "mention"):
+            output = fit(output, channel, found.sample.chat_type)
+        shortened = output != found.output
         subject = ""
         if channel == "email" and name in ("transcript", "survey"):
             subject, _, output = output.partition("\n")
