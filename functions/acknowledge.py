@@ -52,7 +52,7 @@ def schedule_context(hours: BusinessHours, channel: str, language: str, now: dat
     are kept per BusinessHours (one settings object and schedule), channel and language for that
     window, [moment worked out, next change): a clock outside it (later, or moved back) works them
     out again."""
-    kept = hours.__dict__.setdefault("_schedule_contexts", {})
+    kept = hours.contexts
     found = kept.get((channel, language))
     if found is not None and found[0] <= now < found[1]:
         return found[2]

@@ -63,6 +63,9 @@ class BusinessHours:
         self.schedule = schedule or DEFAULT_SCHEDULE
         self.weekly = settings.weekly_hours(self.schedule)
         self._segments: dict[date, tuple[tuple[datetime, datetime], ...]] = {}
+        # what `acknowledge.schedule_context` worked out from these hours, by (channel, language):
+        # (from, until, values), kept with the hours they depend on
+        self.contexts: dict[tuple[str, str], tuple[datetime, datetime, dict]] = {}
 
     # -- special days and holidays ----------------------------------------------------------
     def special_day(self, day: date) -> SpecialDay | None:
