@@ -221,14 +221,14 @@ def parser() -> argparse.ArgumentParser:
     stats.set_defaults(run=_stats)
 
     package = commands.add_parser("package", help="write the deployment zip and CloudFormation template to build/")
-    package.add_argument("--stage", default="prod", help="the stage (default prod); every name the stack creates "
-                         "carries it: firstreply-STAGE-… (prod keeps firstreply-…)")
+    package.add_argument("--stage", help="the stage (default: firstreply --stage, else prod); every name the "
+                         "stack creates carries it: firstreply-STAGE-… (prod keeps firstreply-…)")
     package.add_argument("--out", default="build", help="output folder (default build/)")
     package.set_defaults(run=_package)
 
     deploy = commands.add_parser("deploy", help="package and deploy to AWS with CloudFormation; prints the webhook URLs")
-    deploy.add_argument("--stage", default="prod", help="the stage (default prod): stages live side by side in "
-                        "one account, each with its own names, secrets path and stack")
+    deploy.add_argument("--stage", help="the stage (default: firstreply --stage, else prod): stages live side "
+                        "by side in one account, each with its own names, secrets path and stack")
     deploy.add_argument("--stack", help="CloudFormation stack name (default firstreply for prod, "
                         "firstreply-STAGE for other stages)")
     deploy.add_argument("--support-address", help="the address customers write to, e.g. support@acme.example")
@@ -242,7 +242,7 @@ def parser() -> argparse.ArgumentParser:
 
     destroy = commands.add_parser("destroy", help="delete the stack; the table and the mail bucket are kept "
                                   "unless --delete-data")
-    destroy.add_argument("--stage", default="prod", help="the stage whose stack and data go (default prod)")
+    destroy.add_argument("--stage", help="the stage whose stack and data go (default: firstreply --stage, else prod)")
     destroy.add_argument("--stack", help="CloudFormation stack name (default firstreply for prod, "
                          "firstreply-STAGE for other stages)")
     destroy.add_argument("--delete-data", action="store_true", help="also delete the table and the mail bucket: "
@@ -267,7 +267,8 @@ def parser() -> argparse.ArgumentParser:
     smoke.add_argument("--secrets-path", help=secrets_help)
     smoke.add_argument("--email-from", help="the sender of the test mail to SES's simulator (default: "
                        "SUPPORT_EMAIL_FROM, else the stack's SupportEmailFrom)")
-    smoke.add_argument("--stack", default="firstreply", help="the stack whose SupportEmailFrom to use (default firstreply)")
+    smoke.add_argument("--stack", help="the stack whose SupportEmailFrom to use (default: the stage's, firstreply "
+                       "for prod)")
     smoke.add_argument("--no-email", action="store_true", help="skip the email check")
     smoke.set_defaults(run=_smoke)
 
@@ -305,11 +306,28 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    resolve_stage(args)
     if args.target_stage:   # before any integrations module reads its names from the environment
         from cli.package import stage_names
 
         os.environ.update(stage_names(args.target_stage))
     return args.run(args)
+
+
+def resolve_stage(args) -> None:
+    """One stage per command: `firstreply --stage staging deploy` deploys staging, as
+    `firstreply deploy --stage staging` does; naming two different stages is an error."""
+    from cli.channels import UsageError
+    from cli.package import DEFAULT_STAGE
+
+    if "stage" in vars(args):
+        if args.stage and args.target_stage and args.stage != args.target_stage:
+            raise UsageError(f"two stages given: --stage {args.target_stage} and --stage {args.stage}")
+        args.stage = args.stage or args.target_stage or DEFAULT_STAGE
+    if "stack" in vars(args) and args.run is _smoke and not args.stack:
+        from cli.package import name_prefix
+
+        args.stack = name_prefix(args.target_stage or DEFAULT_STAGE)
 
 
 if __name__ == "__main__":

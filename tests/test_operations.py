@@ -641,3 +641,25 @@ def test_failed_asynchronous_events_are_listed_and_replayed_to_their_function(sy
         lambda_api.assert_no_pending_responses()
     assert "replayed 1 failed event(s)" in capsys.readouterr().out
     assert system.queue_depth(url) == 0
+
+
+def test_one_stage_whichever_way_it_is_given(monkeypatch):
+    """`firstreply --stage staging deploy` deploys staging (it used to deploy prod: the deploy's own
+    --stage defaulted to prod), the smoke check reads the stage's stack, and two stages are refused."""
+    import cli
+    from cli import channels
+
+    seen = {}
+    monkeypatch.setattr(cli, "_deploy", lambda args: seen.update(deploy=args.stage) or 0)
+    monkeypatch.setattr(cli, "_smoke", lambda args: seen.update(smoke=args.stack) or 0)
+    monkeypatch.setattr(cli, "_package", lambda args: seen.update(package=args.stage) or 0)
+    monkeypatch.setattr(cli.os, "environ", dict(cli.os.environ))   # --stage sets the stage's names
+    assert cli.main(["--stage", "staging", "deploy"]) == 0 and seen["deploy"] == "staging"
+    assert cli.main(["deploy", "--stage", "staging"]) == 0 and seen["deploy"] == "staging"
+    assert cli.main(["deploy"]) == 0 and seen["deploy"] == "prod"
+    assert cli.main(["package"]) == 0 and seen["package"] == "prod"
+    assert cli.main(["--stage", "staging", "smoke", "--url", "http://127.0.0.1:1"]) == 0
+    assert seen["smoke"] == "firstreply-staging"
+    assert cli.main(["smoke", "--url", "http://127.0.0.1:1"]) == 0 and seen["smoke"] == "firstreply"
+    with pytest.raises(channels.UsageError, match="two stages"):
+        cli.main(["--stage", "staging", "deploy", "--stage", "prod"])
