@@ -190,9 +190,6 @@ def run_schedules(app, stop: threading.Event) -> None:
 
 
 # -- dev-only routes ---------------------------------------------------------------------------------
-SIMULATOR = "success@simulator.amazonses.com"   # SES's mailbox simulator: accepted, delivered nowhere
-
-
 def register_dev_routes(app) -> None:
     """Routes only the dev server has: the outbox, and what the commands of a second terminal ask
     of it (`firstreply run-job`, `ingest-email`, `smoke`), so they run in this process, with its

@@ -30,9 +30,13 @@ class TelegramStandIn(StandIn):
         self.webhook: dict = {}        # what setWebhook was last given
         self.rate: tuple[int, object] | None = None   # (sends a second, the clock that counts them)
         self.windows: dict[int, int] = {}
-        self.throttled = 0             # sends answered 429 by `limit_rate`
-        self.refused: list = []        # those sends (not delivered)
+        self.refused: list = []        # sends answered 429 by `limit_rate` (not delivered)
         self._forget()
+
+    @property
+    def throttled(self) -> int:
+        """How many sends `limit_rate` answered with 429."""
+        return len(self.refused)
 
     def _forget(self) -> None:
         self.members: dict[tuple[str, str], dict] = {}   # (chat, user) → ChatMember; default: a member
@@ -43,12 +47,12 @@ class TelegramStandIn(StandIn):
         """Answer sends above `per_second` in a second of `clock` with 429 and retry_after 1, as
         Telegram does above ~30 messages a second a bot."""
         with self._lock:
-            self.rate, self.windows, self.throttled, self.refused = (per_second, clock), {}, 0, []
+            self.rate, self.windows, self.refused = (per_second, clock), {}, []
 
     def reset(self) -> None:
         super().reset()
         with self._lock:
-            self.rate, self.windows, self.throttled, self.refused = None, {}, 0, []
+            self.rate, self.windows, self.refused = None, {}, []
         self._forget()
 
     def add_forum(self, chat_id, title: str = "Support desk", forum: bool = True, bot_rights: dict | None = None):
@@ -172,5 +176,4 @@ class TelegramStandIn(StandIn):
         with self._lock:
             self.windows[second] = self.windows.get(second, 0) + 1
             over = self.windows[second] > per_second
-            self.throttled += over
         return over
