@@ -57,16 +57,12 @@ def main() -> None:
 
     logging.basicConfig(level=logging.ERROR)
     import botocore.client
-    import moto.dynamodb.models as moto_dynamodb
     import yaml
     from moto import mock_aws
 
-    class NoRollbackCopy:   # as bench/jobs_index.py: moto's per-transaction table copy measures moto
-        @staticmethod
-        def deepcopy(value):
-            return value
+    from cli.standins import dynamodb_rollback
 
-    moto_dynamodb.copy = NoRollbackCopy
+    dynamodb_rollback.apply()   # moto's per-transaction table copy would be what the replay measures
     with mock_aws():
         from integrations import aws, dynamodb, sqs
 

@@ -33,15 +33,11 @@ def main() -> None:
     import logging
 
     logging.basicConfig(level=logging.WARNING)
-    import moto.dynamodb.models as moto_dynamodb
     from moto import mock_aws
 
-    class NoRollbackCopy:   # see the module docstring
-        @staticmethod
-        def deepcopy(value):
-            return value
+    from cli.standins import dynamodb_rollback
 
-    moto_dynamodb.copy = NoRollbackCopy
+    dynamodb_rollback.apply()   # see the module docstring
 
     from functions import jobs
     from functions.settings import load_settings_file

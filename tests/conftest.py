@@ -88,19 +88,14 @@ def serve(stand_in, variable: str, suffix: str = ""):
 
 
 @pytest.fixture
-def no_rollback_copies(monkeypatch):
-    """moto deep-copies every table before each transaction (to roll a cancelled one back): over a
-    long replay that copying is what the test would measure, and its garbage what it holds in
-    memory (gigabytes for a few hundred paced messages). For replays where nothing cancels a
-    transaction on purpose; a cancelled one shows as a worker failure."""
-    import moto.dynamodb.models as moto_dynamodb
+def no_rollback_copies():
+    """moto without its per-transaction table copies, for a long replay in which nothing cancels a
+    transaction on purpose (see cli/standins/dynamodb_rollback.py); back on after the test."""
+    from cli.standins import dynamodb_rollback
 
-    class NoRollbackCopy:
-        @staticmethod
-        def deepcopy(value):
-            return value
-
-    monkeypatch.setattr(moto_dynamodb, "copy", NoRollbackCopy)
+    restore = dynamodb_rollback.apply()
+    yield
+    restore()
 
 
 @pytest.fixture(scope="session")
