@@ -22,7 +22,7 @@ import sys
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 
-from local_aws import prepare
+from local_aws import fresh_app, prepare
 
 ROOT = prepare(TELEGRAM_WEBHOOK_SECRET="bench-s3cr3t", TELEGRAM_BOT_TOKEN="1:BENCH",
                FIRSTREPLY_SIGNING_SECRET="bench", SUPPORT_EMAIL_FROM="Support <support@example.com>")
@@ -35,7 +35,6 @@ LAMBDA_CONCURRENCY = 1000          # account default, raised on request
 TELEGRAM_PER_SECOND = 30           # per bot
 SECONDS_WEBHOOK, SECONDS_WORKER = 0.03, 0.04   # typical warm durations (bench/warm_telegram.py), + channel
 CHANNEL_SECONDS = 0.15
-WORKER_MAX_CONCURRENCY = 100       # app.py's default ScalingConfig
 PER_CUSTOMER = ("CONV#", "CHAT#", "CONTACT#", "EVENT#", "TASK#", "CUSTOMER#", "REF#")
 PACED = ("RATE#pace#",)
 # Customers' names: the inbox's name lookup (NAME#{word}) takes a write per new conversation and
@@ -57,26 +56,15 @@ def main() -> None:
 
     logging.basicConfig(level=logging.ERROR)
     import botocore.client
-    import yaml
-    from moto import mock_aws
 
     from cli.standins import dynamodb_rollback
 
     dynamodb_rollback.apply()   # moto's per-transaction table copy would be what the replay measures
-    with mock_aws():
-        from integrations import aws, dynamodb, sqs
-
-        aws.reset_clients()
-        dynamodb.ensure_table()
-        sqs.ensure_queues()
-        from functions.settings import parse_settings
+    with fresh_app(ROOT / "firstreply.yaml") as (_, pump):
+        from integrations import dynamodb
 
         store = dynamodb.DynamoStore()
         start = datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc)
-        store.save_settings(parse_settings(yaml.safe_load((ROOT / "firstreply.yaml").read_text())), by="bench",
-                            now=start)
-        import app as app_module
-        from cli.dev import QueuePump
         from functions.handlers import telegram_webhook, worker
         from test_hot_keys import Request, Sender, WriteRecorder
 
@@ -117,7 +105,6 @@ def main() -> None:
             return recorder.around(operation, params, lambda: original(self, operation, params))
 
         botocore.client.BaseClient._make_api_call = recording
-        pump = QueuePump(app_module.app)
         template = json.loads((ROOT / "tests" / "fixtures" / "telegram" / "text_private.json").read_text())
         chat_of = {}
         real_record = worker.handle_record
@@ -155,6 +142,7 @@ def sharded() -> dict[str, int]:
 
 
 def report(args, calls: Counter, reads: Counter, recorder, acks: int) -> None:
+    from app import WORKER_MAX_CONCURRENCY   # the worker's ScalingConfig
     shards_of = sharded()
     n, rate = args.messages, args.rate
     per_message = {name: count / n for name, count in calls.items()}
