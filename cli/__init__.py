@@ -65,13 +65,10 @@ def _ingest_email(args) -> int:
     raw = read_mail(args.file)
     if not os.environ.get("AWS_ENDPOINT_URL"):   # a running `firstreply dev` takes it in its process
         base = args.url or os.environ.get("FIRSTREPLY_DEV_URL") or DEV_URL
-        found = dev_server(base, "/dev/ingest-email", raw, "message/rfc822")
-        if found is None:
+        answer = dev_server(base, "/dev/ingest-email", raw, "message/rfc822")
+        if answer is None:
             raise UsageError(f"no `firstreply dev` answers at {base} (start `make dev`, pass --url, or set "
                              "AWS_ENDPOINT_URL to an AWS stand-in)")
-        status, answer = found
-        if status != 200:
-            raise UsageError(answer.get("error", f"the dev server answered {status}"))
         print(f"ingested as SES message {answer['message_id']} by the dev server at {base}")
         return 0
     configure_text_logging()

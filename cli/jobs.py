@@ -28,9 +28,10 @@ def parse_now(now: str | None) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
-def dev_server(url: str, path: str, body: bytes, content_type: str, timeout: float = 300) -> tuple[int, dict] | None:
-    """POST to a running dev server's /dev/ route: its status and JSON answer, or None when nothing
-    listens there or what answers is not `firstreply dev` (no such route)."""
+def dev_server(url: str, path: str, body: bytes, content_type: str, timeout: float = 300) -> dict | None:
+    """POST to a running dev server's /dev/ route: its JSON answer, or None when nothing listens
+    there or what answers is not `firstreply dev` (no such route). What the dev server refused, its
+    error (and for an unknown job the jobs there are), is a UsageError."""
     request = urllib.request.Request(url.rstrip("/") + path, data=body, method="POST",
                                      headers={"Content-Type": content_type, "User-Agent": "firstreply"})
     try:
@@ -43,7 +44,10 @@ def dev_server(url: str, path: str, body: bytes, content_type: str, timeout: flo
         return None
     if not isinstance(answer, dict) or (status in (403, 404) and "error" not in answer):
         return None    # a server without the dev routes (Chalice: Missing Authentication Token)
-    return status, answer
+    if status != 200:
+        listed = f"; jobs: {', '.join(answer['jobs'])}" if answer.get("jobs") else ""
+        raise UsageError(f"{answer.get('error', f'the dev server answered {status}')}{listed}")
+    return answer
 
 
 def run(name: str, now: str | None, url: str | None) -> int:
@@ -52,15 +56,11 @@ def run(name: str, now: str | None, url: str | None) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     base = url or os.environ.get("FIRSTREPLY_DEV_URL") or DEV_URL
-    found = dev_server(base, f"/dev/jobs/{name}", json.dumps({"now": now}).encode(), "application/json")
-    if found is None:
+    answer = dev_server(base, f"/dev/jobs/{name}", json.dumps({"now": now}).encode(), "application/json")
+    if answer is None:
         if url:
             raise UsageError(f"no `firstreply dev` answers at {url}")
         return run_job(name, now)
-    status, answer = found
-    if status != 200:
-        listed = f"; jobs: {', '.join(answer['jobs'])}" if answer.get("jobs") else ""
-        raise UsageError(f"{answer.get('error', status)}{listed}")
     print(f"firstreply run-job: {name} ran in the dev server at {base} (its outbox: {base}/dev/outbox)")
     if answer.get("report") is not None:
         print(json.dumps(answer["report"], ensure_ascii=False))

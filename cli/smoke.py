@@ -225,13 +225,13 @@ def smoke_email(base: str, parts, email_from: str | None, stack: str,
     if local(parts):   # the dev server sends it, through its stand-in
         from cli.jobs import dev_server
 
-        found = dev_server(base, "/dev/smoke-email", b"{}", "application/json", timeout=30)
-        if found is None:
+        try:
+            answer = dev_server(base, "/dev/smoke-email", b"{}", "application/json", timeout=30)
+        except UsageError as refused:   # a failed check here, not a mistake in the command
+            return False, str(refused), []
+        if answer is None:
             skipped.append("email (not a `firstreply dev` server: no /dev/smoke-email)")
             return None
-        status, answer = found
-        if status != 200:
-            return False, answer.get("error", str(status)), []
         return True, (f"{answer['from']} → {answer['to']} through SES on the dev server's AWS stand-in, "
                       f"message {answer['message_id']}"), []
     region = api_region(parts.hostname)
