@@ -222,10 +222,10 @@ def register_dev_routes(app) -> None:
 
     @app.route("/dev/ingest-email", methods=["POST"], content_types=["message/rfc822"])
     def dev_ingest_email():
-        from cli.email import ingest_bytes
+        from cli.email import as_mail, ingest_bytes
 
         try:
-            return answer(200, {"message_id": ingest_bytes(app.current_request.raw_body or b"", app)})
+            return answer(200, {"message_id": ingest_bytes(as_mail(app.current_request.raw_body or b""), app)})
         except SystemExit as exc:   # the command's one-line error: not an email, say
             return answer(400, {"error": str(exc)})
 

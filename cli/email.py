@@ -53,14 +53,21 @@ def sns_event(notification: dict[str, Any], topic_arn: str) -> dict[str, Any]:
                                  "SignatureVersion": "1", "MessageAttributes": {}}}]}
 
 
+def as_mail(raw: bytes, source: str = "") -> bytes:
+    """`raw` when it begins as an email message does (a header line); a UsageError, naming
+    `source` (the file) when given, when not."""
+    if not raw.strip() or b":" not in raw.split(b"\n", 1)[0]:
+        raise UsageError(f"{source} is not an email message (no header line)" if source
+                         else "not an email message (no header line)")
+    return raw
+
+
 def read_mail(path: str) -> bytes:
     try:
         raw = Path(path).read_bytes()
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from None
-    if not raw.strip() or b":" not in raw.split(b"\n", 1)[0]:
-        raise UsageError(f"{path} is not an email message (no header line)")
-    return raw
+    return as_mail(raw, path)
 
 
 def ingest(path: str, app=None) -> str:
@@ -68,8 +75,7 @@ def ingest(path: str, app=None) -> str:
 
 
 def ingest_bytes(raw: bytes, app=None) -> str:
-    if not raw.strip() or b":" not in raw.split(b"\n", 1)[0]:
-        raise UsageError("not an email message (no header line)")
+    """A mail `read_mail` or `as_mail` accepted, through the SES path; its SES message id."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     from integrations import ses
