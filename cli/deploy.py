@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -146,27 +147,38 @@ def explain_and_delete(cloudformation, stack: str, status: str) -> None:
             failure_reasons(cloudformation, stack))) from None
 
 
-def retained_data(dynamodb, s3, account: str, region: str, email: bool = True, prefix: str = TABLE) -> list[str]:
+@dataclass(frozen=True)
+class Retained:
+    """Data an earlier stack of the stage kept: its table or its mail bucket."""
+    kind: str    # "table" or "bucket"
+    name: str
+
+    def __str__(self) -> str:   # as the deploy and destroy say it
+        return f"the DynamoDB table {self.name}" if self.kind == "table" else f"the S3 bucket {self.name}"
+
+
+def retained_data(dynamodb, s3, account: str, region: str, email: bool = True,
+                  prefix: str = TABLE) -> list[Retained]:
     """The table and mail bucket of an earlier stack of the stage (`prefix`: its names), still
     there: a new stack cannot create them."""
     found = []
     try:
         dynamodb.describe_table(TableName=prefix)
-        found.append(f"the DynamoDB table {prefix}")
+        found.append(Retained("table", prefix))
     except dynamodb.exceptions.ResourceNotFoundException:
         pass
     bucket = MAIL_BUCKET.format(prefix=prefix, account=account, region=region)
     if email:
         try:
             s3.head_bucket(Bucket=bucket)
-            found.append(f"the S3 bucket {bucket}")
+            found.append(Retained("bucket", bucket))
         except s3.exceptions.ClientError:
             pass
     return found
 
 
 def deploy_stack(cloudformation, stack: str, template_url: str, params: dict[str, str | None],
-                 leftovers: Callable[[], list[str]] = list) -> dict[str, str]:
+                 leftovers: Callable[[], list[Retained]] = list) -> dict[str, str]:
     status = stack_status(cloudformation, stack)
     if status in BUSY:
         raise UsageError(f"stack {stack} is {status}: wait until it is done, then deploy again")
@@ -180,7 +192,7 @@ def deploy_stack(cloudformation, stack: str, template_url: str, params: dict[str
         kept = leftovers()
         if kept:
             raise UsageError(
-                f"{' and '.join(kept)} of an earlier {stack} stack still exist (`firstreply destroy` keeps "
+                f"{' and '.join(map(str, kept))} of an earlier {stack} stack still exist (`firstreply destroy` keeps "
                 f"your customers' data), and a new stack cannot create them over it. Export what you need "
                 f"(`firstreply contact export`), then remove them with `firstreply destroy --delete-data`; "
                 f"or bring them into a new stack by hand (CloudFormation resource import).")

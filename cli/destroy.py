@@ -102,19 +102,18 @@ def run(stack: str, delete_data: bool, yes: bool, prefix: str = TABLE) -> int:
     dynamodb, s3 = aws.client("dynamodb"), aws.client("s3")
     data = retained_data(dynamodb, s3, account, region, prefix=prefix)
     if data and not delete_data:
-        print(f"firstreply destroy: kept {' and '.join(data)}: your customers' conversations and mail. "
+        print(f"firstreply destroy: kept {' and '.join(map(str, data))}: your customers' conversations and mail. "
               f"`firstreply destroy --delete-data` removes them (export first: `firstreply contact export`).")
     elif data:
         if not confirm(yes, prefix):
             print("firstreply destroy: not confirmed; the data is kept")
             return 1
-        if any(what.endswith(f" {prefix}") for what in data):
-            delete_table(dynamodb, prefix)
-            print(f"firstreply destroy: deleted the table {prefix}")
-        for what in data:
-            if what.startswith("the S3 bucket "):
-                bucket = what.removeprefix("the S3 bucket ")
-                print(f"firstreply destroy: deleted the bucket {bucket} ({delete_bucket(s3, bucket)} objects)")
+        for what in data:   # the table first, as retained_data lists it
+            if what.kind == "table":
+                delete_table(dynamodb, what.name)
+                print(f"firstreply destroy: deleted the table {what.name}")
+            else:
+                print(f"firstreply destroy: deleted the bucket {what.name} ({delete_bucket(s3, what.name)} objects)")
     else:
         print("firstreply destroy: no retained table or mail bucket")
     print("Not removed (delete them yourself if you mean to):\n" + "".join(

@@ -453,7 +453,7 @@ def test_deploy_finds_data_an_earlier_stack_kept_before_creating_anything(monkey
         s3.create_bucket(Bucket="firstreply-inbound-mail-123456789012-eu-west-1",
                          CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
         assert deploy.retained_data(dynamodb, s3, "123456789012", "eu-west-1", email=False) == [
-            "the DynamoDB table firstreply"]
+            deploy.Retained("table", "firstreply")]
         cloudformation = boto3.client("cloudformation", region_name="eu-west-1")
         with Stubber(cloudformation) as stub:
             stub.add_client_error("describe_stacks", "ValidationError", "Stack with id firstreply does not exist")
