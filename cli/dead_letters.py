@@ -100,83 +100,93 @@ def _invoke_again(function: str, event: dict) -> None:
     client("lambda").invoke(FunctionName=function, InvocationType="Event", Payload=json.dumps(event).encode())
 
 
-def _failed_events(queue, replay: bool, limit: int) -> int:
-    try:
-        url = queue.get_queue_url(QueueName=FAILED_EVENTS_QUEUE)["QueueUrl"]
-    except queue.exceptions.QueueDoesNotExist:
-        return 0
+def _go_through(queue, url: str, name: str, noun: str, read, replay: bool, limit: int) -> int:
+    """One dead-letter queue, listed: a line a message (`read` gives it, and what sends the message
+    back, or None when it cannot go back), each left as it was, visible again at once. With `replay`
+    each that can go back is sent back, then deleted here. Returns how many were sent back."""
     messages = _receive_all(queue, url, limit)
-    print(f"{len(messages)} failed event(s) in {FAILED_EVENTS_QUEUE}" + (":" if messages else ""))
+    print(f"{len(messages)} {noun} in {name}" + (":" if messages else ""))
+    replayed = 0
     for message in messages:
-        function, event, line = _failed_event(message)
+        line, send_back = read(message)
         print("  " + line)
-        if replay and function:
-            _invoke_again(function, event)
+        if replay and send_back:
+            send_back()
             queue.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-        else:
+            replayed += 1
+        else:   # listing changes nothing
             queue.change_message_visibility(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
+    return replayed
+
+
+def _work_dead_letters(queue, store, replay: bool, limit: int) -> None:
+    """Back onto the work queue, in the message's own chat group."""
+    from integrations import sqs
+
+    try:
+        dead_url = sqs.queue_url(sqs.DEAD_LETTER_QUEUE_NAME)
+    except queue.exceptions.QueueDoesNotExist:
+        raise UsageError(f"no queue {sqs.DEAD_LETTER_QUEUE_NAME} in this account and region") from None
+    work_url = sqs.queue_url() if replay else ""
+
+    def read(message: dict):
+        def send_back():
+            group = message.get("Attributes", {}).get("MessageGroupId") or "replay"
+            queue.send_message(QueueUrl=work_url, MessageBody=message["Body"], MessageGroupId=group,
+                               # a new deduplication id: the original's may still be in SQS's 5-minute window
+                               MessageDeduplicationId=f"replay-{message['MessageId']}"[:128])
+        return _describe(message, store), send_back
+
+    replayed = _go_through(queue, dead_url, sqs.DEAD_LETTER_QUEUE_NAME, "dead letter(s)", read, replay, limit)
     if replay:
-        print(f"replayed {sum(1 for m in messages if _failed_event(m)[0])} failed event(s)")
-    return len(messages)
+        print(f"replayed {replayed} onto {sqs.QUEUE_NAME}")
 
 
-def _delayed_dead_letters(queue, store, replay: bool, limit: int) -> int:
+def _delayed_dead_letters(queue, store, replay: bool, limit: int) -> None:
+    """Back onto the delay queue, to be handled at once."""
     from integrations import sqs
 
     try:
         dead_url = sqs.queue_url(sqs.DELAY_DEAD_LETTER_QUEUE_NAME)
     except queue.exceptions.QueueDoesNotExist:
-        return 0
-    messages = _receive_all(queue, dead_url, limit)
-    print(f"{len(messages)} delayed acknowledgement(s) in {sqs.DELAY_DEAD_LETTER_QUEUE_NAME}"
-          + (":" if messages else ""))
-    for message in messages:
-        print("  " + _describe(message, store))
-        if replay:
-            queue.send_message(QueueUrl=sqs.queue_url(sqs.DELAY_QUEUE_NAME), MessageBody=message["Body"])
-            queue.delete_message(QueueUrl=dead_url, ReceiptHandle=message["ReceiptHandle"])
-        else:
-            queue.change_message_visibility(QueueUrl=dead_url, ReceiptHandle=message["ReceiptHandle"],
-                                            VisibilityTimeout=0)
-    if replay and messages:
-        print(f"replayed {len(messages)} onto {sqs.DELAY_QUEUE_NAME}")
-    return len(messages)
+        return
+    delay_url = sqs.queue_url(sqs.DELAY_QUEUE_NAME) if replay else ""
+
+    def read(message: dict):
+        return _describe(message, store), lambda: queue.send_message(QueueUrl=delay_url, MessageBody=message["Body"])
+
+    replayed = _go_through(queue, dead_url, sqs.DELAY_DEAD_LETTER_QUEUE_NAME, "delayed acknowledgement(s)", read,
+                           replay, limit)
+    if replayed:
+        print(f"replayed {replayed} onto {sqs.DELAY_QUEUE_NAME}")
+
+
+def _failed_events(queue, replay: bool, limit: int) -> None:
+    """Back to the function that failed them (an unreadable record cannot go back)."""
+    try:
+        url = queue.get_queue_url(QueueName=FAILED_EVENTS_QUEUE)["QueueUrl"]
+    except queue.exceptions.QueueDoesNotExist:
+        return
+
+    def read(message: dict):
+        function, event, line = _failed_event(message)
+        return line, (lambda: _invoke_again(function, event)) if function else None
+
+    replayed = _go_through(queue, url, FAILED_EVENTS_QUEUE, "failed event(s)", read, replay, limit)
+    if replay:
+        print(f"replayed {replayed} failed event(s)")
 
 
 def run(replay: bool, limit: int) -> int:
     from cli.dev import local_aws_environment
-    from integrations import sqs
     from integrations.aws import client
     from integrations.dynamodb import DynamoStore
 
     if limit < 1:
         raise UsageError("--limit must be at least 1")
     local_aws_environment()
-    queue = client("sqs")
-    try:
-        dead_url = sqs.queue_url(sqs.DEAD_LETTER_QUEUE_NAME)
-    except queue.exceptions.QueueDoesNotExist:
-        raise UsageError(f"no queue {sqs.DEAD_LETTER_QUEUE_NAME} in this account and region") from None
-    messages = _receive_all(queue, dead_url, limit)
-    store = DynamoStore()
-    print(f"{len(messages)} dead letter(s) in {sqs.DEAD_LETTER_QUEUE_NAME}" + (":" if messages else ""))
-    for message in messages:
-        print("  " + _describe(message, store))
-    if not replay:
-        for message in messages:   # listing changes nothing: visible again at once
-            queue.change_message_visibility(QueueUrl=dead_url, ReceiptHandle=message["ReceiptHandle"],
-                                            VisibilityTimeout=0)
-        _delayed_dead_letters(queue, store, replay, limit)
-        _failed_events(queue, replay, limit)
-        return 0
-    work_url = sqs.queue_url()
-    for message in messages:
-        group = message.get("Attributes", {}).get("MessageGroupId") or "replay"
-        queue.send_message(QueueUrl=work_url, MessageBody=message["Body"], MessageGroupId=group,
-                           # a new deduplication id: the original's may still be in SQS's 5-minute window
-                           MessageDeduplicationId=f"replay-{message['MessageId']}"[:128])
-        queue.delete_message(QueueUrl=dead_url, ReceiptHandle=message["ReceiptHandle"])
-    print(f"replayed {len(messages)} onto {sqs.QUEUE_NAME}")
+    queue, store = client("sqs"), DynamoStore()
+    _work_dead_letters(queue, store, replay, limit)
     _delayed_dead_letters(queue, store, replay, limit)
     _failed_events(queue, replay, limit)
     return 0
