@@ -179,3 +179,35 @@ def test_the_email_function_loads_no_channel_sdk_or_template_engine():
     assert not FORBIDDEN & loaded, sorted(FORBIDDEN & loaded)
     assert set(found["third_party"]) <= ALLOWED_THIRD_PARTY, sorted(set(found["third_party"]) - ALLOWED_THIRD_PARTY)
 
+
+def test_an_aws_client_is_made_with_the_collector_paused_and_left_as_it_was(monkeypatch):
+    # botocore builds a client from its JSON model, tens of thousands of long-lived objects: the
+    # cyclic collector walking them while they are made is cold-start time for nothing to free
+    import gc
+
+    from integrations import aws
+
+    seen = []
+
+    class Session:
+        def create_client(self, service, region_name):
+            seen.append(gc.isenabled())
+            if service == "failing":
+                raise RuntimeError("no such service")
+            return object()
+
+    monkeypatch.setattr(aws, "_clients", {})
+    monkeypatch.setattr(aws, "session", Session)
+    assert gc.isenabled()
+    try:
+        aws.client("s3")
+        with pytest.raises(RuntimeError):
+            aws.client("failing")
+        # THEN paused while it is made, running again after (also after a failure)
+        assert seen == [False, False] and gc.isenabled()
+        # AND a collector someone else paused stays paused
+        gc.disable()
+        aws.client("sqs")
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
