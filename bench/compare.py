@@ -4,11 +4,18 @@ Cold: each round starts a fresh interpreter per contender, in a shuffled order, 
 its Lambda would and answers one signed webhook (200): verify, store once, enqueue. Timed from the
 start of the process to the 200 (not to the interpreter's exit, which Lambda does not wait for).
   floor   boto3 only: hmac check, a conditional PutItem, SendMessage (the least that is safe)
-  ours    `import app` and `app.app(event)`: the Telegram, Slack and X routes (and an email stored)
+  ours    `import app` and `app.app(event)`: the Telegram, Slack and X routes
+  floor-email  boto3 only, for one inbound mail (SES stored it in S3 and notified by SNS): the
+          topic checked, GetObject, the headers it needs parsed by the standard library's `email`
+          (policy default, headers only), a conditional PutItem, SendMessage
+  ours-email   `import app` and `app.email_inbound(event)`, the email function's Lambda handler, on
+          the same SNS event (tests/fixtures/email/gmail.eml, shaped as `cli/email.py` shapes it)
   bolt    slack-bolt's App behind its Chalice adapter (a Slack Events request)
   ptb     python-telegram-bot's Application (an Update, put and enqueued from a handler)
 AWS answers every contender the same canned reply at botocore's last step, so the figures are the
-code's own, not a network's. The ratio of each round is ours/contender; the median over rounds is
+code's own, not a network's; the email pair's GetObject answers both with the fixture's raw bytes
+(a StreamingBody), and their clock stops at the handler's return, the mail enqueued. The ratio of
+each round is ours/contender (ours-email/floor-email for mail); the median over rounds is
 printed (the machine is shared: ratios of neighbours in time cancel most of its noise).
 
 Warm: N Telegram messages through the worker on moto and the Bot API stand-in, ours and a floor
@@ -41,6 +48,8 @@ ROOT = BENCH.parent
 PEERS = BENCH / ".venv-peers"
 PEER_PACKAGES = ["slack-bolt==1.23.0", "chalice==1.32.0", "python-telegram-bot==22.8", "boto3"]
 SECRET, SIGNING, TOKEN, X_SECRET = "bench-secret", "bench-signing-secret", "1:BENCH", "bench-x-secret"
+MAIL = ROOT / "tests" / "fixtures" / "email" / "gmail.eml"
+MAIL_BUCKET, MAIL_TOPIC = "firstreply-inbound-mail", "firstreply-inbound-mail"
 
 CANNED = """
 import botocore.client
@@ -58,6 +67,47 @@ def handler(event):
         {"event_id": update["update_id"]}), MessageGroupId="g", MessageDeduplicationId=str(update["update_id"]))
     return {"statusCode": 200}
 assert handler(EVENT)["statusCode"] == 200
+"""
+# The email pair: the fixture's raw mail is `MAIL` (prepended by `cold`); GetObject hands it over
+# as S3 does, every other call gets the canned reply; the operations are kept to check the enqueue.
+CANNED_MAIL = CANNED + """
+import io
+from botocore.response import StreamingBody
+CALLS = []
+def _mail_reply(self, op, params, _canned=botocore.client.BaseClient._make_api_call):
+    CALLS.append(op)
+    if op == "GetObject":
+        return {"Body": StreamingBody(io.BytesIO(MAIL), len(MAIL))}
+    return _canned(self, op, params)
+botocore.client.BaseClient._make_api_call = _mail_reply
+"""
+FLOOR_EMAIL = CANNED_MAIL + """
+import json, os, boto3
+from email import policy
+from email.parser import BytesParser
+def handler(event):
+    record = event["Records"][0]["Sns"]
+    if not record["TopicArn"].endswith(":" + os.environ["FIRSTREPLY_MAIL_TOPIC"]):
+        return "ignored"
+    notification = json.loads(record["Message"])
+    action, mail_id = notification["receipt"]["action"], notification["mail"]["messageId"]
+    if notification["notificationType"] != "Received" or action["bucketName"] != os.environ["FIRSTREPLY_MAIL_BUCKET"]:
+        return "ignored"
+    raw = boto3.client("s3").get_object(Bucket=action["bucketName"], Key=action["objectKey"])["Body"].read()
+    headers = BytesParser(policy=policy.default).parsebytes(raw, headersonly=True)
+    sender = headers["From"].addresses[0].addr_spec.lower()
+    boto3.client("dynamodb").put_item(TableName="t", Item={"pk": {"S": f"EVENT#email#{mail_id}"}, "sk": {"S": "EVENT"},
+        "from": {"S": sender}, "subject": {"S": str(headers["Subject"])}, "message_id": {"S": str(headers["Message-ID"])},
+        "s3_key": {"S": action["objectKey"]}}, ConditionExpression="attribute_not_exists(pk)")
+    boto3.client("sqs").send_message(QueueUrl=os.environ["FIRSTREPLY_QUEUE_URL"], MessageBody=json.dumps(
+        {"event_id": mail_id}), MessageGroupId="email-" + sender, MessageDeduplicationId=mail_id)
+    return "accepted"
+assert handler(EVENT) == "accepted" and CALLS[-1] == "SendMessage", CALLS
+"""
+OURS_EMAIL = CANNED_MAIL + """
+import app
+app.email_inbound(EVENT, None)
+assert CALLS[-2:] == ["PutItem", "SendMessage"], CALLS
 """
 OURS = CANNED + """
 import app
@@ -133,11 +183,28 @@ def requests_() -> dict[str, dict]:
     x_sig = "sha256=" + base64.b64encode(hmac.new(X_SECRET.encode(), x, hashlib.sha256).digest()).decode()
     json_type = {"Content-Type": "application/json"}
     return {
+        "email": mail_event(MAIL.read_bytes()),
         "telegram": event("/webhooks/telegram", telegram, {**json_type, "X-Telegram-Bot-Api-Secret-Token": SECRET}),
         "slack": event("/webhooks/slack/events", slack, {**json_type, "X-Slack-Request-Timestamp": stamp,
                                                          "X-Slack-Signature": slack_sig}),
         "x": event("/webhooks/x", x, {**json_type, "x-twitter-webhooks-signature": x_sig}),
     }
+
+
+def mail_event(raw: bytes) -> dict:
+    """The SNS event SES's receipt rule publishes for a mail it stored in S3 (the shape `firstreply
+    ingest-email` and the tests use)."""
+    sys.path.insert(0, str(ROOT))
+    try:
+        from datetime import datetime, timezone
+
+        from cli.email import ses_notification, sns_event
+    finally:
+        sys.path.remove(str(ROOT))
+    topic = f"arn:aws:sns:us-east-1:123456789012:{MAIL_TOPIC}"
+    notification = ses_notification(raw, MAIL_BUCKET, "inbound/bench", topic, "support@acme.example",
+                                    datetime.now(timezone.utc))
+    return sns_event(notification, topic)
 
 
 def peers_python() -> str:
@@ -155,7 +222,7 @@ def run_once(python: str, code: str, request: dict, cwd: Path, extra: dict | Non
     env = {**os.environ, "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x", "AWS_DEFAULT_REGION": "us-east-1",
            "TELEGRAM_WEBHOOK_SECRET": SECRET, "TELEGRAM_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SIGNING,
            "X_CONSUMER_SECRET": X_SECRET, "FIRSTREPLY_QUEUE_URL": "https://sqs.invalid/1/firstreply-work.fifo",
-           "PTB_TIMEDELTA": "1"}
+           "PTB_TIMEDELTA": "1", "FIRSTREPLY_MAIL_BUCKET": MAIL_BUCKET, "FIRSTREPLY_MAIL_TOPIC": MAIL_TOPIC}
     for variable in ("FIRSTREPLY_LOG_FORMAT", "AWS_ENDPOINT_URL", "PYTHONDONTWRITEBYTECODE"):
         env.pop(variable, None)   # bytecode as the shipped package has it; JSON logs as in Lambda
     env.update(extra or {})
@@ -202,6 +269,8 @@ def cold(rounds: int, tree: Path, bytecode: bool = False) -> None:
         shipped = staged_package(tree, Path(tempfile.mkdtemp(dir=staging)), bytecode=True)
         source = staged_package(tree, Path(tempfile.mkdtemp(dir=staging)), bytecode=False)
 
+    mailed = f"MAIL = {MAIL.read_bytes()!r}\n"   # what GetObject answers the email pair
+
     def contenders() -> dict[str, tuple]:
         reqs = requests_()   # signed anew each round: Slack's signature is good for five minutes
         found = {
@@ -211,6 +280,8 @@ def cold(rounds: int, tree: Path, bytecode: bool = False) -> None:
             "ours-x": (here, OURS, reqs["x"], tree),
             "bolt": (peers, BOLT, reqs["slack"], BENCH),
             "ptb": (peers, PTB, reqs["telegram"], BENCH),
+            "floor-email": (here, mailed + FLOOR_EMAIL, reqs["email"], BENCH),
+            "ours-email": (here, mailed + OURS_EMAIL, reqs["email"], tree),
         }
         if bytecode:
             for channel in ("telegram", "slack"):
@@ -235,7 +306,8 @@ def cold(rounds: int, tree: Path, bytecode: bool = False) -> None:
     for name, values in times.items():
         print(f"  {name:<14} {statistics.median(values) * 1000:7.1f}")
     ours = [f"ours-{c}" for c in ("telegram", "slack", "x")]
-    print("  per channel: " + "  ".join(f"{c}/floor={ratio(c, 'floor'):.2f}x" for c in ours))
+    print("  per channel: " + "  ".join(f"{c}/floor={ratio(c, 'floor'):.2f}x" for c in ours)
+          + f"  ours-email/floor-email={ratio('ours-email', 'floor-email'):.2f}x")
     print(f"cold: ours/floor={ratio('ours-telegram', 'floor'):.2f}x ours/bolt={ratio('ours-slack', 'bolt'):.2f}x "
           f"ours/ptb={ratio('ours-telegram', 'ptb'):.2f}x")
     if bytecode:

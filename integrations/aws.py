@@ -3,9 +3,15 @@
 botocore's session makes them, not boto3's: a function only needs low-level clients, and importing
 boto3 (its resources, s3transfer) costs a cold start ~14 ms for nothing (bench/compare.py).
 `AWS_ENDPOINT_URL` (read by botocore itself) points every client at a stand-in such as moto.
+
+A client is made with the cyclic garbage collector paused: botocore builds it from its JSON service
+model (S3's is the largest: the email function reads the raw mail with it), tens of thousands of
+long-lived objects that the collector would walk again and again while they are made, for nothing
+to free (~25 ms of the email function's cold start, bench/compare.py). It runs again right after.
 """
 from __future__ import annotations
 
+import gc
 import os
 import threading
 from typing import Any
@@ -38,7 +44,13 @@ def client(service: str) -> Any:
         with _lock:   # a botocore session is not safe to create clients from two threads
             found = _clients.get(key)
             if found is None:
-                found = _clients[key] = session().create_client(service, region_name=region())
+                collecting = gc.isenabled()
+                gc.disable()
+                try:
+                    found = _clients[key] = session().create_client(service, region_name=region())
+                finally:
+                    if collecting:
+                        gc.enable()
     return found
 
 

@@ -126,13 +126,88 @@ def test_a_webhook_cold_path_loads_only_what_it_needs(channel):
     assert set(found["third_party"]) <= ALLOWED_THIRD_PARTY, sorted(set(found["third_party"]) - ALLOWED_THIRD_PARTY)
 
 
+# The email function's cold path: `import app`, then the SNS event SES's receipt rule publishes for a
+# mail it stored in S3 (as `firstreply ingest-email` shapes it), handled by the Lambda handler, with
+# GetObject answering the mail's raw bytes as S3 does.
+EMAIL_PROBE = r"""
+import io, json, sys
+before = set(sys.modules)
+calls = []
+import botocore.client
+from botocore.response import StreamingBody
+event, mail = json.loads(sys.stdin.read())
+mail = mail.encode("latin-1")
+def canned(self, operation, params):
+    calls.append(operation)
+    if operation == "GetObject":
+        return {"Body": StreamingBody(io.BytesIO(mail), len(mail))}
+    return {"MessageId": "1", "QueueUrl": "https://sqs.invalid/q"}
+botocore.client.BaseClient._make_api_call = canned
+import app
+app.email_inbound(event, None)
+site = tuple(p for p in sys.path if p.endswith(("site-packages", "dist-packages")))
+loaded = {m: v for m, v in list(sys.modules.items()) if m not in before}
+third = {m.split(".")[0] for m, v in loaded.items()
+         if str(getattr(v, "__file__", None) or "").startswith(site) and not m.startswith("_")}
+print(json.dumps({"modules": sorted(loaded), "third_party": sorted(third), "aws": calls}))
+"""
+
+
 def test_the_email_function_loads_no_channel_sdk_or_template_engine():
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-    probe = ("import sys, json; before = set(sys.modules); import app; from functions.handlers import email_inbound; "
-             "print(json.dumps(sorted(set(sys.modules) - before)))")
-    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True,
-                            timeout=120)
+    # GIVEN a fresh interpreter WHEN SES's notification of one new mail arrives
+    from datetime import datetime, timezone
+
+    from cli.email import ses_notification, sns_event
+
+    raw = (FIXTURES / "email" / "gmail.eml").read_bytes()
+    topic = "arn:aws:sns:us-east-1:123456789012:firstreply-inbound-mail"
+    event = sns_event(ses_notification(raw, "firstreply-inbound-mail", "inbound/cold", topic, "support@acme.example",
+                                       datetime.now(timezone.utc)), topic)
+    env = {**os.environ, "FIRSTREPLY_QUEUE_URL": "https://sqs.invalid/123/firstreply-work.fifo",
+           "PYTHONDONTWRITEBYTECODE": "1"}
+    for variable in ("FIRSTREPLY_LOG_FORMAT", "FIRSTREPLY_MAIL_BUCKET", "FIRSTREPLY_MAIL_TOPIC"):
+        env.pop(variable, None)
+    result = subprocess.run([sys.executable, "-c", EMAIL_PROBE], input=json.dumps([event, raw.decode("latin-1")]),
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    loaded = set(json.loads(result.stdout.strip().splitlines()[-1]))
-    # the mail parser needs charset_normalizer for lying charsets, on demand only
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    # THEN the mail is read, its Message-ID remembered for the thread, stored once and enqueued
+    assert found["aws"] == ["GetObject", "BatchWriteItem", "PutItem", "SendMessage"]
+    # AND nothing heavy or foreign was imported to do it: the mail parser needs charset_normalizer
+    # for lying charsets only, on demand; idna (a reply's address) is the worker's
+    loaded = set(found["modules"])
     assert not FORBIDDEN & loaded, sorted(FORBIDDEN & loaded)
+    assert set(found["third_party"]) <= ALLOWED_THIRD_PARTY, sorted(set(found["third_party"]) - ALLOWED_THIRD_PARTY)
+
+
+def test_an_aws_client_is_made_with_the_collector_paused_and_left_as_it_was(monkeypatch):
+    # botocore builds a client from its JSON model, tens of thousands of long-lived objects: the
+    # cyclic collector walking them while they are made is cold-start time for nothing to free
+    import gc
+
+    from integrations import aws
+
+    seen = []
+
+    class Session:
+        def create_client(self, service, region_name):
+            seen.append(gc.isenabled())
+            if service == "failing":
+                raise RuntimeError("no such service")
+            return object()
+
+    monkeypatch.setattr(aws, "_clients", {})
+    monkeypatch.setattr(aws, "session", Session)
+    assert gc.isenabled()
+    try:
+        aws.client("s3")
+        with pytest.raises(RuntimeError):
+            aws.client("failing")
+        # THEN paused while it is made, running again after (also after a failure)
+        assert seen == [False, False] and gc.isenabled()
+        # AND a collector someone else paused stays paused
+        gc.disable()
+        aws.client("sqs")
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
