@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Callable
 
-from functions import followups
+from functions import followups, sla
 from functions.acknowledge import acknowledgement
 from functions.clock import iso
 from functions.decide import decide
@@ -53,6 +53,8 @@ class Outcome:
     status: str            # duplicate | ignored-… | acknowledged | no-ack | undeliverable | a desk action's outcome
     decision: Decision | None = None
     sent: SentMessage | None = None
+    placed: bool = False   # the conversation's priority and SLA due time went in with the decision
+    inbound: InboundMessage | None = None   # the customer's message decided on
 
 
 def stamped(sent: SentMessage, clock: Clock) -> SentMessage:
@@ -241,7 +243,7 @@ def process(channel: str, event_id: str, store: Store, sender: Sender, clock: Cl
         sent, language, plain = replay_sent(event)
         record_sent(store, inbound, decision, sent, language, settings, plain, clock, policy)
         log.info("acknowledgement record completed", extra={"conversation_id": decision.conversation_id})
-        return Outcome("acknowledged", decision, sent)
+        return Outcome("acknowledged", decision, sent, inbound=inbound)
     contact = chat = None
     if decision is None:
         if is_own(sender, inbound):
@@ -263,15 +265,19 @@ def process(channel: str, event_id: str, store: Store, sender: Sender, clock: Cl
             store.mark_done(inbound)
             return Outcome(handled)
 
+    placed = False
     for attempt in range(3):
         if decision is not None:
             break
         if attempt:   # the previous commit lost a race: read the chat and contact again
             contact, chat = store.load_context(inbound)
         inbound = with_profile(inbound, contact, sender)
-        candidate = decide(inbound, contact, chat, settings, clock.now())
-        if store.commit_decision(inbound, candidate, chat, clock.now(), settings):
-            decision = candidate
+        now = clock.now()
+        candidate = decide(inbound, contact, chat, settings, now)
+        opening = sla.opening(inbound.channel, inbound.sender_id, sla.customer_text(inbound.subject, inbound.text),
+                              settings, now) if candidate.new_conversation else None
+        if store.commit_decision(inbound, candidate, chat, now, settings, opening):
+            decision, placed = candidate, opening is not None
         else:   # someone moved the chat or decided this event first: read again
             event = store.get_event(channel, event_id) or event
             if event.get("decision"):
@@ -281,6 +287,14 @@ def process(channel: str, event_id: str, store: Store, sender: Sender, clock: Cl
     log.info("decided", extra={"conversation_id": decision.conversation_id,
                                 "acknowledge": decision.acknowledge, "reason": decision.reason})
 
+    outcome = _after_decision(inbound, contact, decision, event, replayed, preloaded, settings, store, sender,
+                              clock, policy, delay_ack)
+    return replace(outcome, placed=placed, inbound=inbound)
+
+
+def _after_decision(inbound: InboundMessage, contact, decision: Decision, event: dict, replayed: bool,
+                    preloaded: tuple | None, settings: Settings, store: Store, sender: Sender, clock: Clock,
+                    policy: RetryPolicy, delay_ack: Callable[[InboundMessage, int], None] | None) -> Outcome:
     if not decision.acknowledge or event.get("ack_sent_at"):
         if replayed or decision.acknowledge:   # a fresh no-ack decision marked the event done already
             store.mark_done(inbound)

@@ -48,12 +48,11 @@ def test_first_message_follow_up_and_replay_cost_one_read_each(system):
     first = update_from(load_fixture("telegram", "text_private"), 700001)
     # GIVEN a new customer WHEN the first message is handled
     calls, messages = _worker_calls(system, first)
-    # THEN one read (event + chat + contact + the sender's erasure tombstone), the decision, the
-    # record of the sent ack, the send's slot of Telegram's rate (one conditional update of the
-    # second's window: the pacing shared by all workers); then the inbox's step (functions/sla.py)
-    # reads the conversation and, with no SLA target set, finds its place in the inbox as the
-    # decision wrote it: nothing to write
-    assert calls == Counter({"BatchGetItem": 1, "TransactWriteItems": 2, "UpdateItem": 1, "GetItem": 1}), calls
+    # THEN one read (event + chat + contact + the sender's erasure tombstone), the decision (which
+    # puts the new conversation in its place in the inbox: nothing read back after), the record of
+    # the sent ack, the send's slot of Telegram's rate (one update of the second's window: the
+    # pacing shared by all workers)
+    assert calls == Counter({"BatchGetItem": 1, "TransactWriteItems": 2, "UpdateItem": 1}), calls
     assert len(system.telegram_api.sent("sendMessage")) == 1
 
     # WHEN the customer writes again in the open conversation
@@ -70,3 +69,35 @@ def test_first_message_follow_up_and_replay_cost_one_read_each(system):
     # THEN one read finds it done
     assert replay == Counter({"BatchGetItem": 1}), replay
     assert json.loads(messages[0]["Body"])["sender_id"] == str(first["message"]["from"]["id"])
+
+
+def test_a_new_conversations_priority_and_sla_go_in_with_the_decision(system):
+    """With SLA targets and a keyword rule, the first message's conversation is urgent and due in
+    30 business minutes, with its timer in the SLA index, all written by the decision's transaction:
+    no read of the conversation after it, no second write (it used to be a GetItem, an UpdateItem
+    and a PutItem more)."""
+    from datetime import timedelta
+
+    from conftest import OPEN_TIME
+    from functions.clock import iso
+    from functions.handlers import worker
+
+    system.use_settings(sla={"first_response": {"urgent": "30m", "normal": "8h"}},
+                        priority_rules={"keywords": {"urgent": ["терміново"]}})
+    worker.store().load_settings()
+    first = update_from(load_fixture("telegram", "text_private"), 700101, text="Це терміново, будь ласка")
+    calls, _ = _worker_calls(system, first)
+    assert calls == Counter({"BatchGetItem": 1, "TransactWriteItems": 2, "UpdateItem": 1}), calls
+    cid = system.store.chat("telegram", str(first["message"]["chat"]["id"]))["conversation_id"]
+    conversation = system.store.conversation(cid)
+    due = iso(OPEN_TIME + timedelta(minutes=30))   # Monday 10:00 Kyiv, inside the hours
+    assert (conversation["priority"], conversation["sla_due_at"], conversation["sla_kind"]) == ("urgent", due, "first")
+    assert conversation["gsi2sk"] == due   # the inbox's waiting queue sorts it by its due time
+    timer = system.run_job("sla", OPEN_TIME + timedelta(minutes=25))   # 80 % of 30 min: the warning
+    assert timer["warned"] == 1
+
+    # a second message in the same conversation still finds the due time in place: one read, no write
+    follow_up = update_from(first, 700102, message_id=first["message"]["message_id"] + 1, text="?")
+    calls, _ = _worker_calls(system, follow_up)
+    assert calls == Counter({"BatchGetItem": 1, "TransactWriteItems": 1, "GetItem": 1}), calls
+    assert system.store.conversation(cid)["sla_due_at"] == due

@@ -64,16 +64,12 @@ def mirror(store, settings: Settings, clock, policy, channel: str, event_id: str
     return desk(store, settings, clock, policy).mirror(channel, event_id, event, decision["conversation_id"])
 
 
-def after_customer_message(store, settings: Settings, clock, channel: str, event_id: str, conversation_id: str):
+def after_customer_message(store, settings: Settings, clock, inbound: InboundMessage, conversation_id: str):
     """The SLA due time of a conversation a customer wrote in (and the priority the rules give)."""
     from functions import sla
 
-    text = ""
-    if settings.priority_rules.keywords:   # only the keyword rules need what the customer wrote
-        event = store.get_event(channel, event_id) or {}
-        inbound = event.get("inbound") or {}
-        text = " ".join(filter(None, (inbound.get("subject"), inbound.get("text"))))
-    return sla.after_customer_message(store, settings, conversation_id, text, clock.now())
+    return sla.after_customer_message(store, settings, conversation_id,
+                                      sla.customer_text(inbound.subject, inbound.text), clock.now())
 
 
 def handle(inbound: InboundMessage, store, settings: Settings, clock, policy) -> str:

@@ -190,9 +190,10 @@ def handle_record(body: dict, message_id: str = "", held: float | None = None,
                                   inbound.channel, inbound.event_id, seconds),
                               keys=(body["chat_id"], body["sender_id"]) if body.get("sender_id") else None)
             desk.mirror(store(), store().load_settings(), timer, policy, body["channel"], body["event_id"])
-            if outcome.decision:   # a customer's message: the SLA due time and the rules' priority
-                desk.after_customer_message(store(), store().load_settings(), timer, body["channel"],
-                                            body["event_id"], outcome.decision.conversation_id)
+            if outcome.decision and not outcome.placed:   # a customer's message in an open conversation:
+                # the SLA due time and the rules' priority (a new one's went in with the decision)
+                desk.after_customer_message(store(), store().load_settings(), timer, outcome.inbound,
+                                            outcome.decision.conversation_id)
     except DeferDelivery as exc:
         log.warning("deferring %s/%s by %.0fs", body["channel"], body["event_id"], exc.seconds)
         if deferrals is not None:

@@ -16,7 +16,7 @@ from functions.settings import Settings
 from integrations.dynamodb import (EVENT_TTL_DAYS, TTL_ATTRIBUTE, _from_key, chat_key, contact_key,
                                    conversation_key, event_key, expiry, from_item, open_partition, to_item)
 from integrations.dynamodb.customers import pointer_items, tombstone_key
-from integrations.dynamodb.inbox import lookup_items, state_pk
+from integrations.dynamodb.inbox import lookup_items, sla_timer, state_pk
 from integrations.dynamodb.stats import count_fact, latency_bucket
 
 log = logging.getLogger(__name__)
@@ -72,10 +72,13 @@ class ConversationStore:
         return contact, chat
 
     def commit_decision(self, inbound: InboundMessage, decision: Decision, previous: ChatState | None,
-                        now: datetime, settings: Settings) -> bool:
+                        now: datetime, settings: Settings,
+                        placed: tuple[str, dict[str, Any] | None] | None = None) -> bool:
         """One transaction: the decision on the event, the message in its conversation, the chat
         and conversation moved, the contact's profile (and last ack) updated. It fails, and the
-        caller reads again, when the event was decided or the chat moved in the meantime."""
+        caller reads again, when the event was decided or the chat moved in the meantime.
+        `placed`: a new conversation's priority and SLA due time (`functions.sla.opening`), put in
+        place with it (its due time as the inbox's sort key, its timer in the SLA index)."""
         at = iso(now)
         keep = expiry(now, settings.retention_days)
         event_expiry = expiry(now, min(EVENT_TTL_DAYS, settings.retention_days))
@@ -107,22 +110,25 @@ class ConversationStore:
                 "ConditionExpression": chat_condition,
                 **({"ExpressionAttributeValues": to_item(chat_values)} if chat_values else {}),
             }})
-            items.append({"Put": {
-                "TableName": self.table,
-                "Item": to_item({
-                    **_from_key(conversation_key(cid)),
-                    "conversation_id": cid, "channel": inbound.channel, "chat_id": inbound.chat_id,
-                    "contact": f"{inbound.channel}#{inbound.sender_id}", "status": "open",
-                    "opened_at": at, "last_activity_at": at, "reference": decision.reference,
-                    "messages": 1, "ack": "pending" if decision.acknowledge else decision.reason,
-                    "state": "waiting", "priority": "normal", "name": inbound.name or inbound.first_name or None,
-                    "customer_language": inbound.language_code or None, "last_in": last_in,
-                    "previous_conversation_id": previous.conversation_id if previous else None,
-                    "gsi1pk": open_partition(inbound.channel, cid), "gsi1sk": at, TTL_ATTRIBUTE: keep,
-                    # the inbox's waiting queue; the worker then puts the SLA due time as the sort key
-                    "waiting_since": at, "gsi2pk": state_pk("waiting", cid), "gsi2sk": at}),
-                "ConditionExpression": "attribute_not_exists(pk)",
-            }})
+            priority, due = placed or ("normal", None)
+            conversation = {
+                **_from_key(conversation_key(cid)),
+                "conversation_id": cid, "channel": inbound.channel, "chat_id": inbound.chat_id,
+                "contact": f"{inbound.channel}#{inbound.sender_id}", "status": "open",
+                "opened_at": at, "last_activity_at": at, "reference": decision.reference,
+                "messages": 1, "ack": "pending" if decision.acknowledge else decision.reason,
+                "state": "waiting", "priority": priority, "name": inbound.name or inbound.first_name or None,
+                "customer_language": inbound.language_code or None, "last_in": last_in,
+                "previous_conversation_id": previous.conversation_id if previous else None,
+                "gsi1pk": open_partition(inbound.channel, cid), "gsi1sk": at, TTL_ATTRIBUTE: keep,
+                # the inbox's waiting queue, by due time (by waiting time when nothing is due)
+                "waiting_since": at, "gsi2pk": state_pk("waiting", cid), "gsi2sk": due["due_at"] if due else at}
+            if due:
+                conversation.update(sla_due_at=due["due_at"], sla_kind=due["kind"])
+            items.append({"Put": {"TableName": self.table, "Item": to_item(conversation),
+                                  "ConditionExpression": "attribute_not_exists(pk)"}})
+            if due:   # a new conversation has no timer yet: no condition needed
+                items.append({"Put": {"TableName": self.table, "Item": to_item(sla_timer(conversation, due, now))}})
             items += lookup_items(self.table, {
                 "conversation_id": cid, "opened_at": at, "reference": decision.reference,
                 "contact": f"{inbound.channel}#{inbound.sender_id}", "name": inbound.name or inbound.first_name,
