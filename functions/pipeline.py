@@ -202,6 +202,18 @@ def _tombstone_digest(store: Store, channel: str, sender_id: str) -> str | None:
     return customer_data.tombstone_digest(tokens.secret, channel, sender_id)
 
 
+def _opening(inbound: InboundMessage, settings: Settings, now) -> tuple | None:
+    """A new conversation's priority and SLA due time, for the decision to write. Never the reason
+    a customer goes unanswered: if working it out fails, the decision goes without it and the
+    worker's SLA step after the acknowledgement tries again (and logs what failed)."""
+    try:
+        return sla.opening(inbound.channel, inbound.sender_id, sla.customer_text(inbound.subject, inbound.text),
+                           settings, now)
+    except Exception:
+        log.exception("SLA placement failed; left to the step after the acknowledgement")
+        return None
+
+
 def process(channel: str, event_id: str, store: Store, sender: Sender, clock: Clock,
             policy: RetryPolicy = RetryPolicy(),
             desk: Callable[[InboundMessage, Settings], str] | None = None,
@@ -274,8 +286,7 @@ def process(channel: str, event_id: str, store: Store, sender: Sender, clock: Cl
         inbound = with_profile(inbound, contact, sender)
         now = clock.now()
         candidate = decide(inbound, contact, chat, settings, now)
-        opening = sla.opening(inbound.channel, inbound.sender_id, sla.customer_text(inbound.subject, inbound.text),
-                              settings, now) if candidate.new_conversation else None
+        opening = _opening(inbound, settings, now) if candidate.new_conversation else None
         if store.commit_decision(inbound, candidate, chat, now, settings, opening):
             decision, placed = candidate, opening is not None
         else:   # someone moved the chat or decided this event first: read again

@@ -101,3 +101,21 @@ def test_a_new_conversations_priority_and_sla_go_in_with_the_decision(system):
     calls, _ = _worker_calls(system, follow_up)
     assert calls == Counter({"BatchGetItem": 1, "TransactWriteItems": 1, "GetItem": 1}), calls
     assert system.store.conversation(cid)["sla_due_at"] == due
+
+
+def test_a_placement_that_fails_never_keeps_the_acknowledgement_back(system, monkeypatch, caplog):
+    """Working out the new conversation's SLA runs before the decision is written now: if it
+    raises, the customer is still answered and the step after the acknowledgement places it."""
+    from functions import sla
+    from functions.handlers import worker
+
+    system.use_settings(sla={"first_response": {"normal": "8h"}})
+    worker.store().load_settings()
+    monkeypatch.setattr(sla, "opening", lambda *args: 1 / 0)
+    first = update_from(load_fixture("telegram", "text_private"), 700201)
+    calls, _ = _worker_calls(system, first)
+    assert len(system.telegram_api.sent("sendMessage")) == 1
+    assert "SLA placement failed" in caplog.text
+    cid = system.store.chat("telegram", str(first["message"]["chat"]["id"]))["conversation_id"]
+    assert system.store.conversation(cid)["sla_kind"] == "first"   # placed by the step after
+    assert calls["GetItem"] == 1 and calls["UpdateItem"] == 2 and calls["PutItem"] == 1, calls
