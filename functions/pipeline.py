@@ -194,7 +194,7 @@ def _forgotten(store: Store, inbound: InboundMessage, preloaded: tuple | None) -
     return customer_data.forgotten(store, tokens.secret, inbound)
 
 
-def _tombstone_digest(store: Store, channel: str, sender_id: str) -> str | None:
+def tombstone_digest(store: Store, channel: str, sender_id: str) -> str | None:
     if not hasattr(store, "tombstone"):
         return None
     from functions import customer_data, tokens
@@ -226,7 +226,7 @@ def process(channel: str, event_id: str, store: Store, sender: Sender, clock: Cl
     is read first and the context after."""
     preloaded = None
     if keys:   # the sender's tombstone comes with them: a new sender is checked against it
-        digest = _tombstone_digest(store, channel, keys[1])
+        digest = tombstone_digest(store, channel, keys[1])
         event, contact, chat, gone = store.load_event_context(channel, event_id, *keys, tombstone=digest)
         if event and (event["inbound"].get("chat_id"), event["inbound"].get("sender_id")) == tuple(keys):
             preloaded = (contact, chat, gone, digest)

@@ -119,3 +119,28 @@ def test_a_placement_that_fails_never_keeps_the_acknowledgement_back(system, mon
     cid = system.store.chat("telegram", str(first["message"]["chat"]["id"]))["conversation_id"]
     assert system.store.conversation(cid)["sla_kind"] == "first"   # placed by the step after
     assert calls["GetItem"] == 1 and calls["UpdateItem"] == 2 and calls["PutItem"] == 1, calls
+
+
+def test_a_batch_reads_its_messages_contexts_at_once_but_a_chats_second_message_after_its_first(system):
+    """Four customers write, one of them twice: the worker's batch reads the four first messages'
+    events, chats and contacts in one BatchGetItem; the second message of a chat reads on its own,
+    after the first wrote its conversation (read ahead, it would not see it)."""
+    from functions.handlers import worker
+
+    worker.store().load_settings()
+    template = load_fixture("telegram", "text_private")
+    firsts = []
+    for n in range(4):
+        update = update_from(template, 710000 + n)
+        update["message"]["chat"]["id"] = update["message"]["from"]["id"] = 8100000 + n
+        firsts.append(update)
+        assert system.post_update(update).status_code == 200
+    again = update_from(firsts[0], 710010, message_id=firsts[0]["message"]["message_id"] + 1, text="Also this")
+    assert system.post_update(again).status_code == 200
+    with counting_calls() as calls:
+        assert system.pump.pump_once() == 5
+    assert calls["BatchGetItem"] == 2, calls   # one a message before: 5
+    assert len(system.telegram_api.sent("sendMessage")) == 4
+    conversation = system.store.chat("telegram", "8100000")["conversation_id"]
+    assert system.store.conversation(conversation)["messages"] == 2   # the second joined the first's
+    assert worker.store()._read_ahead == {}   # nothing left for the next batch
