@@ -55,6 +55,7 @@ class Outcome:
     sent: SentMessage | None = None
     placed: bool = False   # the conversation's priority and SLA due time went in with the decision
     inbound: InboundMessage | None = None   # the customer's message decided on
+    event: dict | None = None   # the stored event as this receive read it (before its own writes)
 
 
 def stamped(sent: SentMessage, clock: Clock) -> SentMessage:
@@ -255,7 +256,7 @@ def process(channel: str, event_id: str, store: Store, sender: Sender, clock: Cl
         sent, language, plain = replay_sent(event)
         record_sent(store, inbound, decision, sent, language, settings, plain, clock, policy)
         log.info("acknowledgement record completed", extra={"conversation_id": decision.conversation_id})
-        return Outcome("acknowledged", decision, sent, inbound=inbound)
+        return Outcome("acknowledged", decision, sent, inbound=inbound, event=event)
     contact = chat = None
     if decision is None:
         if is_own(sender, inbound):
@@ -300,7 +301,7 @@ def process(channel: str, event_id: str, store: Store, sender: Sender, clock: Cl
 
     outcome = _after_decision(inbound, contact, decision, event, replayed, preloaded, settings, store, sender,
                               clock, policy, delay_ack)
-    return replace(outcome, placed=placed, inbound=inbound)
+    return replace(outcome, placed=placed, inbound=inbound, event=event)
 
 
 def _after_decision(inbound: InboundMessage, contact, decision: Decision, event: dict, replayed: bool,

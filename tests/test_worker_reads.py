@@ -144,3 +144,29 @@ def test_a_batch_reads_its_messages_contexts_at_once_but_a_chats_second_message_
     conversation = system.store.chat("telegram", "8100000")["conversation_id"]
     assert system.store.conversation(conversation)["messages"] == 2   # the second joined the first's
     assert worker.store()._read_ahead == {}   # nothing left for the next batch
+
+
+def test_the_desk_shows_a_message_without_reading_its_event_again(system):
+    """With a Slack desk, the worker's mirror step used the event it had just read again
+    (GetItem) to show the message in the thread; now it uses the pipeline's read. A redelivery of
+    a message already done still reads it (to mirror what an earlier receive could not)."""
+    from functions.handlers import worker
+
+    system.use_settings(desk={"slack_channel": "C0DESK0001"})
+    worker.store().load_settings()
+    reads: list[str] = []
+    original = botocore.client.BaseClient._make_api_call
+
+    def recording(self, operation, params):
+        if operation == "GetItem":
+            reads.append(params["Key"]["pk"]["S"].split("#")[0])
+        return original(self, operation, params)
+
+    first = update_from(load_fixture("telegram", "text_private"), 700301)
+    follow_up = update_from(first, 700302, message_id=first["message"]["message_id"] + 1, text="And?")
+    with patch.object(botocore.client.BaseClient, "_make_api_call", recording):
+        for update in (first, follow_up):
+            _worker_calls(system, update)
+    assert "EVENT" not in reads, reads
+    threads = [c for c in system.slack_api.sent("chat.postMessage") if c.params.get("channel") == "C0DESK0001"]
+    assert len(threads) == 2 and threads[1].params.get("thread_ts")   # the follow-up went into the thread

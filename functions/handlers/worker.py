@@ -189,7 +189,8 @@ def handle_record(body: dict, message_id: str = "", held: float | None = None,
                               delay_ack=lambda inbound, seconds: sqs.enqueue_delayed_ack(
                                   inbound.channel, inbound.event_id, seconds),
                               keys=(body["chat_id"], body["sender_id"]) if body.get("sender_id") else None)
-            desk.mirror(store(), store().load_settings(), timer, policy, body["channel"], body["event_id"])
+            desk.mirror(store(), store().load_settings(), timer, policy, body["channel"], body["event_id"],
+                        outcome.event, outcome.decision.conversation_id if outcome.decision else "")
             if outcome.decision and not outcome.placed:   # a customer's message in an open conversation:
                 # the SLA due time and the rules' priority (a new one's went in with the decision)
                 desk.after_customer_message(store(), store().load_settings(), timer, outcome.inbound,
