@@ -225,7 +225,7 @@ def handle(event) -> dict:
     def one(record) -> None:
         handle_record(json.loads(record.body), record.message_id, held.get(record.message_id), timer, deferrals)
 
-    read_ahead(records)
+    read_ahead(raw.get("Records", []))   # in the order they are handled (held slots first)
     try:
         response = process_partial_response(event=raw, record_handler=one, processor=batch_processor(fifo))
     finally:   # what the batch did not use is not the next batch's: the table moves on
