@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Callable
 
-from functions import followups
+from functions import followups, sla
 from functions.acknowledge import acknowledgement
 from functions.clock import iso
 from functions.decide import decide
@@ -53,6 +53,9 @@ class Outcome:
     status: str            # duplicate | ignored-… | acknowledged | no-ack | undeliverable | a desk action's outcome
     decision: Decision | None = None
     sent: SentMessage | None = None
+    placed: bool = False   # the conversation's priority and SLA due time went in with the decision
+    inbound: InboundMessage | None = None   # the customer's message decided on
+    event: dict | None = None   # the stored event as this receive read it (before its own writes)
 
 
 def stamped(sent: SentMessage, clock: Clock) -> SentMessage:
@@ -192,12 +195,24 @@ def _forgotten(store: Store, inbound: InboundMessage, preloaded: tuple | None) -
     return customer_data.forgotten(store, tokens.secret, inbound)
 
 
-def _tombstone_digest(store: Store, channel: str, sender_id: str) -> str | None:
+def tombstone_digest(store: Store, channel: str, sender_id: str) -> str | None:
     if not hasattr(store, "tombstone"):
         return None
     from functions import customer_data, tokens
 
     return customer_data.tombstone_digest(tokens.secret, channel, sender_id)
+
+
+def _opening(inbound: InboundMessage, settings: Settings, now) -> tuple | None:
+    """A new conversation's priority and SLA due time, for the decision to write. Never the reason
+    a customer goes unanswered: if working it out fails, the decision goes without it and the
+    worker's SLA step after the acknowledgement tries again (and logs what failed)."""
+    try:
+        return sla.opening(inbound.channel, inbound.sender_id, sla.customer_text(inbound.subject, inbound.text),
+                           settings, now)
+    except Exception:
+        log.exception("SLA placement failed; left to the step after the acknowledgement")
+        return None
 
 
 def process(channel: str, event_id: str, store: Store, sender: Sender, clock: Clock,
@@ -212,7 +227,7 @@ def process(channel: str, event_id: str, store: Store, sender: Sender, clock: Cl
     is read first and the context after."""
     preloaded = None
     if keys:   # the sender's tombstone comes with them: a new sender is checked against it
-        digest = _tombstone_digest(store, channel, keys[1])
+        digest = tombstone_digest(store, channel, keys[1])
         event, contact, chat, gone = store.load_event_context(channel, event_id, *keys, tombstone=digest)
         if event and (event["inbound"].get("chat_id"), event["inbound"].get("sender_id")) == tuple(keys):
             preloaded = (contact, chat, gone, digest)
@@ -241,7 +256,7 @@ def process(channel: str, event_id: str, store: Store, sender: Sender, clock: Cl
         sent, language, plain = replay_sent(event)
         record_sent(store, inbound, decision, sent, language, settings, plain, clock, policy)
         log.info("acknowledgement record completed", extra={"conversation_id": decision.conversation_id})
-        return Outcome("acknowledged", decision, sent)
+        return Outcome("acknowledged", decision, sent, inbound=inbound, event=event)
     contact = chat = None
     if decision is None:
         if is_own(sender, inbound):
@@ -263,15 +278,18 @@ def process(channel: str, event_id: str, store: Store, sender: Sender, clock: Cl
             store.mark_done(inbound)
             return Outcome(handled)
 
+    placed = False
     for attempt in range(3):
         if decision is not None:
             break
         if attempt:   # the previous commit lost a race: read the chat and contact again
             contact, chat = store.load_context(inbound)
         inbound = with_profile(inbound, contact, sender)
-        candidate = decide(inbound, contact, chat, settings, clock.now())
-        if store.commit_decision(inbound, candidate, chat, clock.now(), settings):
-            decision = candidate
+        now = clock.now()
+        candidate = decide(inbound, contact, chat, settings, now)
+        opening = _opening(inbound, settings, now) if candidate.new_conversation else None
+        if store.commit_decision(inbound, candidate, chat, now, settings, opening):
+            decision, placed = candidate, opening is not None
         else:   # someone moved the chat or decided this event first: read again
             event = store.get_event(channel, event_id) or event
             if event.get("decision"):
@@ -281,6 +299,14 @@ def process(channel: str, event_id: str, store: Store, sender: Sender, clock: Cl
     log.info("decided", extra={"conversation_id": decision.conversation_id,
                                 "acknowledge": decision.acknowledge, "reason": decision.reason})
 
+    outcome = _after_decision(inbound, contact, decision, event, replayed, preloaded, settings, store, sender,
+                              clock, policy, delay_ack)
+    return replace(outcome, placed=placed, inbound=inbound, event=event)
+
+
+def _after_decision(inbound: InboundMessage, contact, decision: Decision, event: dict, replayed: bool,
+                    preloaded: tuple | None, settings: Settings, store: Store, sender: Sender, clock: Clock,
+                    policy: RetryPolicy, delay_ack: Callable[[InboundMessage, int], None] | None) -> Outcome:
     if not decision.acknowledge or event.get("ack_sent_at"):
         if replayed or decision.acknowledge:   # a fresh no-ack decision marked the event done already
             store.mark_done(inbound)

@@ -53,7 +53,7 @@ def rule_priority(text: str, contact: str, settings: Settings) -> str | None:
     channel, _, ident = contact.partition("#")
     if f"{channel}:{ident.lower() if channel == 'email' else ident}" in rules.vip:
         found.append(rules.vip_priority)
-    words = fold(text)
+    words = fold(text) if rules.keywords else ""
     for priority, keywords in rules.keywords.items():
         if any(k and fold(k) in words for k in keywords):
             found.append(priority)
@@ -73,18 +73,39 @@ class SlaStore(Protocol):
     def drop_sla_timer(self, timer: dict[str, Any]) -> None: ...
 
 
-def after_customer_message(store: SlaStore, settings: Settings, conversation_id: str, text: str,
-                           now: datetime) -> dict[str, Any] | None:
-    """A customer's message was committed: raise the priority when a rule says so (unless an
-    agent set it), and put the conversation's due time in place. Idempotent: a retried message
-    computes the same due time and the timer keeps the warnings it gave."""
-    conversation = store.conversation(conversation_id)
-    if not conversation or conversation.get("state") != "waiting" or not conversation.get("waiting_since"):
-        return None
+def customer_text(subject: str | None, text: str | None) -> str:
+    """What the keyword rules read of a customer's message."""
+    return " ".join(filter(None, (subject, text)))
+
+
+def placement(conversation: dict[str, Any], settings: Settings, text: str) -> tuple[str, dict[str, Any] | None]:
+    """The priority a waiting conversation gets from a customer's message (the rules raise it
+    unless an agent set it) and its due time at that priority."""
     priority = conversation.get("priority") or "normal"
     if not conversation.get("priority_by"):   # an agent's choice outranks the rules
         priority = higher(priority, rule_priority(text, conversation.get("contact", ""), settings))
-    when = due(conversation, settings, priority)
+    return priority, due(conversation, settings, priority)
+
+
+def opening(channel: str, sender_id: str, text: str, settings: Settings,
+            now: datetime) -> tuple[str, dict[str, Any] | None]:
+    """The placement of a conversation this message opens, known before it is written (waiting
+    since now, nobody answered, no agent's priority): the decision's transaction puts it in place,
+    so the worker neither reads the conversation back nor writes it again."""
+    return placement({"state": "waiting", "waiting_since": iso(now), "contact": f"{channel}#{sender_id}"},
+                     settings, text)
+
+
+def after_customer_message(store: SlaStore, settings: Settings, conversation_id: str, text: str,
+                           now: datetime) -> dict[str, Any] | None:
+    """A customer's message was committed in a conversation that was open already: raise the
+    priority when a rule says so (unless an agent set it), and put the conversation's due time in
+    place. Idempotent: a retried message computes the same due time and the timer keeps the
+    warnings it gave."""
+    conversation = store.conversation(conversation_id)
+    if not conversation or conversation.get("state") != "waiting" or not conversation.get("waiting_since"):
+        return None
+    priority, when = placement(conversation, settings, text)
     if (conversation.get("priority") == priority and conversation.get("sla_due_at") == (when or {}).get("due_at")
             and conversation.get("gsi2sk") == (when["due_at"] if when else conversation["waiting_since"])):
         return when   # a follow-up while waiting since the same moment: all in place already, no write

@@ -48,12 +48,11 @@ def test_first_message_follow_up_and_replay_cost_one_read_each(system):
     first = update_from(load_fixture("telegram", "text_private"), 700001)
     # GIVEN a new customer WHEN the first message is handled
     calls, messages = _worker_calls(system, first)
-    # THEN one read (event + chat + contact + the sender's erasure tombstone), the decision, the
-    # record of the sent ack, the send's slot of Telegram's rate (one conditional update of the
-    # second's window: the pacing shared by all workers); then the inbox's step (functions/sla.py)
-    # reads the conversation and, with no SLA target set, finds its place in the inbox as the
-    # decision wrote it: nothing to write
-    assert calls == Counter({"BatchGetItem": 1, "TransactWriteItems": 2, "UpdateItem": 1, "GetItem": 1}), calls
+    # THEN one read (event + chat + contact + the sender's erasure tombstone), the decision (which
+    # puts the new conversation in its place in the inbox: nothing read back after), the record of
+    # the sent ack, the send's slot of Telegram's rate (one update of the second's window: the
+    # pacing shared by all workers)
+    assert calls == Counter({"BatchGetItem": 1, "TransactWriteItems": 2, "UpdateItem": 1}), calls
     assert len(system.telegram_api.sent("sendMessage")) == 1
 
     # WHEN the customer writes again in the open conversation
@@ -70,3 +69,104 @@ def test_first_message_follow_up_and_replay_cost_one_read_each(system):
     # THEN one read finds it done
     assert replay == Counter({"BatchGetItem": 1}), replay
     assert json.loads(messages[0]["Body"])["sender_id"] == str(first["message"]["from"]["id"])
+
+
+def test_a_new_conversations_priority_and_sla_go_in_with_the_decision(system):
+    """With SLA targets and a keyword rule, the first message's conversation is urgent and due in
+    30 business minutes, with its timer in the SLA index, all written by the decision's transaction:
+    no read of the conversation after it, no second write (it used to be a GetItem, an UpdateItem
+    and a PutItem more)."""
+    from datetime import timedelta
+
+    from conftest import OPEN_TIME
+    from functions.clock import iso
+    from functions.handlers import worker
+
+    system.use_settings(sla={"first_response": {"urgent": "30m", "normal": "8h"}},
+                        priority_rules={"keywords": {"urgent": ["терміново"]}})
+    worker.store().load_settings()
+    first = update_from(load_fixture("telegram", "text_private"), 700101, text="Це терміново, будь ласка")
+    calls, _ = _worker_calls(system, first)
+    assert calls == Counter({"BatchGetItem": 1, "TransactWriteItems": 2, "UpdateItem": 1}), calls
+    cid = system.store.chat("telegram", str(first["message"]["chat"]["id"]))["conversation_id"]
+    conversation = system.store.conversation(cid)
+    due = iso(OPEN_TIME + timedelta(minutes=30))   # Monday 10:00 Kyiv, inside the hours
+    assert (conversation["priority"], conversation["sla_due_at"], conversation["sla_kind"]) == ("urgent", due, "first")
+    assert conversation["gsi2sk"] == due   # the inbox's waiting queue sorts it by its due time
+    timer = system.run_job("sla", OPEN_TIME + timedelta(minutes=25))   # 80 % of 30 min: the warning
+    assert timer["warned"] == 1
+
+    # a second message in the same conversation still finds the due time in place: one read, no write
+    follow_up = update_from(first, 700102, message_id=first["message"]["message_id"] + 1, text="?")
+    calls, _ = _worker_calls(system, follow_up)
+    assert calls == Counter({"BatchGetItem": 1, "TransactWriteItems": 1, "GetItem": 1}), calls
+    assert system.store.conversation(cid)["sla_due_at"] == due
+
+
+def test_a_placement_that_fails_never_keeps_the_acknowledgement_back(system, monkeypatch, caplog):
+    """Working out the new conversation's SLA runs before the decision is written now: if it
+    raises, the customer is still answered and the step after the acknowledgement places it."""
+    from functions import sla
+    from functions.handlers import worker
+
+    system.use_settings(sla={"first_response": {"normal": "8h"}})
+    worker.store().load_settings()
+    monkeypatch.setattr(sla, "opening", lambda *args: 1 / 0)
+    first = update_from(load_fixture("telegram", "text_private"), 700201)
+    calls, _ = _worker_calls(system, first)
+    assert len(system.telegram_api.sent("sendMessage")) == 1
+    assert "SLA placement failed" in caplog.text
+    cid = system.store.chat("telegram", str(first["message"]["chat"]["id"]))["conversation_id"]
+    assert system.store.conversation(cid)["sla_kind"] == "first"   # placed by the step after
+    assert calls["GetItem"] == 1 and calls["UpdateItem"] == 2 and calls["PutItem"] == 1, calls
+
+
+def test_a_batch_reads_its_messages_contexts_at_once_but_a_chats_second_message_after_its_first(system):
+    """Four customers write, one of them twice: the worker's batch reads the four first messages'
+    events, chats and contacts in one BatchGetItem; the second message of a chat reads on its own,
+    after the first wrote its conversation (read ahead, it would not see it)."""
+    from functions.handlers import worker
+
+    worker.store().load_settings()
+    template = load_fixture("telegram", "text_private")
+    firsts = []
+    for n in range(4):
+        update = update_from(template, 710000 + n)
+        update["message"]["chat"]["id"] = update["message"]["from"]["id"] = 8100000 + n
+        firsts.append(update)
+        assert system.post_update(update).status_code == 200
+    again = update_from(firsts[0], 710010, message_id=firsts[0]["message"]["message_id"] + 1, text="Also this")
+    assert system.post_update(again).status_code == 200
+    with counting_calls() as calls:
+        assert system.pump.pump_once() == 5
+    assert calls["BatchGetItem"] == 2, calls   # one a message before: 5
+    assert len(system.telegram_api.sent("sendMessage")) == 4
+    conversation = system.store.chat("telegram", "8100000")["conversation_id"]
+    assert system.store.conversation(conversation)["messages"] == 2   # the second joined the first's
+    assert worker.store()._read_ahead == {}   # nothing left for the next batch
+
+
+def test_the_desk_shows_a_message_without_reading_its_event_again(system):
+    """With a Slack desk, the worker's mirror step used the event it had just read again
+    (GetItem) to show the message in the thread; now it uses the pipeline's read. A redelivery of
+    a message already done still reads it (to mirror what an earlier receive could not)."""
+    from functions.handlers import worker
+
+    system.use_settings(desk={"slack_channel": "C0DESK0001"})
+    worker.store().load_settings()
+    reads: list[str] = []
+    original = botocore.client.BaseClient._make_api_call
+
+    def recording(self, operation, params):
+        if operation == "GetItem":
+            reads.append(params["Key"]["pk"]["S"].split("#")[0])
+        return original(self, operation, params)
+
+    first = update_from(load_fixture("telegram", "text_private"), 700301)
+    follow_up = update_from(first, 700302, message_id=first["message"]["message_id"] + 1, text="And?")
+    with patch.object(botocore.client.BaseClient, "_make_api_call", recording):
+        for update in (first, follow_up):
+            _worker_calls(system, update)
+    assert "EVENT" not in reads, reads
+    threads = [c for c in system.slack_api.sent("chat.postMessage") if c.params.get("channel") == "C0DESK0001"]
+    assert len(threads) == 2 and threads[1].params.get("thread_ts")   # the follow-up went into the thread

@@ -53,27 +53,28 @@ def desk(store, settings: Settings, clock, policy) -> Desk:
                 lambda sender, message: deliver(sender, message, clock, policy))
 
 
-def mirror(store, settings: Settings, clock, policy, channel: str, event_id: str) -> int:
-    """After the pipeline handled a customer's message: show it in the desk (once)."""
+def mirror(store, settings: Settings, clock, policy, channel: str, event_id: str,
+           event: dict | None = None, conversation_id: str = "") -> int:
+    """After the pipeline handled a customer's message: show it in the desk (once). `event` and
+    `conversation_id`: the event as the pipeline read it and the conversation it decided, when it
+    decided in this receive (else, a redelivery of a message already done, the event is read: a
+    receive that failed to mirror it is made good)."""
     if not settings.desk.enabled:
         return 0
-    event = store.get_event(channel, event_id) or {}
-    decision = event.get("decision")
-    if not decision:
-        return 0
-    return desk(store, settings, clock, policy).mirror(channel, event_id, event, decision["conversation_id"])
+    if event is None or not conversation_id:
+        event = store.get_event(channel, event_id) or {}
+        conversation_id = (event.get("decision") or {}).get("conversation_id", "")
+        if not conversation_id:
+            return 0
+    return desk(store, settings, clock, policy).mirror(channel, event_id, event, conversation_id)
 
 
-def after_customer_message(store, settings: Settings, clock, channel: str, event_id: str, conversation_id: str):
+def after_customer_message(store, settings: Settings, clock, inbound: InboundMessage, conversation_id: str):
     """The SLA due time of a conversation a customer wrote in (and the priority the rules give)."""
     from functions import sla
 
-    text = ""
-    if settings.priority_rules.keywords:   # only the keyword rules need what the customer wrote
-        event = store.get_event(channel, event_id) or {}
-        inbound = event.get("inbound") or {}
-        text = " ".join(filter(None, (inbound.get("subject"), inbound.get("text"))))
-    return sla.after_customer_message(store, settings, conversation_id, text, clock.now())
+    return sla.after_customer_message(store, settings, conversation_id,
+                                      sla.customer_text(inbound.subject, inbound.text), clock.now())
 
 
 def handle(inbound: InboundMessage, store, settings: Settings, clock, policy) -> str:

@@ -9,7 +9,7 @@ from functools import lru_cache
 
 from functions.clock import SystemClock
 from functions.handlers import desk
-from functions.pipeline import DeferDelivery, RetryPolicy, delayed_ack, process
+from functions.pipeline import DeferDelivery, RetryPolicy, delayed_ack, process, tombstone_digest
 from functions.ports import Sender
 from integrations import secrets, sqs
 from integrations.dynamodb import DynamoStore
@@ -189,10 +189,12 @@ def handle_record(body: dict, message_id: str = "", held: float | None = None,
                               delay_ack=lambda inbound, seconds: sqs.enqueue_delayed_ack(
                                   inbound.channel, inbound.event_id, seconds),
                               keys=(body["chat_id"], body["sender_id"]) if body.get("sender_id") else None)
-            desk.mirror(store(), store().load_settings(), timer, policy, body["channel"], body["event_id"])
-            if outcome.decision:   # a customer's message: the SLA due time and the rules' priority
-                desk.after_customer_message(store(), store().load_settings(), timer, body["channel"],
-                                            body["event_id"], outcome.decision.conversation_id)
+            desk.mirror(store(), store().load_settings(), timer, policy, body["channel"], body["event_id"],
+                        outcome.event, outcome.decision.conversation_id if outcome.decision else "")
+            if outcome.decision and not outcome.placed:   # a customer's message in an open conversation:
+                # the SLA due time and the rules' priority (a new one's went in with the decision)
+                desk.after_customer_message(store(), store().load_settings(), timer, outcome.inbound,
+                                            outcome.decision.conversation_id)
     except DeferDelivery as exc:
         log.warning("deferring %s/%s by %.0fs", body["channel"], body["event_id"], exc.seconds)
         if deferrals is not None:
@@ -223,7 +225,11 @@ def handle(event) -> dict:
     def one(record) -> None:
         handle_record(json.loads(record.body), record.message_id, held.get(record.message_id), timer, deferrals)
 
-    response = process_partial_response(event=raw, record_handler=one, processor=batch_processor(fifo))
+    read_ahead(raw.get("Records", []))   # in the order they are handled (held slots first)
+    try:
+        response = process_partial_response(event=raw, record_handler=one, processor=batch_processor(fifo))
+    finally:   # what the batch did not use is not the next batch's: the table moves on
+        store().forget_read_ahead()
     if deferrals:
         hand_back(records, deferrals, {f["itemIdentifier"] for f in response.get("batchItemFailures", [])},
                   sqs.QUEUE_NAME if fifo else sqs.DELAY_QUEUE_NAME)
@@ -262,6 +268,28 @@ def holds(records: list[dict]) -> dict[str, float]:
 
     found = held_slots(list(again.values()))
     return {m: found[e] for m, e in again.items() if e in found}
+
+
+def read_ahead(records: list[dict]) -> None:
+    """The batch's messages' events, chats and contacts in one read (`DynamoStore.read_ahead`),
+    not one a message: all but those whose chat or sender an earlier message of the batch has
+    (it writes them before they are handled; they read on their own, then). A body that cannot
+    be read is left to fail on its own."""
+    wanted, seen = [], set()
+    for r in records:
+        try:
+            body = json.loads(r["body"])
+            if body.get("kind") == "delayed-ack" or not body.get("sender_id"):
+                continue
+            chat, sender = ("chat", body["channel"], body["chat_id"]), ("sender", body["channel"], body["sender_id"])
+            keys = (body["channel"], body["event_id"], body["chat_id"], body["sender_id"])
+        except (ValueError, KeyError, TypeError):
+            continue
+        if not {chat, sender} & seen:
+            wanted.append((*keys, tombstone_digest(store(), body["channel"], body["sender_id"])))
+        seen |= {chat, sender}
+    if len(wanted) > 1:   # a batch of one reads as it always did
+        store().read_ahead(wanted)
 
 
 def group_of(record: dict) -> str:

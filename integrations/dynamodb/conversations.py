@@ -16,10 +16,22 @@ from functions.settings import Settings
 from integrations.dynamodb import (EVENT_TTL_DAYS, TTL_ATTRIBUTE, _from_key, chat_key, contact_key,
                                    conversation_key, event_key, expiry, from_item, open_partition, to_item)
 from integrations.dynamodb.customers import pointer_items, tombstone_key
-from integrations.dynamodb.inbox import lookup_items, state_pk
+from integrations.dynamodb.inbox import lookup_items, sla_timer, state_pk
 from integrations.dynamodb.stats import count_fact, latency_bucket
 
 log = logging.getLogger(__name__)
+
+
+def _event_context_keys(channel: str, event_id: str, chat_id: str, sender_id: str,
+                        tombstone: str | None) -> list[dict[str, Any]]:
+    keys = [event_key(channel, event_id), contact_key(channel, sender_id), chat_key(channel, chat_id)]
+    return keys + ([tombstone_key(tombstone)] if tombstone else [])
+
+
+def _key_of(item: dict[str, Any]) -> tuple[str, str]:
+    """(pk, sk) of a key as DynamoDB takes it or of an item as `from_item` gives it."""
+    pk, sk = item["pk"], item["sk"]
+    return (pk["S"], sk["S"]) if isinstance(pk, dict) else (pk, sk)
 
 
 class ConversationStore:
@@ -36,13 +48,35 @@ class ConversationStore:
         """The worker's one read per message: the event, its contact and its chat in one
         BatchGetItem (the queue message names the chat and the sender, so the keys are known
         before the event is read), and the sender's erasure tombstone when its digest is given
-        (a sender without a contact is checked against it)."""
-        keys = [event_key(channel, event_id), contact_key(channel, sender_id), chat_key(channel, chat_id)]
-        items = self._batch_get(keys + ([tombstone_key(tombstone)] if tombstone else []))
-        event = next((i for i in items if i["pk"].startswith("EVENT#")), None)
-        gone = next((i for i in items if i["pk"].startswith("GONE#")), None)
-        contact, chat = self._context([i for i in items if i is not event and i is not gone], channel, sender_id)
-        return event, contact, chat, gone
+        (a sender without a contact is checked against it). Answered from `read_ahead`'s read,
+        once, when it read this message's."""
+        request = (channel, event_id, chat_id, sender_id, tombstone)
+        found = self._read_ahead.pop(request, None)
+        if found is None:
+            keys = _event_context_keys(*request)
+            found = {_key_of(i): i for i in self._batch_get(keys)}
+        return self._event_context(found, *request)
+
+    def read_ahead(self, requests: list[tuple[str, str, str, str, str | None]]) -> None:
+        """The one read of several messages' `load_event_context` (a worker's batch: one
+        BatchGetItem instead of one a message), each answered from it once. Only for messages
+        no earlier one of the batch writes the context of (another chat, another sender): a later
+        message of the same chat must see what the earlier one wrote. `forget_read_ahead` drops
+        what the batch did not use."""
+        keys = list({_key_of(k): k for request in requests for k in _event_context_keys(*request)}.values())
+        found = {_key_of(i): i for i in self._batch_get(keys)} if keys else {}
+        self._read_ahead.update({request: found for request in requests})
+
+    def forget_read_ahead(self) -> None:
+        self._read_ahead.clear()
+
+    def _event_context(self, found: dict[tuple[str, str], dict[str, Any]], channel: str, event_id: str,
+                       chat_id: str, sender_id: str, tombstone: str | None):
+        event_k, contact_k, chat_k, *gone_k = map(_key_of, _event_context_keys(channel, event_id, chat_id,
+                                                                              sender_id, tombstone))
+        context = [found[k] for k in (contact_k, chat_k) if k in found]
+        contact, chat = self._context(context, channel, sender_id)
+        return found.get(event_k), contact, chat, found.get(gone_k[0]) if gone_k else None
 
     def _batch_get(self, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
         request = {self.table: {"Keys": keys, "ConsistentRead": True}}
@@ -72,10 +106,13 @@ class ConversationStore:
         return contact, chat
 
     def commit_decision(self, inbound: InboundMessage, decision: Decision, previous: ChatState | None,
-                        now: datetime, settings: Settings) -> bool:
+                        now: datetime, settings: Settings,
+                        placed: tuple[str, dict[str, Any] | None] | None = None) -> bool:
         """One transaction: the decision on the event, the message in its conversation, the chat
         and conversation moved, the contact's profile (and last ack) updated. It fails, and the
-        caller reads again, when the event was decided or the chat moved in the meantime."""
+        caller reads again, when the event was decided or the chat moved in the meantime.
+        `placed`: a new conversation's priority and SLA due time (`functions.sla.opening`), put in
+        place with it (its due time as the inbox's sort key, its timer in the SLA index)."""
         at = iso(now)
         keep = expiry(now, settings.retention_days)
         event_expiry = expiry(now, min(EVENT_TTL_DAYS, settings.retention_days))
@@ -107,22 +144,25 @@ class ConversationStore:
                 "ConditionExpression": chat_condition,
                 **({"ExpressionAttributeValues": to_item(chat_values)} if chat_values else {}),
             }})
-            items.append({"Put": {
-                "TableName": self.table,
-                "Item": to_item({
-                    **_from_key(conversation_key(cid)),
-                    "conversation_id": cid, "channel": inbound.channel, "chat_id": inbound.chat_id,
-                    "contact": f"{inbound.channel}#{inbound.sender_id}", "status": "open",
-                    "opened_at": at, "last_activity_at": at, "reference": decision.reference,
-                    "messages": 1, "ack": "pending" if decision.acknowledge else decision.reason,
-                    "state": "waiting", "priority": "normal", "name": inbound.name or inbound.first_name or None,
-                    "customer_language": inbound.language_code or None, "last_in": last_in,
-                    "previous_conversation_id": previous.conversation_id if previous else None,
-                    "gsi1pk": open_partition(inbound.channel, cid), "gsi1sk": at, TTL_ATTRIBUTE: keep,
-                    # the inbox's waiting queue; the worker then puts the SLA due time as the sort key
-                    "waiting_since": at, "gsi2pk": state_pk("waiting", cid), "gsi2sk": at}),
-                "ConditionExpression": "attribute_not_exists(pk)",
-            }})
+            priority, due = placed or ("normal", None)
+            conversation = {
+                **_from_key(conversation_key(cid)),
+                "conversation_id": cid, "channel": inbound.channel, "chat_id": inbound.chat_id,
+                "contact": f"{inbound.channel}#{inbound.sender_id}", "status": "open",
+                "opened_at": at, "last_activity_at": at, "reference": decision.reference,
+                "messages": 1, "ack": "pending" if decision.acknowledge else decision.reason,
+                "state": "waiting", "priority": priority, "name": inbound.name or inbound.first_name or None,
+                "customer_language": inbound.language_code or None, "last_in": last_in,
+                "previous_conversation_id": previous.conversation_id if previous else None,
+                "gsi1pk": open_partition(inbound.channel, cid), "gsi1sk": at, TTL_ATTRIBUTE: keep,
+                # the inbox's waiting queue, by due time (by waiting time when nothing is due)
+                "waiting_since": at, "gsi2pk": state_pk("waiting", cid), "gsi2sk": due["due_at"] if due else at}
+            if due:
+                conversation.update(sla_due_at=due["due_at"], sla_kind=due["kind"])
+            items.append({"Put": {"TableName": self.table, "Item": to_item(conversation),
+                                  "ConditionExpression": "attribute_not_exists(pk)"}})
+            if due:   # a new conversation has no timer yet: no condition needed
+                items.append({"Put": {"TableName": self.table, "Item": to_item(sla_timer(conversation, due, now))}})
             items += lookup_items(self.table, {
                 "conversation_id": cid, "opened_at": at, "reference": decision.reference,
                 "contact": f"{inbound.channel}#{inbound.sender_id}", "name": inbound.name or inbound.first_name,

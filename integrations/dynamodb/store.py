@@ -28,6 +28,9 @@ class DynamoStore(EventStore, ConversationStore, DeskStore, JobStore, AdminStore
         self.config_path = config_path or os.environ.get("FIRSTREPLY_CONFIG", "firstreply.yaml")
         self._settings: tuple[float, Settings] | None = None
         self._lock = threading.Lock()
+        # (channel, event id, chat id, sender id, tombstone) → the items a batch's one read found
+        # for it (ConversationStore.read_ahead), each used once
+        self._read_ahead: dict[tuple, dict[tuple[str, str], dict[str, Any]]] = {}
 
     @property
     def ddb(self):
