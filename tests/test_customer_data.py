@@ -234,3 +234,22 @@ def test_contacts_are_named_as_the_stores_name_them_or_by_address_or_reference()
     assert contact_hash(b"k", "telegram:42") == contact_hash(b"k", "telegram#42") != contact_hash(b"j", "telegram:42")
     with pytest.raises(NotFound):
         parse("  ")
+
+
+def test_a_customer_who_came_back_to_the_same_chat_is_erased(system):
+    """Two conversations of one chat both name the chat's item: the erasure's one read named it
+    twice, and BatchGetItem refuses a request with a key in it twice (moto as DynamoDB): a returning
+    customer could not be erased at all."""
+    from conftest import OPEN_TIME
+
+    system.deliver(load_fixture("telegram", "text_private"))
+    first = system.store.chat("telegram", "1111111")["conversation_id"]
+    system.run_job("close-idle", OPEN_TIME + timedelta(days=2))
+    system.clock.current = OPEN_TIME + timedelta(days=2, minutes=1)
+    system.deliver(update_from(load_fixture("telegram", "text_private"), 852741050, at=system.clock.now()))
+    assert system.store.chat("telegram", "1111111")["conversation_id"] != first
+    response = system.client.http.delete("/admin/api/contacts/telegram:1111111", headers=ADMIN)
+    assert response.status_code == 200, response.body
+    removed = json.loads(response.body)["removed"]
+    assert removed["conversations"] == 2 and removed["chats"] == 1, removed
+    assert leaks(scan_table(system)) == []

@@ -47,6 +47,11 @@ def pointer_items(table: str, channel: str, sender_id: str, conversation_id: str
         "conversation_id": conversation_id, "at": iso(now), TTL_ATTRIBUTE: keep})}}]
 
 
+def unique_keys(keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each (pk, sk) once, in the order first given."""
+    return list({(k["pk"], k["sk"]): k for k in keys}.values())
+
+
 class CustomerStore:
     """A mixin of `DynamoStore`: the reads and writes of export and erasure."""
 
@@ -78,7 +83,10 @@ class CustomerStore:
         return self._query(f"CONV#{conversation_id}", consistent=True)
 
     def get_items(self, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """The items of those keys that exist (BatchGetItem, 100 at a time, unprocessed retried)."""
+        """The items of those keys that exist (BatchGetItem, 100 at a time, unprocessed retried).
+        A key given twice is read once: BatchGetItem refuses a request that names a key twice (two
+        conversations of one chat both name the chat)."""
+        keys = unique_keys(keys)
         found: list[dict[str, Any]] = []
         for start in range(0, len(keys), 100):
             request = {self.table: {"Keys": [to_item(k) for k in keys[start:start + 100]], "ConsistentRead": True}}
@@ -93,7 +101,7 @@ class CustomerStore:
     def delete_keys(self, keys: list[dict[str, Any]]) -> None:
         """Delete items by key, 25 at a time; deleting what is already gone is no error (erasure
         is idempotent: a second run, or a run after a crash, finishes the first)."""
-        unique = list({(k["pk"], k["sk"]): k for k in keys}.values())
+        unique = unique_keys(keys)
         for start in range(0, len(unique), 25):
             request = {self.table: [{"DeleteRequest": {"Key": to_item({"pk": k["pk"], "sk": k["sk"]})}}
                                     for k in unique[start:start + 25]]}
