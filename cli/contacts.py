@@ -60,7 +60,7 @@ def forget(contact: str, yes: bool) -> int:
     who, origin = _who()
     try:
         removed = customers.forget(contact, who, origin)
-    except customer_data.NotFound as exc:
+    except (customer_data.NotFound, customer_data.DeskRefused) as exc:
         raise UsageError(str(exc)) from None
     print("removed:")
     for kind, count in removed.items():

@@ -40,7 +40,7 @@ def check_desk(token: str, group: str) -> int:
     if problems:
         print(f"telegram desk: group {group} is not ready: " + "; ".join(problems))
         return 1
-    print(f"telegram desk: group {group} is a forum and the bot may manage its topics")
+    print(f"telegram desk: group {group} is a forum and the bot may manage its topics and delete them")
     return 0
 
 

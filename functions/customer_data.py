@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import Any, Callable, Protocol
 
 from functions.clock import iso
+from functions.ports import SendError
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,11 @@ HIDDEN = ("pk", "sk", "gsi1pk", "gsi1sk", "expires_at")
 
 class NotFound(LookupError):
     """Nothing is held about that contact (or the reference names no conversation)."""
+
+
+class DeskRefused(RuntimeError):
+    """A desk would not delete a conversation's posts (a right taken from the bot, an expired
+    token): the erasure stops before the table is touched, so it can simply be run again."""
 
 
 class MailBucket(Protocol):
@@ -244,9 +250,15 @@ def forget(store, mail: MailBucket, desks: dict[str, DeskEraser], secret: bytes,
         for name, ref in meta.items():
             if name.startswith("desk_") and isinstance(ref, dict) and ref.get("thread"):
                 probe["desk_threads"].append({"pk": f"THREAD#{name[len('desk_'):]}#{ref['thread']}", "sk": "THREAD"})
-                eraser = desks.get(name[len("desk_"):])
+                surface = name[len("desk_"):]
+                eraser = desks.get(surface)
                 if eraser:
-                    removed["desk_posts"] += eraser.erase_thread(ref)
+                    try:
+                        removed["desk_posts"] += eraser.erase_thread(ref)
+                    except SendError as exc:
+                        raise DeskRefused(
+                            f"the {surface} desk would not delete the posts of {meta.get('reference')} ({exc}); "
+                            "nothing stored was erased yet: put that right and erase again") from exc
     probe["message_ids"] = store.message_id_keys(message_ids)
     probe["events"] += person.events
     owned = {m["conversation_id"] for m in keys["conversations"]}

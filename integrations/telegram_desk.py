@@ -286,6 +286,22 @@ class TelegramDesk:
 
             self._tolerant(topic)
 
+    def erase_thread(self, ref: dict[str, Any]) -> int:
+        """Erasure: delete the conversation's topic, and with it every message in it (the customer's
+        copied messages, our posts and the agents' replies: the conversation they belong to is
+        erased with them). Returns the topics deleted: 1, or 0 when it was gone already (deleted
+        by hand, or by an erasure before). Needs the bot's Delete Messages right (`check_group`)."""
+        async def run(bot):
+            await bot.delete_forum_topic(int(ref["chat"]), int(ref["topic"]))
+
+        try:
+            self.sender.call(run)
+        except SendError as exc:
+            if any(gone in str(exc).lower() for gone in ("topic_id_invalid", "thread not found")):
+                return 0
+            raise
+        return 1
+
     def _tolerant(self, work) -> None:
         try:
             self.sender.call(work)
@@ -395,6 +411,10 @@ def check_group(sender, group: str, bot_id: int | None) -> list[str]:
         problems.append("topics are off: in the group's settings turn on Topics")
     if member is None or member.status not in ADMIN_STATUSES:
         problems.append("the bot is not an administrator of the group: promote it")
-    elif member.status == "administrator" and not getattr(member, "can_manage_topics", False):
-        problems.append("the bot may not manage topics: give it the Manage Topics right")
+    elif member.status == "administrator":
+        if not getattr(member, "can_manage_topics", False):
+            problems.append("the bot may not manage topics: give it the Manage Topics right")
+        if not getattr(member, "can_delete_messages", False):
+            problems.append("the bot may not delete messages: give it the Delete Messages right "
+                            "(erasing a customer deletes their topics)")
     return problems

@@ -325,10 +325,11 @@ def test_with_both_desks_a_reply_in_one_shows_in_the_other(desk):
 
 
 @pytest.mark.parametrize("setup, expected", [
-    ({}, "forum and the bot may manage its topics"),
+    ({}, "forum and the bot may manage its topics and delete them"),
     ({"forum": False}, "topics are off: in the group's settings turn on Topics"),
     ({"bot_rights": {"status": "member"}}, "the bot is not an administrator of the group: promote it"),
     ({"bot_rights": {"can_manage_topics": False}}, "the bot may not manage topics: give it the Manage Topics right"),
+    ({"bot_rights": {"can_delete_messages": False}}, "the bot may not delete messages: give it the Delete Messages right"),
     (None, "the bot cannot see the group"),
 ])
 def test_register_webhooks_checks_the_desk_group_and_says_what_is_missing(telegram_api, meta_api, monkeypatch,
@@ -363,3 +364,44 @@ def test_an_agent_topic_message_posted_by_hand_reaches_the_customer(desk):
     assert response.status_code == 200
     desk.pump.drain()
     assert [c.params["text"] for c in to_customer(desk)][1:] == ["Hello from the desk"]
+
+
+def test_erasing_a_customer_deletes_their_topics_with_every_message_in_them(desk):
+    """The Telegram desk copies the customer's messages into a topic; erasure deletes the topic (and
+    so everything in it: the customer's copies, our posts, the agents' replies), as the
+    conversation it shows is erased. A topic deleted already (by hand) does not stop the erasure."""
+    topic = telegram_customer(desk)
+    agent_says(desk, topic, "Your order left today")
+    press(desk, topic, button(desk, topic, "Close"))
+    desk.clock.current += timedelta(minutes=5)   # the customer writes again: a second conversation and topic
+    first = load_fixture("telegram", "text_private")
+    desk.deliver(update_from(first, first["update_id"] + 7, at=desk.clock.now(), message_id=1500, text="Thanks!"))
+    second = topic_of(desk, "telegram", CUSTOMER_CHAT)
+    assert second != topic and {(GROUP, topic), (GROUP, second)} <= set(desk.telegram_api.topics)
+    desk.telegram_api.topics.pop((GROUP, second))   # an agent deleted this one by hand
+
+    from functions.handlers import customers
+
+    removed = customers.forget("telegram:1111111", "Dana Admin", {"surface": "test"})
+    assert removed["desk_posts"] == 1 and removed["conversations"] == 2, removed
+    assert not [key for key in desk.telegram_api.topics if key[0] == GROUP]
+    [deleted] = calls(desk, "deleteForumTopic", chat_id=GROUP, message_thread_id=topic)
+
+
+def test_an_erasure_the_bot_has_no_right_for_says_why_and_can_be_run_again(desk):
+    """Without the Delete Messages right Telegram refuses: the admin's erasure answers 502 with
+    why, before anything stored is erased (the customer is not reported gone with their topic left
+    in the group); once the right is given, the same erasure goes through."""
+    from test_customer_data import ADMIN
+
+    topic = telegram_customer(desk)
+    desk.telegram_api.add_forum(GROUP, bot_rights={"can_delete_messages": False})
+    response = desk.client.http.delete("/admin/api/contacts/telegram:1111111", headers=ADMIN)
+    assert response.status_code == 502, response.body
+    error = json.loads(response.body)["error"]
+    assert "telegram desk would not delete" in error and "not enough rights" in error.lower(), error
+    assert (GROUP, topic) in desk.telegram_api.topics and desk.store.contact("telegram", CUSTOMER_CHAT)
+    desk.telegram_api.add_forum(GROUP)   # the right given, the erasure again
+    response = desk.client.http.delete("/admin/api/contacts/telegram:1111111", headers=ADMIN)
+    assert response.status_code == 200 and json.loads(response.body)["removed"]["desk_posts"] == 1
+    assert (GROUP, topic) not in desk.telegram_api.topics

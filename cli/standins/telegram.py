@@ -18,9 +18,17 @@ REACTION_EMOJI = set("👍 👎 ❤ 🔥 🥰 👏 😁 🤔 🤯 😱 🤬 😢
 # `firstreply post telegram --thread …` writes as this user: an administrator of every group here,
 # so the desk of `make dev` can be answered by hand
 DEV_AGENT = 7000000777
+# the rights an administrator here has unless told otherwise: what the README asks for the desk's bot
+ADMIN_DEFAULTS = ("can_manage_chat", "can_manage_topics", "can_delete_messages")
 RIGHTS = ("can_be_edited", "is_anonymous", "can_manage_chat", "can_delete_messages", "can_manage_video_chats",
           "can_restrict_members", "can_promote_members", "can_change_info", "can_invite_users",
           "can_post_stories", "can_edit_stories", "can_delete_stories", "can_pin_messages", "can_manage_topics")
+
+
+def bot_id(call: Call) -> int:
+    """The calling bot's id: its token's numeric prefix, as on Telegram."""
+    prefix = call.token.split(":")[0]
+    return int(prefix) if prefix.isdigit() else 7000000001
 
 
 class TelegramStandIn(StandIn):
@@ -56,8 +64,8 @@ class TelegramStandIn(StandIn):
         self._forget()
 
     def add_forum(self, chat_id, title: str = "Support desk", forum: bool = True, bot_rights: dict | None = None):
-        """A supergroup with topics on, the bot an administrator who may manage topics (unless
-        `bot_rights` says otherwise; `{"status": "member"}` makes it a plain member)."""
+        """A supergroup with topics on, the bot an administrator who may manage topics and delete
+        messages (unless `bot_rights` says otherwise; `{"status": "member"}` makes it a plain member)."""
         self.chats[str(chat_id)] = {"id": int(chat_id), "type": "supergroup", "title": title, "is_forum": forum,
                                     "accent_color_id": 0, "max_reaction_count": 11,
                                     "accepted_gift_types": {"unlimited_gifts": False, "limited_gifts": False,
@@ -69,14 +77,13 @@ class TelegramStandIn(StandIn):
     def set_member(self, chat_id, user_id, status: str = "administrator", **rights) -> None:
         self.members[(str(chat_id), str(user_id))] = {"status": status, **rights}
 
-    def _member(self, chat_id, user_id, bot_id: int) -> dict:
-        key = (str(chat_id), "bot" if str(user_id) == str(bot_id) else str(user_id))
+    def _member(self, chat_id, user_id, own: int) -> dict:
+        key = (str(chat_id), "bot" if str(user_id) == str(own) else str(user_id))
         found = dict(self.members.get(key) or {"status": "administrator" if str(user_id) == str(DEV_AGENT)
                                                else "member"})
         user = {"id": int(user_id), "is_bot": key[1] == "bot", "first_name": "Support" if key[1] == "bot" else "User"}
         if found["status"] == "administrator":
-            return {"user": user, **{r: found.get(r, r in ("can_manage_chat", "can_manage_topics")) for r in RIGHTS},
-                    "status": "administrator"}
+            return {"user": user, **{r: found.get(r, r in ADMIN_DEFAULTS) for r in RIGHTS}, "status": "administrator"}
         return {"user": user, "status": found["status"]}
 
     def _bad(self, description: str) -> Reply:
@@ -107,9 +114,7 @@ class TelegramStandIn(StandIn):
 
     def answer(self, call: Call) -> Reply:
         if call.method == "getMe":
-            # the bot's id is its token's numeric prefix, as on Telegram
-            bot_id = int(call.token.split(":")[0]) if call.token.split(":")[0].isdigit() else 7000000001
-            result = {"id": bot_id, "is_bot": True, "first_name": "Support", "username": "support_bot"}
+            result = {"id": bot_id(call), "is_bot": True, "first_name": "Support", "username": "support_bot"}
         elif call.method == "sendMessage" and self.rate and self._over_rate():
             self.refused.append(call)
             return Reply(429, {"ok": False, "error_code": 429, "description": "Too Many Requests: retry after 1",
@@ -134,6 +139,9 @@ class TelegramStandIn(StandIn):
             if key not in self.topics:
                 return self._bad("TOPIC_ID_INVALID")
             if call.method == "deleteForumTopic":
+                if not self._member(key[0], bot_id(call), bot_id(call)).get("can_delete_messages"):
+                    # the Bot API: "must have the can_delete_messages administrator rights"
+                    return self._bad("not enough rights to delete the topic")
                 del self.topics[key]
             else:
                 closing = call.method == "closeForumTopic"
@@ -156,8 +164,7 @@ class TelegramStandIn(StandIn):
                 return self._bad("chat not found")
             result = chat
         elif call.method == "getChatMember":
-            bot_id = int(call.token.split(":")[0]) if call.token.split(":")[0].isdigit() else 7000000001
-            result = self._member(call.params.get("chat_id"), call.params.get("user_id"), bot_id)
+            result = self._member(call.params.get("chat_id"), call.params.get("user_id"), bot_id(call))
         elif call.method == "setWebhook":
             self.webhook = dict(call.params)
             result = True

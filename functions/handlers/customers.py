@@ -34,16 +34,22 @@ def _now() -> datetime:
 
 
 def desk_erasers() -> dict[str, Any]:
-    """The surfaces whose own posts erasure can delete: the Slack desk (with the bot token; the
-    channel is on each conversation's reference, so a desk switched off since is still reached)."""
+    """The surfaces whose posts erasure can delete, each with its bot token: the Slack desk's
+    thread (our own posts) and the Telegram desk's topic (all of it). The channel or group is on
+    each conversation's reference, so a desk switched off since is still reached."""
     from integrations import secrets
-
-    if not secrets.get("SLACK_BOT_TOKEN"):
-        return {}
     from functions.handlers.worker import sender_for
-    from integrations.slack_desk import SlackDesk
 
-    return {"slack": SlackDesk(sender_for("slack"), "")}
+    erasers: dict[str, Any] = {}
+    if secrets.get("SLACK_BOT_TOKEN"):
+        from integrations.slack_desk import SlackDesk
+
+        erasers["slack"] = SlackDesk(sender_for("slack"), "")
+    if secrets.get("TELEGRAM_BOT_TOKEN"):
+        from integrations.telegram_desk import TelegramDesk
+
+        erasers["telegram"] = TelegramDesk(sender_for("telegram"), "")
+    return erasers
 
 
 def mail_bucket():
@@ -114,6 +120,8 @@ def api_forget(request, contact: str) -> Response:
         removed = forget(unquote(contact), who, audit.request_origin(request))
     except customer_data.NotFound as exc:
         return answer(404, error=str(exc))
+    except customer_data.DeskRefused as exc:   # the desk's API refused: not our fault, nor the admin's request
+        return answer(502, error=str(exc))
     return answer(200, removed=removed)
 
 
