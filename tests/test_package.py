@@ -344,7 +344,8 @@ def test_every_function_has_its_own_least_privilege_role(package):
         return {r["Fn::Sub"].rsplit("/", 1)[1] for r in _listed(statement["Resource"])}
 
     # each function reads only the secrets it uses: the public API the webhook verifiers and, of the bot
-    # tokens, Telegram's (who the bot is) and Slack's (erasure deletes the desk's posts), no sending
+    # tokens, Telegram's (who the bot is; erasure deletes the desk's topics) and Slack's (erasure
+    # deletes the desk's posts), no sending
     # credentials of X, WhatsApp or Messenger; the worker no admin token
     assert secrets("APIHandler") == {"TELEGRAM_WEBHOOK_SECRET", "SLACK_SIGNING_SECRET", "X_CONSUMER_SECRET",
                                      "META_APP_SECRET", "META_VERIFY_TOKEN", "FIRSTREPLY_SIGNING_SECRET",
