@@ -112,7 +112,7 @@ class DeskStore(Protocol):
                       settings: Settings, tasks: list[tuple[str, datetime]]) -> dict[str, Any]: ...
     def record_delivery(self, record: dict[str, Any], outcome: str, now: datetime, message_ids: list[str],
                         reason: str = "", first_response: dict[str, Any] | None = None) -> None: ...
-    def set_desk_ref(self, conversation_id: str, surface: str, ref: dict[str, Any]) -> bool: ...
+    def set_desk_ref(self, conversation: dict[str, Any], surface: str, ref: dict[str, Any]) -> bool: ...
     def mark_mirrored(self, channel: str, event_id: str, now: datetime) -> bool: ...
     def mark_confirmed(self, action_id: str) -> None: ...
 
@@ -230,12 +230,14 @@ class Desk:
         self.deliver = deliver   # pipeline.deliver with its retry policy bound
 
     # -- customers' messages into the desk ----------------------------------------------------
-    def mirror(self, channel: str, event_id: str, event: dict[str, Any], conversation_id: str) -> int:
+    def mirror(self, channel: str, event_id: str, event: dict[str, Any], conversation_id: str,
+               conversation: dict[str, Any] | None = None) -> int:
         """Show a customer's message in every surface: a new conversation opens a thread, a later
-        message goes into it. Returns how many surfaces were written to."""
+        message goes into it. Returns how many surfaces were written to. `conversation`: as read
+        after the message was committed, when the caller has it."""
         if not self.surfaces or event.get("desk_mirrored_at"):
             return 0
-        conversation = self.store.conversation(conversation_id)
+        conversation = conversation or self.store.conversation(conversation_id)
         if conversation is None:
             return 0
         refs = desk_refs(conversation)
@@ -251,7 +253,7 @@ class Desk:
                 view_ = view(conversation, self.store.messages(conversation_id), self.settings, self.clock.now())
                 view_["previous"] = self._previous_ref(conversation, surface.name)
                 ref = surface.open_thread(view_)
-                self.store.set_desk_ref(conversation_id, surface.name, ref)
+                self.store.set_desk_ref(conversation, surface.name, ref)
                 if copy and inbound.get("media"):   # the first post names it; the copy shows it
                     copy(ref, inbound)
             elif not (copy and copy(ref, inbound)):

@@ -96,13 +96,12 @@ def opening(channel: str, sender_id: str, text: str, settings: Settings,
                      settings, text)
 
 
-def after_customer_message(store: SlaStore, settings: Settings, conversation_id: str, text: str,
+def after_customer_message(store: SlaStore, settings: Settings, conversation: dict[str, Any] | None, text: str,
                            now: datetime) -> dict[str, Any] | None:
-    """A customer's message was committed in a conversation that was open already: raise the
-    priority when a rule says so (unless an agent set it), and put the conversation's due time in
-    place. Idempotent: a retried message computes the same due time and the timer keeps the
-    warnings it gave."""
-    conversation = store.conversation(conversation_id)
+    """A customer's message was committed in a conversation that was open already (`conversation`,
+    read after that): raise the priority when a rule says so (unless an agent set it), and put the
+    conversation's due time in place. Idempotent: a retried message computes the same due time and
+    the timer keeps the warnings it gave."""
     if not conversation or conversation.get("state") != "waiting" or not conversation.get("waiting_since"):
         return None
     priority, when = placement(conversation, settings, text)

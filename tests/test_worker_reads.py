@@ -146,10 +146,12 @@ def test_a_batch_reads_its_messages_contexts_at_once_but_a_chats_second_message_
     assert worker.store()._read_ahead == {}   # nothing left for the next batch
 
 
-def test_the_desk_shows_a_message_without_reading_its_event_again(system):
-    """With a Slack desk, the worker's mirror step used the event it had just read again
-    (GetItem) to show the message in the thread; now it uses the pipeline's read. A redelivery of
-    a message already done still reads it (to mirror what an earlier receive could not)."""
+def test_the_desk_shows_a_message_without_reading_its_event_or_conversation_again(system):
+    """With a Slack desk, the worker's mirror step read the event it had just read again (GetItem)
+    to show the message in the thread, and the SLA step read the conversation the mirror had read;
+    now the mirror uses the pipeline's read of the event and shares the SLA step's read of the
+    conversation. A redelivery of a message already done still reads the event (to mirror what an
+    earlier receive could not)."""
     from functions.handlers import worker
 
     system.use_settings(desk={"slack_channel": "C0DESK0001"})
@@ -167,6 +169,9 @@ def test_the_desk_shows_a_message_without_reading_its_event_again(system):
     with patch.object(botocore.client.BaseClient, "_make_api_call", recording):
         for update in (first, follow_up):
             _worker_calls(system, update)
-    assert "EVENT" not in reads, reads
+    # one read of the conversation a message: the mirror's (the first, whose due time went in with
+    # the decision), shared with the SLA step (the follow-up); before, each also read the event again
+    # and the conversation once or twice more (the SLA step; the thread's key, for its expiry)
+    assert reads == ["CONV", "CONV"], reads
     threads = [c for c in system.slack_api.sent("chat.postMessage") if c.params.get("channel") == "C0DESK0001"]
     assert len(threads) == 2 and threads[1].params.get("thread_ts")   # the follow-up went into the thread

@@ -54,11 +54,12 @@ def desk(store, settings: Settings, clock, policy) -> Desk:
 
 
 def mirror(store, settings: Settings, clock, policy, channel: str, event_id: str,
-           event: dict | None = None, conversation_id: str = "") -> int:
+           event: dict | None = None, conversation_id: str = "", conversation: dict | None = None) -> int:
     """After the pipeline handled a customer's message: show it in the desk (once). `event` and
     `conversation_id`: the event as the pipeline read it and the conversation it decided, when it
     decided in this receive (else, a redelivery of a message already done, the event is read: a
-    receive that failed to mirror it is made good)."""
+    receive that failed to mirror it is made good); `conversation`: that conversation, when the
+    worker read it already."""
     if not settings.desk.enabled:
         return 0
     if event is None or not conversation_id:
@@ -66,14 +67,14 @@ def mirror(store, settings: Settings, clock, policy, channel: str, event_id: str
         conversation_id = (event.get("decision") or {}).get("conversation_id", "")
         if not conversation_id:
             return 0
-    return desk(store, settings, clock, policy).mirror(channel, event_id, event, conversation_id)
+    return desk(store, settings, clock, policy).mirror(channel, event_id, event, conversation_id, conversation)
 
 
-def after_customer_message(store, settings: Settings, clock, inbound: InboundMessage, conversation_id: str):
+def after_customer_message(store, settings: Settings, clock, inbound: InboundMessage, conversation: dict | None):
     """The SLA due time of a conversation a customer wrote in (and the priority the rules give)."""
     from functions import sla
 
-    return sla.after_customer_message(store, settings, conversation_id,
+    return sla.after_customer_message(store, settings, conversation,
                                       sla.customer_text(inbound.subject, inbound.text), clock.now())
 
 

@@ -189,12 +189,14 @@ def handle_record(body: dict, message_id: str = "", held: float | None = None,
                               delay_ack=lambda inbound, seconds: sqs.enqueue_delayed_ack(
                                   inbound.channel, inbound.event_id, seconds),
                               keys=(body["chat_id"], body["sender_id"]) if body.get("sender_id") else None)
+            cid = outcome.decision.conversation_id if outcome.decision else ""
+            # a customer's message in a conversation open already: its SLA step reads the conversation
+            # (a new one's due time went in with the decision), and the desk's mirror uses that read
+            conversation = store().conversation(cid) if cid and not outcome.placed else None
             desk.mirror(store(), store().load_settings(), timer, policy, body["channel"], body["event_id"],
-                        outcome.event, outcome.decision.conversation_id if outcome.decision else "")
-            if outcome.decision and not outcome.placed:   # a customer's message in an open conversation:
-                # the SLA due time and the rules' priority (a new one's went in with the decision)
-                desk.after_customer_message(store(), store().load_settings(), timer, outcome.inbound,
-                                            outcome.decision.conversation_id)
+                        outcome.event, cid, conversation)
+            if cid and not outcome.placed:   # the SLA due time and the rules' priority
+                desk.after_customer_message(store(), store().load_settings(), timer, outcome.inbound, conversation)
     except DeferDelivery as exc:
         log.warning("deferring %s/%s by %.0fs", body["channel"], body["event_id"], exc.seconds)
         if deferrals is not None:

@@ -210,11 +210,11 @@ class DeskStore:
         self.ddb.update_item(TableName=self.table, Key=desk_key(action_id),
                              UpdateExpression="SET confirmed = :y", ExpressionAttributeValues=to_item({":y": True}))
 
-    def set_desk_ref(self, conversation_id: str, surface: str, ref: dict[str, Any]) -> bool:
+    def set_desk_ref(self, conversation: dict[str, Any], surface: str, ref: dict[str, Any]) -> bool:
         """The surface's thread of a conversation, both ways: on the conversation, and a key that
-        finds the conversation from the thread (an agent's message names only its thread)."""
-        conversation = self.conversation(conversation_id) or {}
-        keep = conversation.get(TTL_ATTRIBUTE)
+        finds the conversation from the thread (an agent's message names only its thread), kept as
+        long as the conversation (`conversation`: as read, for its id and expiry)."""
+        conversation_id, keep = conversation["conversation_id"], conversation.get(TTL_ATTRIBUTE)
         try:
             self.ddb.transact_write_items(TransactItems=[
                 {"Update": {"TableName": self.table, "Key": conversation_key(conversation_id),
