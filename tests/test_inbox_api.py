@@ -221,3 +221,27 @@ def test_results_give_the_charts_first_response_per_day_sla_attainment_and_per_a
     assert day["first_response_p50"] == 1.0
     assert stats["agents"]["inbox:olena-koval"]["answered"] == 1
     assert call(inbox, "GET", "/admin/api/stats", token=olena)[0] == 403     # results are the admins'
+
+
+def test_a_close_and_the_customers_next_message_in_one_batch_open_a_new_conversation(inbox):
+    """The worker reads a batch's chats at its start; an agent's close queued ahead of the
+    customer's next message changes only the chat's status, so the message, read as "open", would
+    have joined the closed conversation (and gone unanswered). The decision is committed only on
+    the chat as read, status included: it reads again and opens a new conversation."""
+    olena = inbox.tokens["Olena"]
+    cid = telegram_customer(inbox)
+    inbox.clock.current += timedelta(minutes=1)
+    assert call(inbox, "POST", f"/admin/api/conversations/{cid}/close", {}, token=olena)[0] == 202
+    inbox.clock.current += timedelta(minutes=1)
+    template = load_fixture("telegram", "text_private")
+    again = update_from(template, 852741002, at=inbox.clock.now(), message_id=1500, text="One more question")
+    other = update_from(template, 852741003, at=inbox.clock.now())
+    other["message"]["chat"]["id"] = other["message"]["from"]["id"] = 2222222
+    for update in (again, other):
+        assert inbox.post_update(update).status_code == 200
+    assert inbox.pump.pump_once() == 3   # one batch: the close, then both customers (read ahead)
+    chat = inbox.store.chat("telegram", "1111111")
+    assert chat["conversation_id"] != cid and chat["status"] == "open"
+    closed = inbox.store.conversation(cid)
+    assert closed["status"] == "closed" and closed["messages"] == 1
+    assert inbox.store.conversation(chat["conversation_id"])["state"] == "waiting"

@@ -130,10 +130,14 @@ class ConversationStore:
             "ExpressionAttributeValues": to_item({":d": decision.to_dict(), ":t": at, ":e": event_expiry,
                                                   **({} if decision.acknowledge else {":done": "done"})}),
         }}]
+        # the chat as it was read: its conversation, last activity and status (an agent's close or
+        # reopen moves the status alone, and a decision on a chat read before it would put the
+        # message in a closed conversation, or open a second one beside a reopened one)
         chat_condition = ("attribute_not_exists(pk)" if previous is None
-                          else "conversation_id = :old AND last_activity_at = :seen")
+                          else "conversation_id = :old AND last_activity_at = :seen AND #chat_status = :was")
         chat_values = {} if previous is None else {":old": previous.conversation_id,
-                                                   ":seen": previous.last_activity_at}
+                                                   ":seen": previous.last_activity_at, ":was": previous.status}
+        chat_names = {} if previous is None else {"#chat_status": "status"}
         if decision.new_conversation:
             items.append({"Put": {
                 "TableName": self.table,
@@ -142,7 +146,8 @@ class ConversationStore:
                     "conversation_id": cid, "status": "open", "opened_at": at, "last_activity_at": at,
                     "reference": decision.reference, TTL_ATTRIBUTE: keep}),
                 "ConditionExpression": chat_condition,
-                **({"ExpressionAttributeValues": to_item(chat_values)} if chat_values else {}),
+                **({"ExpressionAttributeValues": to_item(chat_values),
+                    "ExpressionAttributeNames": chat_names} if chat_values else {}),
             }})
             priority, due = placed or ("normal", None)
             conversation = {
@@ -172,7 +177,7 @@ class ConversationStore:
                 "TableName": self.table, "Key": chat_key(inbound.channel, inbound.chat_id),
                 "UpdateExpression": "SET last_activity_at = :t, #ttl = :e",
                 "ConditionExpression": chat_condition,
-                "ExpressionAttributeNames": {"#ttl": TTL_ATTRIBUTE},
+                "ExpressionAttributeNames": {"#ttl": TTL_ATTRIBUTE, **chat_names},
                 "ExpressionAttributeValues": to_item({":t": at, ":e": keep, **chat_values}),
             }})
             items.append({"Update": {
