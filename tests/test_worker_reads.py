@@ -175,3 +175,23 @@ def test_the_desk_shows_a_message_without_reading_its_event_or_conversation_agai
     assert reads == ["CONV", "CONV"], reads
     threads = [c for c in system.slack_api.sent("chat.postMessage") if c.params.get("channel") == "C0DESK0001"]
     assert len(threads) == 2 and threads[1].params.get("thread_ts")   # the follow-up went into the thread
+
+
+def test_a_batch_whose_read_ahead_fails_is_handled_message_by_message(system, monkeypatch):
+    """The batch's one read failing (DynamoDB throttling it past botocore's retries, say) must not
+    fail the batch: each message reads on its own, as before the read ahead, and fails alone."""
+    from functions.handlers import worker
+
+    worker.store().load_settings()
+
+    def throttled(requests):
+        raise RuntimeError("BatchGetItem left keys unprocessed five times")
+
+    monkeypatch.setattr(worker.store(), "read_ahead", throttled)
+    template = load_fixture("telegram", "text_private")
+    for n in range(3):
+        update = update_from(template, 720000 + n)
+        update["message"]["chat"]["id"] = update["message"]["from"]["id"] = 8200000 + n
+        assert system.post_update(update).status_code == 200
+    assert system.pump.pump_once() == 3
+    assert len(system.telegram_api.sent("sendMessage")) == 3

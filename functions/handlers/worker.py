@@ -227,7 +227,11 @@ def handle(event) -> dict:
     def one(record) -> None:
         handle_record(json.loads(record.body), record.message_id, held.get(record.message_id), timer, deferrals)
 
-    read_ahead(raw.get("Records", []))   # in the order they are handled (held slots first)
+    try:
+        read_ahead(raw.get("Records", []))   # in the order they are handled (held slots first)
+    except Exception:   # throttled, a secret unreadable: each message reads on its own, and fails alone
+        log.warning("reading the batch ahead failed; each message reads its own", exc_info=True)
+        store().forget_read_ahead()
     try:
         response = process_partial_response(event=raw, record_handler=one, processor=batch_processor(fifo))
     finally:   # what the batch did not use is not the next batch's: the table moves on
