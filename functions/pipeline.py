@@ -195,6 +195,17 @@ def _forgotten(store: Store, inbound: InboundMessage, preloaded: tuple | None) -
     return customer_data.forgotten(store, tokens.secret, inbound)
 
 
+def _erased(store: Store, inbound: InboundMessage, contact, preloaded: tuple | None) -> bool:
+    """No contact, and the person was erased after this message was written: a redelivery or an
+    old queued message must not bring them back, so it is dropped, and the event the webhook
+    stored again goes too."""
+    if contact is not None or not _forgotten(store, inbound, preloaded):
+        return False
+    store.delete_event(inbound.channel, inbound.event_id)
+    log.info("message of an erased contact dropped", extra={"event_id": inbound.event_id})
+    return True
+
+
 def tombstone_digest(store: Store, channel: str, sender_id: str) -> str | None:
     if not hasattr(store, "tombstone"):
         return None
@@ -263,11 +274,7 @@ def process(channel: str, event_id: str, store: Store, sender: Sender, clock: Cl
             store.mark_done(inbound)   # our own bot's message, which the payload did not mark as such
             return Outcome("ignored-own")
         contact, chat = preloaded[:2] if preloaded else store.load_context(inbound)
-        if contact is None and _forgotten(store, inbound, preloaded):
-            # erased after this was written: a redelivery or an old queued message must not bring
-            # the person back, and the event the webhook stored again goes too
-            store.delete_event(inbound.channel, inbound.event_id)
-            log.info("message of an erased contact dropped", extra={"event_id": inbound.event_id})
+        if _erased(store, inbound, contact, preloaded):
             return Outcome("forgotten")
         # An answer to something we asked (a rating, a comment, an address) is not a new question.
         handled = followups.handle(inbound, contact, store, settings, clock.now(),
@@ -284,6 +291,8 @@ def process(channel: str, event_id: str, store: Store, sender: Sender, clock: Cl
             break
         if attempt:   # the previous commit lost a race: read the chat and contact again
             contact, chat = store.load_context(inbound)
+            if _erased(store, inbound, contact, None):   # the race lost was to an erasure
+                return Outcome("forgotten")
         inbound = with_profile(inbound, contact, sender)
         now = clock.now()
         candidate = decide(inbound, contact, chat, settings, now)

@@ -253,3 +253,29 @@ def test_a_customer_who_came_back_to_the_same_chat_is_erased(system):
     removed = json.loads(response.body)["removed"]
     assert removed["conversations"] == 2 and removed["chats"] == 1, removed
     assert leaks(scan_table(system)) == []
+
+
+def test_an_erasure_while_the_worker_decides_is_not_undone_by_its_retry(customer, monkeypatch):
+    """The worker read the person (a batch reads its messages' contexts at its start); the erasure
+    comes before its decision is written: the decision's commit fails on the chat the erasure
+    deleted, and the retry, finding no contact, checks the tombstone again instead of deciding as
+    for a new customer (which would bring the person back and answer them)."""
+    from functions.handlers import customers, worker
+
+    system = customer
+    later = update_from(load_fixture("telegram", "text_private"), 852741051, text="Ще одне питання")
+    assert system.post_update(later).status_code == 200
+    commit = worker.store().commit_decision
+    erased = []
+
+    def erasure_first(*args, **kwargs):
+        if not erased:
+            erased.append(customers.forget("telegram:1111111", "Dana Admin", {"surface": "test"}))
+        return commit(*args, **kwargs)
+
+    monkeypatch.setattr(worker.store(), "commit_decision", erasure_first)
+    sent_before = len(system.sent())
+    system.pump.drain()
+    assert erased and erased[0]["conversations"] == 2
+    assert leaks(scan_table(system), PERSONAL + ["Ще одне питання"]) == []
+    assert len(system.sent()) == sent_before
