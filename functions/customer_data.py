@@ -26,7 +26,7 @@ from datetime import datetime
 from typing import Any, Callable, Protocol
 
 from functions.clock import iso
-from functions.ports import SendError
+from functions.ports import SendError, SurfaceGone
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,8 @@ class MailBucket(Protocol):
 
 class DeskEraser(Protocol):
     def erase_thread(self, ref: dict[str, Any]) -> int:
-        """Delete our own posts of a desk thread (parent and replies); returns how many."""
+        """Delete our posts of a desk thread (a Slack thread's parent and replies, a Telegram topic
+        whole); returns how many. `SurfaceGone` when the surface cannot be reached any more."""
         ...
 
 
@@ -219,7 +220,7 @@ def forget(store, mail: MailBucket, desks: dict[str, DeskEraser], secret: bytes,
     person = find(store, spec)
     removed = {kind: 0 for kind in ("contacts", "conversations", "messages", "events", "chats", "tasks",
                                     "message_ids", "desk_records", "desk_threads", "desk_posts", "references",
-                                    "raw_mails", "pointers")}
+                                    "raw_mails", "pointers", "desk_unreachable")}
     keys: dict[str, list[dict[str, Any]]] = {kind: [] for kind in removed}
     probe: dict[str, list[dict[str, Any]]] = {"chats": [], "tasks": [], "message_ids": [], "events": [],
                                               "desk_records": [], "desk_threads": [], "references": []}
@@ -255,10 +256,14 @@ def forget(store, mail: MailBucket, desks: dict[str, DeskEraser], secret: bytes,
                 if eraser:
                     try:
                         removed["desk_posts"] += eraser.erase_thread(ref)
+                    except SurfaceGone as exc:   # nobody can read or change it through us: the rest goes
+                        removed["desk_unreachable"] += 1
+                        log.warning("erasure: the %s desk of %s cannot be reached (%s); its posts stay there",
+                                    surface, meta.get("reference"), exc)
                     except SendError as exc:
-                        raise DeskRefused(
-                            f"the {surface} desk would not delete the posts of {meta.get('reference')} ({exc}); "
-                            "nothing stored was erased yet: put that right and erase again") from exc
+                        then = "try again" if exc.retryable else "put that right and erase again"
+                        raise DeskRefused(f"the {surface} desk would not delete the posts of "
+                                          f"{meta.get('reference')} ({exc}); nothing stored was erased yet: {then}") from exc
     probe["message_ids"] = store.message_id_keys(message_ids)
     probe["events"] += person.events
     owned = {m["conversation_id"] for m in keys["conversations"]}
@@ -281,7 +286,7 @@ def forget(store, mail: MailBucket, desks: dict[str, DeskEraser], secret: bytes,
         store.put_tombstone(keyed_hash(secret, *_split(identity)), now)
     store.delete_keys(keys["pointers"] + keys["contacts"])
     for kind in removed:
-        if kind not in ("desk_posts", "raw_mails"):
+        if kind not in ("desk_posts", "raw_mails", "desk_unreachable"):   # counted as they went
             removed[kind] = len({(k["pk"], k["sk"]) for k in keys[kind]})
     log.info("contact erased", extra={"identities": len(person.identities), "removed": removed})
     return removed

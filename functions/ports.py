@@ -26,6 +26,14 @@ class SendError(Exception):
         self.retry_after = retry_after
 
 
+class SurfaceGone(SendError):
+    """A desk surface that cannot be reached any more: its group or channel deleted, the bot
+    removed from it. Nothing there can be changed by us again (erasure says so and goes on)."""
+
+    def __init__(self, message: str):
+        super().__init__(message, retryable=False)
+
+
 class Sender(Protocol):
     def send(self, ack: Acknowledgement) -> SentMessage: ...
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from functions.models import InboundMessage
-from functions.ports import SendError
+from functions.ports import SendError, SurfaceGone
 
 SURFACE = "slack"
 ACTIONS = {"desk_assign": "assign", "desk_priority": "priority", "desk_close": "close", "desk_reopen": "reopen"}
@@ -189,8 +189,13 @@ class SlackDesk:
         removed, cursor = 0, None
         replies: list[str] = []
         while True:
-            answer = self.sender._call("conversations_replies", channel=ref["channel"], ts=ref["ts"],
-                                       limit=200, **({"cursor": cursor} if cursor else {}))
+            try:
+                answer = self.sender._call("conversations_replies", channel=ref["channel"], ts=ref["ts"],
+                                           limit=200, **({"cursor": cursor} if cursor else {}))
+            except SendError as exc:   # the channel deleted, or the bot out of it
+                if any(gone in str(exc) for gone in ("channel_not_found", "not_in_channel")):
+                    raise SurfaceGone(str(exc)) from exc
+                raise
             replies += [m["ts"] for m in answer.get("messages", [])
                         if m.get("ts") != ref["ts"] and (m.get("bot_id") or m.get("user") == own)]
             cursor = (answer.get("response_metadata") or {}).get("next_cursor")

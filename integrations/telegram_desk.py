@@ -22,7 +22,7 @@ from typing import Any
 
 from functions.clock import iso
 from functions.models import InboundMessage
-from functions.ports import SendError
+from functions.ports import SendError, SurfaceGone
 from integrations import telegram
 from integrations.telegram import CHANNEL, MEDIA_KINDS, MalformedUpdate, _date, _int, _object, _str
 
@@ -297,8 +297,11 @@ class TelegramDesk:
         try:
             self.sender.call(run)
         except SendError as exc:
-            if any(gone in str(exc).lower() for gone in ("topic_id_invalid", "thread not found")):
+            text = str(exc).lower()
+            if any(gone in text for gone in ("topic_id_invalid", "thread not found")):
                 return 0
+            if any(gone in text for gone in ("chat not found", "bot was kicked", "bot is not a member")):
+                raise SurfaceGone(str(exc)) from exc   # the group deleted, or the bot out of it
             raise
         return 1
 

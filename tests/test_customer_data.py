@@ -279,3 +279,18 @@ def test_an_erasure_while_the_worker_decides_is_not_undone_by_its_retry(customer
     assert erased and erased[0]["conversations"] == 2
     assert leaks(scan_table(system), PERSONAL + ["Ще одне питання"]) == []
     assert len(system.sent()) == sent_before
+
+
+def test_an_erasure_goes_on_when_the_slack_desk_channel_is_gone(customer):
+    """The desk channel deleted (or the bot taken out of it) can never be cleaned up by us: the
+    erasure of everything stored goes on and says the thread was unreachable."""
+    from cli.standins.base import Reply
+
+    system = customer
+    system.slack_api.fail_next(Reply(200, {"ok": False, "error": "channel_not_found"}), times=5,
+                               method="conversations.replies")
+    response = system.client.http.delete("/admin/api/contacts/telegram:1111111", headers=ADMIN)
+    assert response.status_code == 200, response.body
+    removed = json.loads(response.body)["removed"]
+    assert removed["desk_unreachable"] == 2 and removed["conversations"] == 2, removed   # both threads
+    assert leaks(scan_table(system)) == []

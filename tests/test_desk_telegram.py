@@ -405,3 +405,23 @@ def test_an_erasure_the_bot_has_no_right_for_says_why_and_can_be_run_again(desk)
     response = desk.client.http.delete("/admin/api/contacts/telegram:1111111", headers=ADMIN)
     assert response.status_code == 200 and json.loads(response.body)["removed"]["desk_posts"] == 1
     assert (GROUP, topic) not in desk.telegram_api.topics
+
+
+def test_an_erasure_goes_on_when_the_desk_group_is_gone_and_asks_to_try_again_when_telegram_fails(desk):
+    """A desk group deleted (or the bot removed from it) can never be reached again: the erasure
+    goes on and counts the topic as unreachable, instead of refusing for good. Telegram failing
+    for now (5xx) stops it before anything stored is erased, and says to try again."""
+    from test_customer_data import ADMIN
+
+    topic = telegram_customer(desk)
+    desk.telegram_api.fail_next(status=500, times=10)
+    response = desk.client.http.delete("/admin/api/contacts/telegram:1111111", headers=ADMIN)
+    assert response.status_code == 502 and "try again" in json.loads(response.body)["error"]
+    assert desk.store.contact("telegram", CUSTOMER_CHAT)
+    desk.telegram_api.reset()   # the group deleted: Telegram no longer knows the chat
+    desk.telegram_api.fail_next(status=400, description="Bad Request: chat not found", times=10)
+    response = desk.client.http.delete("/admin/api/contacts/telegram:1111111", headers=ADMIN)
+    assert response.status_code == 200, response.body
+    removed = json.loads(response.body)["removed"]
+    assert removed["desk_unreachable"] == 1 and removed["desk_posts"] == 0 and removed["conversations"] == 1
+    assert not desk.store.contact("telegram", CUSTOMER_CHAT) and topic
