@@ -286,7 +286,8 @@ class Desk:
         else:
             outcome, reason = record.get("outcome", action.kind), ""
         if not record.get("confirmed"):
-            self._show(action, outcome, reason)
+            # a reply to a closed conversation opened it again: every surface shows it open
+            self._show(action, outcome, reason, reopened=action.kind == "reply" and record.get("outcome") == "reopened")
         return outcome
 
     def _deliver_reply(self, record: dict[str, Any], conversation: dict[str, Any]) -> tuple[str, str]:
@@ -312,20 +313,28 @@ class Desk:
                                    first_response=first_response(conversation, self.settings, now, action.agent))
         return "sent", ""
 
-    def _show(self, action: DeskAction, outcome: str, reason: str) -> None:
-        """Confirm where the agent acted; show the action in the other surfaces; refresh the parent."""
+    def _show(self, action: DeskAction, outcome: str, reason: str, reopened: bool = False) -> None:
+        """Confirm where the agent acted; show the action in the other surfaces; refresh the parent
+        (`reopened`: a reply opened a closed conversation, which reopens its Telegram topic too)."""
         conversation = self.store.conversation(action.conversation_id) or {}
         refs = desk_refs(conversation)
+        changed = "reopen" if reopened else action.kind
         for surface in self.surfaces:
             ref = refs.get(surface.name)
+            redraw = ref and changed in ("close", "reopen", "assign", "priority")
+            if redraw and reopened:   # opened before the reply is shown in it: a closed topic takes no posts
+                self._redraw(surface, ref, conversation, changed)
             if surface.name == action.origin.get("surface"):
                 surface.confirm(action.origin, outcome, reason)
             elif ref and action.kind in ("reply", "note"):
                 surface.post(ref, agent_line(action, outcome, reason))
-            if ref and action.kind in ("close", "reopen", "assign", "priority"):
-                surface.update_parent(ref, view(conversation, [], self.settings, self.clock.now())
-                                      | self._first_in(conversation) | {"changed": action.kind})
+            if redraw and not reopened:   # after the line: a close shows the agent's last word first
+                self._redraw(surface, ref, conversation, changed)
         self.store.mark_confirmed(action.action_id)
+
+    def _redraw(self, surface, ref: dict[str, Any], conversation: dict[str, Any], changed: str) -> None:
+        surface.update_parent(ref, view(conversation, [], self.settings, self.clock.now())
+                              | self._first_in(conversation) | {"changed": changed})
 
     def _first_in(self, conversation: dict[str, Any]) -> dict[str, Any]:
         """The parent keeps what the customer first wrote and what we answered when it is redrawn."""

@@ -425,3 +425,24 @@ def test_an_erasure_goes_on_when_the_desk_group_is_gone_and_asks_to_try_again_wh
     removed = json.loads(response.body)["removed"]
     assert removed["desk_unreachable"] == 1 and removed["desk_posts"] == 0 and removed["conversations"] == 1
     assert not desk.store.contact("telegram", CUSTOMER_CHAT) and topic
+
+
+def test_a_slack_reply_to_a_closed_conversation_reopens_its_telegram_topic(desk):
+    """Closed in Telegram, answered from the Slack thread: the reply opens the conversation again
+    (the inbox shows it open), so the topic is reopened too, before the reply is shown in it."""
+    from test_desk_slack import DESK as SLACK_DESK, agent_says as slack_agent_says
+
+    desk.slack_api.add_user("U0AGENT001", "Mykola Shevchuk", first_name="Mykola", locale="uk-UA")
+    desk.use_settings(desk={"telegram_group": GROUP, "slack_channel": SLACK_DESK})
+    desk.deliver(load_fixture("telegram", "text_private"))
+    conversation = conversation_of(desk, "telegram", CUSTOMER_CHAT)
+    topic, thread = conversation["desk_telegram"]["topic"], conversation["desk_slack"]["ts"]
+    press(desk, topic, button(desk, topic, "Close"))
+    assert desk.telegram_api.topics[(GROUP, topic)]["closed"]
+    slack_agent_says(desk, thread, "One more thing: it ships tomorrow")
+    assert conversation_of(desk, "telegram", CUSTOMER_CHAT)["status"] == "open"
+    assert not desk.telegram_api.topics[(GROUP, topic)]["closed"]
+    order = [c.method for c in desk.telegram_api.calls
+             if c.method in ("reopenForumTopic", "sendMessage") and str(c.params.get("chat_id")) == GROUP]
+    assert order[-2:] == ["reopenForumTopic", "sendMessage"]   # open, then the reply's line in it
+    assert button(desk, topic, "Close")   # the first post offers Close again, not Reopen
