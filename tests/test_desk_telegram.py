@@ -401,6 +401,9 @@ def test_an_erasure_the_bot_has_no_right_for_says_why_and_can_be_run_again(desk)
     error = json.loads(response.body)["error"]
     assert "telegram desk would not delete" in error and "not enough rights" in error.lower(), error
     assert (GROUP, topic) in desk.telegram_api.topics and desk.store.contact("telegram", CUSTOMER_CHAT)
+    entries = json.loads(desk.client.http.get("/admin/api/audit", headers=ADMIN).body)["entries"]
+    [refused] = [e for e in entries if e["action"] == "contact.erase-refused"]   # on record, with why
+    assert "not enough rights" in refused["details"]["reason"].lower() and "1111111" not in json.dumps(refused)
     desk.telegram_api.add_forum(GROUP)   # the right given, the erasure again
     response = desk.client.http.delete("/admin/api/contacts/telegram:1111111", headers=ADMIN)
     assert response.status_code == 200 and json.loads(response.body)["removed"]["desk_posts"] == 1

@@ -72,7 +72,12 @@ def export(spec: str, who: str, origin: dict[str, Any], with_notes: bool = False
 
 def forget(spec: str, who: str, origin: dict[str, Any]) -> dict[str, int]:
     store, now = _store(), _now()
-    removed = customer_data.forget(store, mail_bucket(), desk_erasers(), tokens.secret(), spec, now)
+    try:
+        removed = customer_data.forget(store, mail_bucket(), desk_erasers(), tokens.secret(), spec, now)
+    except customer_data.DeskRefused as exc:   # stopped part way (a desk's posts may be gone already): on record too
+        audit.record(store, who, "contact.erase-refused", _target(spec), now, origin, days=audit_days(),
+                     reason=str(exc)[:300])
+        raise
     audit.record(store, who, "contact.erase", _target(spec), now, origin, days=audit_days(), removed=removed)
     return removed
 
