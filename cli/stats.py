@@ -37,14 +37,16 @@ def run(since: str | None, until: str | None, as_json: bool) -> int:
               f"{row['csat_average'] if row['csat_average'] is not None else '–':>6}"
               f"{('%d%%' % round(100 * row['response_rate'])) if row['response_rate'] is not None else '–':>10}")
     print()
-    print("first response (minutes: median / p90, wall clock and business time)")
-    print(f"{'':<22}{'answered':>9}{'wall':>16}{'business':>16}{'replies/conv':>14}{'to close':>10}")
+    print("first response (minutes: median / p90, wall clock and business time); CSAT per agent: the")
+    print("ratings of the conversations assigned to them (else they answered first)")
+    print(f"{'':<22}{'answered':>9}{'wall':>16}{'business':>16}{'replies/conv':>14}{'to close':>10}{'CSAT':>6}")
     rows = [(c, r) for c, r in summary.items()] + [(a, r) for a, r in responses["agents"].items()]
     for name, row in rows:
         print(f"{name[:22]:<22}{row.get('answered', 0):>9}{_pair(row['first_response_minutes']):>16}"
               f"{_pair(row['first_response_business_minutes']):>16}"
               f"{_number(row.get('replies_per_conversation')):>14}"
-              f"{_number((row.get('minutes_to_close') or {}).get('median')):>10}")
+              f"{_number((row.get('minutes_to_close') or {}).get('median')):>10}"
+              f"{_number(row.get('csat_average')):>6}")
     return 0
 
 

@@ -88,7 +88,8 @@ def _response_times(facts: list[dict[str, Any]]) -> dict[str, Any]:
 
 def summarise_responses(facts: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """First response (wall and business minutes, median and p90) per channel and per agent;
-    replies per conversation and time to close per channel, from the per-conversation facts."""
+    replies per conversation and time to close per channel; CSAT per agent (`surveys.rated_agent`):
+    all from the per-conversation facts."""
     first = [f for f in facts if f["sk"].startswith("first_response#")]
     closes = [f for f in facts if f["sk"].startswith("close#")]
     channels: dict[str, Any] = {}
@@ -102,8 +103,13 @@ def summarise_responses(facts: list[dict[str, Any]]) -> dict[str, dict[str, Any]
             "minutes_to_close": {"median": percentile([float(f["minutes_to_close"]) for f in mine], 0.5),
                                  "p90": percentile([float(f["minutes_to_close"]) for f in mine], 0.9)},
         }
-    agents = {agent: _response_times([f for f in first if f["agent"] == agent])
-              for agent in sorted({f["agent"] for f in first})}
+    ratings = [f for f in facts if f["sk"].startswith("csat#") and f.get("agent")]
+    agents = {}
+    for agent in sorted({f["agent"] for f in first} | {f["agent"] for f in ratings}):
+        scores = [int(f["score"]) for f in ratings if f["agent"] == agent]
+        agents[agent] = {**_response_times([f for f in first if f["agent"] == agent]),
+                         "csat_average": round(sum(scores) / len(scores), 2) if scores else None,
+                         "csat_responses": len(scores)}
     return {"channels": channels, "agents": agents}
 
 

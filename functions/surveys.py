@@ -52,6 +52,7 @@ class Postpone(Exception):
 
 class SurveyStore(JobStore, Protocol):
     def add_stats(self, channel: str, now: datetime, **increments: int) -> None: ...
+    def put_rating_fact(self, conversation: dict[str, Any], score: int, agent: str | None, day: datetime) -> None: ...
     def reschedule_task(self, kind: str, conversation_id: str, due: datetime) -> None: ...
     def update_contact(self, channel: str, sender_id: str, **fields: Any) -> None: ...
     def update_conversation(self, conversation_id: str, **fields: Any) -> None: ...
@@ -167,11 +168,21 @@ def record_answer(store: SurveyStore, conversation_id: str, respondent: str, sco
             old = "nps_promoters" if previous >= 9 else "nps_detractors" if previous <= 6 else "nps_passives"
             if old != group:
                 store.add_stats(conversation["channel"], now, **{group: 1, old: -1})
-    elif previous is None:
-        store.add_stats(conversation["channel"], now, csat_sum=score, csat_count=1)
-    elif previous != score:   # a changed answer moves the average, not the response count
-        store.add_stats(conversation["channel"], now, csat_sum=score - previous)
+    else:
+        if previous is None:
+            store.add_stats(conversation["channel"], now, csat_sum=score, csat_count=1)
+        elif previous != score:   # a changed answer moves the average, not the response count
+            store.add_stats(conversation["channel"], now, csat_sum=score - previous)
+        first = conversation.get("csat_at") if previous is not None else None
+        store.put_rating_fact(conversation, score, rated_agent(conversation),
+                              datetime.fromisoformat(first) if first else now)
     return conversation
+
+
+def rated_agent(conversation: dict[str, Any]) -> str | None:
+    """Whom a conversation's rating counts for: its assignee, else the agent who answered it first
+    (None when no agent did: the acknowledgement alone)."""
+    return conversation.get("assignee") or conversation.get("first_response_by") or None
 
 
 def thanks(conversation: dict[str, Any], score: int, kind: str = "csat") -> str:

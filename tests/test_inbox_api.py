@@ -245,3 +245,30 @@ def test_a_close_and_the_customers_next_message_in_one_batch_open_a_new_conversa
     closed = inbox.store.conversation(cid)
     assert closed["status"] == "closed" and closed["messages"] == 1
     assert inbox.store.conversation(chat["conversation_id"])["state"] == "waiting"
+
+
+def test_csat_counts_for_the_assignee_else_the_first_responder_and_a_changed_answer_once(inbox):
+    """A rating counts for the conversation's assignee, or else the agent who answered it first; a
+    customer who changes their answer the next day moves the average, and is still one response."""
+    from test_surveys import close_and_survey, telegram_press
+
+    olena = inbox.tokens["Olena"]
+    cid = telegram_customer(inbox)
+    act(inbox, olena, cid, "reply", {"text": "Here we are."})
+    other = update_from(load_fixture("telegram", "text_private"), 852741020, at=inbox.clock.now())
+    other["message"]["chat"]["id"] = other["message"]["from"]["id"] = 2222222
+    inbox.deliver(other)
+    second = inbox.store.chat("telegram", "2222222")["conversation_id"]
+    act(inbox, olena, second, "reply", {"text": "On it."})
+    act(inbox, olena, second, "assign", {"agent": "Mykola Bondar"})
+    close_and_survey(inbox, 30)
+    telegram_press(inbox, cid, 4)
+    telegram_press(inbox, second, 5, user=2222222, update_id=900000003)
+    inbox.clock.current += timedelta(days=1)
+    telegram_press(inbox, cid, 2, update_id=900000002)   # changed their mind the next day
+    status, stats = call(inbox, "GET", "/admin/api/stats?since=2026-11-01&until=2026-11-30", headers=ADMIN)
+    assert status == 200
+    agents = stats["agents"]
+    assert (agents["inbox:olena-koval"]["csat_average"], agents["inbox:olena-koval"]["csat_responses"]) == (2.0, 1)
+    assert (agents["inbox:mykola-bondar"]["csat_average"], agents["inbox:mykola-bondar"]["csat_responses"]) == (5.0, 1)
+    assert stats["channels"]["telegram"]["csat_responses"] == 2

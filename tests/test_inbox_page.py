@@ -177,9 +177,9 @@ def test_the_results_tab_draws_its_charts_inline(browser, dev):
         expect(page.get_by_text("signed in as admin")).to_be_visible()
         page.get_by_role("button", name="Results").click()
         for title in ("First response per day", "SLA attainment per day", "Conversations per channel",
-                      "First response per agent"):
+                      "First response per agent", "CSAT per agent"):
             expect(page.get_by_role("img", name=re.compile(title))).to_be_visible()
-        expect(page.locator("#charts figure")).to_have_count(4)
+        expect(page.locator("#charts figure")).to_have_count(5)
         expect(page.locator("#charts figure").nth(2).locator("rect").first).to_be_attached()   # a bar per channel
     finally:
         page.close()

@@ -82,6 +82,13 @@ class StatsStore:
     def add_stats(self, channel: str, now: datetime, **increments: int) -> None:
         self.ddb.update_item(**stats_update(self.table, channel, now, increments)["Update"])
 
+    def put_rating_fact(self, conversation: dict[str, Any], score: int, agent: str | None, day: datetime) -> None:
+        """A conversation's CSAT answer with the agent it counts for, in the facts of `day` (the
+        first answer's: a changed answer replaces it there instead of counting twice)."""
+        fact = count_fact(self.table, "csat", conversation["channel"], conversation["conversation_id"], day,
+                          score=score, agent=agent)
+        self.ddb.put_item(**fact["Put"])
+
     def _partitions(self, partitions: list[str]) -> list[dict[str, Any]]:
         """Every item of these partitions, a query each, a few at a time (one day is 25 of them)."""
         with ThreadPoolExecutor(max_workers=8) as pool:
