@@ -2,6 +2,7 @@
 the queue, a late message using a window's spare, the channel's own "retry after" held the same way."""
 from __future__ import annotations
 
+import json
 from collections import Counter
 from datetime import timedelta
 
@@ -156,3 +157,15 @@ def test_an_unreadable_redelivered_message_fails_alone(system):
         record("not json", "bad", 2),
         record('{"channel": "telegram", "event_id": "404", "chat_id": "1", "sender_id": "1"}', "good", 2)]}, None))
     assert answer == {"batchItemFailures": [{"itemIdentifier": "bad"}]}
+
+    # bodies that are JSON but no event (odd types where the reads ahead look): each fails or is
+    # skipped alone; the batch's one read and its holds still serve the good ones
+    hostile = {"list-channel": '{"channel": ["telegram"], "event_id": "1"}', "array": "[]",
+               "dict-chat": '{"channel": "telegram", "event_id": "405", "chat_id": {"a": 1}, "sender_id": "9"}',
+               "null-event": '{"channel": "telegram", "event_id": null, "chat_id": "2", "sender_id": "2"}'}
+    good = [record(json.dumps({"channel": "telegram", "event_id": str(n), "chat_id": str(n), "sender_id": str(n)}),
+                   f"good-{n}", 2) for n in (406, 407)]
+    answer = worker.handle(SQSEvent({"Records": [record(body, name, 2) for name, body in hostile.items()] + good},
+                                    None))
+    failed = {f["itemIdentifier"] for f in answer["batchItemFailures"]}
+    assert failed <= set(hostile) and not failed & {"good-406", "good-407"}, failed

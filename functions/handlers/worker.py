@@ -219,16 +219,18 @@ def handle(event) -> dict:
     raw = event.to_dict()
     records = raw.get("Records", [])
     fifo = any(r.get("eventSourceARN", "").endswith(".fifo") for r in records)
-    held = holds(records)
+    bodies = read_bodies(records)
+    held = holds(records, bodies)
     if held:
         raw = {**raw, "Records": by_held_slot(records, held)}
     timer, deferrals = InvocationClock(clock), {}
 
     def one(record) -> None:
-        handle_record(json.loads(record.body), record.message_id, held.get(record.message_id), timer, deferrals)
+        body = bodies.get(record.message_id) or json.loads(record.body)   # unreadable: fails here, alone
+        handle_record(body, record.message_id, held.get(record.message_id), timer, deferrals)
 
     try:
-        read_ahead(raw.get("Records", []))   # in the order they are handled (held slots first)
+        read_ahead(raw.get("Records", []), bodies)   # in the order they are handled (held slots first)
     except Exception:   # throttled, a secret unreadable: each message reads on its own, and fails alone
         log.warning("reading the batch ahead failed; each message reads its own", exc_info=True)
         store().forget_read_ahead()
@@ -256,18 +258,29 @@ def batch_processor(fifo: bool):
     return processor
 
 
-def holds(records: list[dict]) -> dict[str, float]:
-    """The send moments held for the batch's redelivered messages (message id → moment), one read.
-    A body that cannot be read is left to fail on its own in the batch."""
+def read_bodies(records: list[dict]) -> dict[str, dict]:
+    """The batch's queue messages (message id → body), parsed once for the batch's reads and its
+    handling; one that is not a queued event is left out, to fail on its own when handled."""
+    bodies = {}
+    for r in records:
+        try:
+            body = json.loads(r["body"])
+            if (isinstance(body, dict) and isinstance(body.get("channel"), str)
+                    and isinstance(body.get("event_id"), (str, int))):
+                bodies[r["messageId"]] = body
+        except (ValueError, KeyError, TypeError):
+            continue
+    return bodies
+
+
+def holds(records: list[dict], bodies: dict[str, dict]) -> dict[str, float]:
+    """The send moments held for the batch's redelivered messages (message id → moment), one read."""
     again = {}
     for r in records:
-        if int((r.get("attributes") or {}).get("ApproximateReceiveCount", 1)) > 1:
-            try:
-                body = json.loads(r["body"])
-                if body["channel"] in CHANNEL_PACE:
-                    again[r["messageId"]] = (body["channel"], str(body["event_id"]))
-            except (ValueError, KeyError, TypeError):
-                continue
+        body = bodies.get(r["messageId"])
+        if (body and body["channel"] in CHANNEL_PACE
+                and int((r.get("attributes") or {}).get("ApproximateReceiveCount", 1)) > 1):
+            again[r["messageId"]] = (body["channel"], str(body["event_id"]))
     if not again:
         return {}
     from integrations.dynamodb import held_slots
@@ -276,21 +289,18 @@ def holds(records: list[dict]) -> dict[str, float]:
     return {m: found[e] for m, e in again.items() if e in found}
 
 
-def read_ahead(records: list[dict]) -> None:
+def read_ahead(records: list[dict], bodies: dict[str, dict]) -> None:
     """The batch's messages' events, chats and contacts in one read (`DynamoStore.read_ahead`),
     not one a message: all but those whose chat or sender an earlier message of the batch has
-    (it writes them before they are handled; they read on their own, then). A body that cannot
-    be read is left to fail on its own."""
+    (it writes them before they are handled; they read on their own, then)."""
     wanted, seen = [], set()
     for r in records:
-        try:
-            body = json.loads(r["body"])
-            if body.get("kind") == "delayed-ack" or not body.get("sender_id"):
-                continue
-            chat, sender = ("chat", body["channel"], body["chat_id"]), ("sender", body["channel"], body["sender_id"])
-            keys = (body["channel"], body["event_id"], body["chat_id"], body["sender_id"])
-        except (ValueError, KeyError, TypeError):
+        body = bodies.get(r["messageId"])
+        if (not body or body.get("kind") == "delayed-ack" or not body.get("sender_id")
+                or not all(isinstance(body.get(k), (str, int)) for k in ("chat_id", "sender_id"))):
             continue
+        chat, sender = ("chat", body["channel"], body["chat_id"]), ("sender", body["channel"], body["sender_id"])
+        keys = (body["channel"], body["event_id"], body["chat_id"], body["sender_id"])
         if not {chat, sender} & seen:
             wanted.append((*keys, tombstone_digest(store(), body["channel"], body["sender_id"])))
         seen |= {chat, sender}
