@@ -224,6 +224,18 @@ def task_key(kind: str, conversation_id: str) -> dict[str, Any]:
     return {"pk": {"S": f"TASK#{kind}#{conversation_id}"}, "sk": {"S": "TASK"}}
 
 
+def key_of(item: dict[str, Any]) -> tuple[str, str]:
+    """(pk, sk) of a key as DynamoDB takes it, or of an item or key as `from_item` gives it."""
+    pk, sk = item["pk"], item["sk"]
+    return (pk["S"], sk["S"]) if isinstance(pk, dict) else (pk, sk)
+
+
+def unique_keys(keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each (pk, sk) once, in the order first given: BatchGetItem refuses a request that names a
+    key twice."""
+    return list({key_of(k): k for k in keys}.values())
+
+
 SETTINGS_KEY = to_item({"pk": "SETTINGS", "sk": "CURRENT"})
 TEMPLATES_PARTITION = "TEMPLATES"
 

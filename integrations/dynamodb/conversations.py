@@ -14,7 +14,8 @@ from functions.clock import iso
 from functions.models import ChatState, Contact, Decision, InboundMessage, SentMessage
 from functions.settings import Settings
 from integrations.dynamodb import (EVENT_TTL_DAYS, TTL_ATTRIBUTE, _from_key, chat_key, contact_key,
-                                   conversation_key, event_key, expiry, from_item, open_partition, to_item)
+                                   conversation_key, event_key, expiry, from_item, key_of, open_partition, to_item,
+                                   unique_keys)
 from integrations.dynamodb.customers import pointer_items, tombstone_key
 from integrations.dynamodb.inbox import lookup_items, sla_timer, state_pk
 from integrations.dynamodb.stats import count_fact, latency_bucket
@@ -26,12 +27,6 @@ def _event_context_keys(channel: str, event_id: str, chat_id: str, sender_id: st
                         tombstone: str | None) -> list[dict[str, Any]]:
     keys = [event_key(channel, event_id), contact_key(channel, sender_id), chat_key(channel, chat_id)]
     return keys + ([tombstone_key(tombstone)] if tombstone else [])
-
-
-def _key_of(item: dict[str, Any]) -> tuple[str, str]:
-    """(pk, sk) of a key as DynamoDB takes it or of an item as `from_item` gives it."""
-    pk, sk = item["pk"], item["sk"]
-    return (pk["S"], sk["S"]) if isinstance(pk, dict) else (pk, sk)
 
 
 class ConversationStore:
@@ -51,11 +46,9 @@ class ConversationStore:
         (a sender without a contact is checked against it). Answered from `read_ahead`'s read,
         once, when it read this message's."""
         request = (channel, event_id, chat_id, sender_id, tombstone)
+        keys = _event_context_keys(*request)
         found = self._read_ahead.pop(request, None)
-        if found is None:
-            keys = _event_context_keys(*request)
-            found = {_key_of(i): i for i in self._batch_get(keys)}
-        return self._event_context(found, *request)
+        return self._event_context(self._by_key(keys) if found is None else found, keys, channel, sender_id)
 
     def read_ahead(self, requests: list[tuple[str, str, str, str, str | None]]) -> None:
         """The one read of several messages' `load_event_context` (a worker's batch: one
@@ -63,17 +56,20 @@ class ConversationStore:
         no earlier one of the batch writes the context of (another chat, another sender): a later
         message of the same chat must see what the earlier one wrote. `forget_read_ahead` drops
         what the batch did not use."""
-        keys = list({_key_of(k): k for request in requests for k in _event_context_keys(*request)}.values())
-        found = {_key_of(i): i for i in self._batch_get(keys)} if keys else {}
+        keys = unique_keys([k for request in requests for k in _event_context_keys(*request)])
+        found = self._by_key(keys) if keys else {}
         self._read_ahead.update({request: found for request in requests})
 
     def forget_read_ahead(self) -> None:
         self._read_ahead.clear()
 
-    def _event_context(self, found: dict[tuple[str, str], dict[str, Any]], channel: str, event_id: str,
-                       chat_id: str, sender_id: str, tombstone: str | None):
-        event_k, contact_k, chat_k, *gone_k = map(_key_of, _event_context_keys(channel, event_id, chat_id,
-                                                                              sender_id, tombstone))
+    def _by_key(self, keys: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+        return {key_of(item): item for item in self._batch_get(keys)}
+
+    def _event_context(self, found: dict[tuple[str, str], dict[str, Any]], keys: list[dict[str, Any]],
+                       channel: str, sender_id: str):
+        """(event, contact, chat, tombstone) of `_event_context_keys` among the items read."""
+        event_k, contact_k, chat_k, *gone_k = map(key_of, keys)
         context = [found[k] for k in (contact_k, chat_k) if k in found]
         contact, chat = self._context(context, channel, sender_id)
         return found.get(event_k), contact, chat, found.get(gone_k[0]) if gone_k else None

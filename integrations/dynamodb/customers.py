@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from functions.clock import iso
-from integrations.dynamodb import EVENT_TTL_DAYS, TTL_ATTRIBUTE, expiry, from_item, to_item
+from integrations.dynamodb import EVENT_TTL_DAYS, TTL_ATTRIBUTE, expiry, from_item, to_item, unique_keys
 
 TOMBSTONE_DAYS = EVENT_TTL_DAYS + 1   # the dedupe window: a redelivery older than this is refused anyway
 LINK_DAYS = 400
@@ -45,11 +45,6 @@ def pointer_items(table: str, channel: str, sender_id: str, conversation_id: str
     return [{"Put": {"TableName": table, "Item": to_item({
         "pk": customer_partition(channel, sender_id), "sk": f"CONV#{conversation_id}",
         "conversation_id": conversation_id, "at": iso(now), TTL_ATTRIBUTE: keep})}}]
-
-
-def unique_keys(keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Each (pk, sk) once, in the order first given."""
-    return list({(k["pk"], k["sk"]): k for k in keys}.values())
 
 
 class CustomerStore:
