@@ -60,11 +60,11 @@ def _ingest_email(args) -> int:
     from cli.channels import UsageError
     from cli.dev import configure_text_logging, dev_defaults, local_aws_environment
     from cli.email import ingest_bytes, read_mail
-    from cli.jobs import DEV_URL, dev_server
+    from cli.jobs import dev_server, dev_url
 
     raw = read_mail(args.file)
     if not os.environ.get("AWS_ENDPOINT_URL"):   # a running `firstreply dev` takes it in its process
-        base = args.url or os.environ.get("FIRSTREPLY_DEV_URL") or DEV_URL
+        base = dev_url(args.url)
         answer = dev_server(base, "/dev/ingest-email", raw, "message/rfc822")
         if answer is None:
             raise UsageError(f"no `firstreply dev` answers at {base} (start `make dev`, pass --url, or set "

@@ -18,6 +18,11 @@ from cli.channels import UsageError, send
 DEV_URL = "http://127.0.0.1:8000"
 
 
+def dev_url(url: str | None) -> str:
+    """The dev server a command of a second terminal asks: --url, else FIRSTREPLY_DEV_URL, else make dev's."""
+    return url or os.environ.get("FIRSTREPLY_DEV_URL") or DEV_URL
+
+
 def parse_now(now: str | None) -> datetime:
     if not now:
         return datetime.now(timezone.utc)
@@ -55,7 +60,7 @@ def run(name: str, now: str | None, url: str | None) -> int:
         parse_now(now)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    base = url or os.environ.get("FIRSTREPLY_DEV_URL") or DEV_URL
+    base = dev_url(url)
     answer = dev_server(base, f"/dev/jobs/{name}", json.dumps({"now": now}).encode(), "application/json")
     if answer is None:
         if url:
